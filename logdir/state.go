@@ -1,0 +1,203 @@
+package logdir
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strconv"
+	"time"
+)
+
+// State is a partition replica's live state: where the log ends, what is
+// committed, and the fence. It lives in the file "state" in the partition
+// directory (see doc.go for the layout). Appenders rewrite it in place under
+// the partition lock after every append; readers read it without a lock and
+// retry when the checksum says they caught a write half-way.
+type State struct {
+	LeaderEpoch int32 // the epoch producers must present to append (the fence)
+	Leader      bool  // this replica is the partition leader; producers append only to a leader
+
+	LogStartOffset int64 // first offset still in the log (retention moves it up)
+	LogEndOffset   int64 // next offset to assign
+	HighWatermark  int64 // consumers read below this
+	// HighWatermarkFollowsLEO: the ISR is this replica alone, so an append
+	// is committed as soon as it is written and the appender moves the high
+	// watermark itself. With followers in the ISR the leader broker moves it.
+	HighWatermarkFollowsLEO bool
+	FlushedOffset           int64 // every offset below this is fsynced (the recovery point)
+	LastFlushMs             int64 // wall clock of the last fsync, for flush.ms
+
+	ActiveSegment        int64 // base offset of the segment appends go to
+	ActiveSize           int64 // committed bytes of the active segment
+	ActiveFirstTimestamp int64 // max timestamp of the active segment's first batch (segment.ms); -1 if empty
+	ActiveMaxTimestamp   int64 // largest timestamp in the active segment so far; -1 if none
+	ActiveMaxTsOffset    int64 // offset of the batch holding ActiveMaxTimestamp
+	BytesSinceIndex      int64 // log bytes appended since the last offset-index entry
+	IndexEntries         int64 // committed entries in the active .index
+	TimeIndexEntries     int64 // committed entries in the active .timeindex
+	LastTimeIndexTs      int64 // timestamp of the last .timeindex entry; -1 if none
+
+	Seq uint64 // grows on every write; lets a watcher tell states apart
+}
+
+// stateFileSize is fixed so that every rewrite is one pwrite over the whole
+// file: a reader sees either a whole old state, a whole new one, or a mix
+// that fails the checksum and is read again.
+const stateFileSize = 1024
+
+const stateMagic = "mk-partition-state v1"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// stateFields lists the lines of the state file in order. Text, so that
+// `cat state` teaches what a partition is; one "name value" pair a line.
+func (s *State) appendText(b []byte) []byte {
+	b = append(b, stateMagic...)
+	b = append(b, '\n')
+	line := func(name string, v int64) {
+		b = append(b, name...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, v, 10)
+		b = append(b, '\n')
+	}
+	line("leader-epoch", int64(s.LeaderEpoch))
+	line("leader", b2i(s.Leader))
+	line("log-start-offset", s.LogStartOffset)
+	line("log-end-offset", s.LogEndOffset)
+	line("high-watermark", s.HighWatermark)
+	line("high-watermark-follows-log-end", b2i(s.HighWatermarkFollowsLEO))
+	line("flushed-offset", s.FlushedOffset)
+	line("last-flush-ms", s.LastFlushMs)
+	line("active-segment", s.ActiveSegment)
+	line("active-size", s.ActiveSize)
+	line("active-first-timestamp", s.ActiveFirstTimestamp)
+	line("active-max-timestamp", s.ActiveMaxTimestamp)
+	line("active-max-timestamp-offset", s.ActiveMaxTsOffset)
+	line("bytes-since-index", s.BytesSinceIndex)
+	line("index-entries", s.IndexEntries)
+	line("timeindex-entries", s.TimeIndexEntries)
+	line("last-timeindex-timestamp", s.LastTimeIndexTs)
+	b = append(b, "seq "...)
+	b = strconv.AppendUint(b, s.Seq, 10)
+	b = append(b, '\n')
+	return b
+}
+
+func b2i(v bool) int64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// encodeState renders s into buf (len stateFileSize): the text, a crc32c
+// line over it, then spaces and a final newline as padding.
+func encodeState(buf []byte, s *State) []byte {
+	b := s.appendText(buf[:0])
+	crc := crc32.Checksum(b, castagnoli)
+	b = append(b, "crc32c "...)
+	b = appendHex32(b, crc)
+	b = append(b, '\n')
+	if len(b) > stateFileSize-1 {
+		panic("logdir: state does not fit its file")
+	}
+	for len(b) < stateFileSize-1 {
+		b = append(b, ' ')
+	}
+	return append(b, '\n')
+}
+
+func appendHex32(b []byte, v uint32) []byte {
+	const digits = "0123456789abcdef"
+	for i := 28; i >= 0; i -= 4 {
+		b = append(b, digits[(v>>uint(i))&0xf])
+	}
+	return b
+}
+
+// decodeState parses a state file image. Any damage is ErrBadState.
+func decodeState(b []byte) (State, error) {
+	var s State
+	i := bytes.Index(b, []byte("crc32c "))
+	if i < 0 || !bytes.HasPrefix(b, []byte(stateMagic+"\n")) || i+15 > len(b) {
+		return s, ErrBadState
+	}
+	want, err := strconv.ParseUint(string(b[i+7:i+15]), 16, 32)
+	if err != nil || uint32(want) != crc32.Checksum(b[:i], castagnoli) {
+		return s, ErrBadState
+	}
+	fields := map[string]*int64{}
+	var leader, follows, epoch int64
+	fields["leader-epoch"] = &epoch
+	fields["leader"] = &leader
+	fields["log-start-offset"] = &s.LogStartOffset
+	fields["log-end-offset"] = &s.LogEndOffset
+	fields["high-watermark"] = &s.HighWatermark
+	fields["high-watermark-follows-log-end"] = &follows
+	fields["flushed-offset"] = &s.FlushedOffset
+	fields["last-flush-ms"] = &s.LastFlushMs
+	fields["active-segment"] = &s.ActiveSegment
+	fields["active-size"] = &s.ActiveSize
+	fields["active-first-timestamp"] = &s.ActiveFirstTimestamp
+	fields["active-max-timestamp"] = &s.ActiveMaxTimestamp
+	fields["active-max-timestamp-offset"] = &s.ActiveMaxTsOffset
+	fields["bytes-since-index"] = &s.BytesSinceIndex
+	fields["index-entries"] = &s.IndexEntries
+	fields["timeindex-entries"] = &s.TimeIndexEntries
+	fields["last-timeindex-timestamp"] = &s.LastTimeIndexTs
+	rest := b[len(stateMagic)+1 : i]
+	for len(rest) > 0 {
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			return s, ErrBadState
+		}
+		line := rest[:nl]
+		rest = rest[nl+1:]
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 {
+			return s, ErrBadState
+		}
+		name, val := string(line[:sp]), string(line[sp+1:])
+		if name == "seq" {
+			s.Seq, err = strconv.ParseUint(val, 10, 64)
+			if err != nil {
+				return s, ErrBadState
+			}
+			continue
+		}
+		p := fields[name]
+		if p == nil {
+			return s, ErrBadState
+		}
+		if *p, err = strconv.ParseInt(val, 10, 64); err != nil {
+			return s, ErrBadState
+		}
+	}
+	s.LeaderEpoch = int32(epoch)
+	s.Leader = leader == 1
+	s.HighWatermarkFollowsLEO = follows == 1
+	return s, nil
+}
+
+// readStateFile reads and decodes the state through f, retrying a few times
+// when it catches a concurrent rewrite half-way.
+func readStateFile(f *os.File, buf []byte) (State, error) {
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		var n int
+		n, err = f.ReadAt(buf[:stateFileSize], 0)
+		if n == stateFileSize {
+			var s State
+			if s, err = decodeState(buf[:n]); err == nil {
+				return s, nil
+			}
+		} else if err == nil {
+			err = ErrBadState
+		}
+		if attempt > 10 {
+			time.Sleep(time.Millisecond) // a writer is mid-pwrite; give it the CPU
+		}
+	}
+	return State{}, fmt.Errorf("%w: %s: %v", ErrBadState, f.Name(), err)
+}

@@ -1,0 +1,262 @@
+package logdir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// loadTail reads the state under the flock and makes it agree with the
+// files: the state is the commit record of the last append, and the bytes
+// past it in the active segment (if any) were left by an appender that died
+// before committing. Whole valid batches that continue the log are adopted;
+// from the first torn or invalid byte on, the segment is cut. This costs
+// one pread and one fstat per append; the log is scanned only past the
+// committed end, never from the segment's start.
+func (l *Log) loadTail() (State, error) {
+	st, err := readStateFile(l.stateF, l.stateBuf)
+	changed := false
+	if err != nil {
+		// The state is damaged (a torn write by a crashed machine, say):
+		// rebuild it from the active segment.
+		if st, err = l.rebuildState(); err != nil {
+			return st, err
+		}
+		changed = true
+	}
+	if err := l.openActive(st.ActiveSegment, &st); err != nil {
+		return st, err
+	}
+	fi, err := l.seg.Stat()
+	if err != nil {
+		return st, err
+	}
+	switch size := fi.Size(); {
+	case size < st.ActiveSize:
+		// Committed bytes are gone (an external truncation, or a power
+		// loss with flushing off). Start over from what the file holds.
+		if st, err = l.rebuildState(); err != nil {
+			return st, err
+		}
+		if err := l.openActive(st.ActiveSegment, &st); err != nil {
+			return st, err
+		}
+		changed = true
+	case size > st.ActiveSize:
+		if _, err := l.scanAndTrack(&st, size); err != nil {
+			return st, err
+		}
+		changed = true
+	}
+	if changed {
+		if err := l.cutIndexes(); err != nil {
+			return st, err
+		}
+		if err := l.writeIndexes(); err != nil {
+			return st, err
+		}
+		if err := l.commit(&st); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// openActive makes the Log's segment files those of base, and sets where
+// new index entries go from the committed counts in st.
+func (l *Log) openActive(base int64, st *State) error {
+	l.idxPending, l.tidxPending = l.idxPending[:0], l.tidxPending[:0]
+	l.idxEnd = st.IndexEntries * indexEntrySize
+	l.tidxEnd = st.TimeIndexEntries * timeIndexEntrySize
+	if l.segBase == base && l.seg != nil {
+		return nil
+	}
+	l.closeSegment()
+	var files [3]*os.File
+	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		f, err := os.OpenFile(segmentPath(l.dir, base, suffix), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			for _, g := range files[:i] {
+				g.Close()
+			}
+			return err
+		}
+		files[i] = f
+	}
+	l.seg, l.idx, l.tidx, l.segBase = files[0], files[1], files[2], base
+	return nil
+}
+
+// cutIndexes truncates the active indexes to their committed entries, so
+// a lock-free reader never meets an entry a dead appender left behind.
+func (l *Log) cutIndexes() error {
+	for _, c := range []struct {
+		f   *os.File
+		end int64
+	}{{l.idx, l.idxEnd}, {l.tidx, l.tidxEnd}} {
+		fi, err := c.f.Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Size() > c.end {
+			if err := c.f.Truncate(c.end); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// commit publishes st: one pwrite of the whole fixed-size state file.
+func (l *Log) commit(st *State) error {
+	st.Seq++
+	if _, err := l.stateF.WriteAt(encodeState(l.stateBuf, st), 0); err != nil {
+		return fmt.Errorf("write %s: %w", l.stateF.Name(), err)
+	}
+	return nil
+}
+
+// roll starts a new segment at the log end offset. The old segment's time
+// index gets a last entry for its largest timestamp (as Kafka's roll does),
+// so retention can read a closed segment's age from its time index. The roll
+// is committed before the new files exist; a crash in between leaves a
+// state naming a missing segment, which openActive creates.
+func (l *Log) roll(st *State) error {
+	l.maybeTimeIndex(st)
+	if err := l.writeIndexes(); err != nil {
+		return err
+	}
+	resetActive(st, st.LogEndOffset)
+	if err := l.commit(st); err != nil {
+		return err
+	}
+	return l.openActive(st.ActiveSegment, st)
+}
+
+// resetActive makes st describe an empty active segment at base.
+func resetActive(st *State, base int64) {
+	st.ActiveSegment = base
+	st.ActiveSize = 0
+	st.ActiveFirstTimestamp = -1
+	st.ActiveMaxTimestamp = -1
+	st.ActiveMaxTsOffset = -1
+	st.BytesSinceIndex = 0
+	st.IndexEntries = 0
+	st.TimeIndexEntries = 0
+	st.LastTimeIndexTs = -1
+}
+
+// scanAndTrack walks the active segment from st.ActiveSize to size,
+// accounting for each whole, valid batch that continues the log, and cuts
+// the segment at the first one that is not. It returns why it stopped
+// (nil when it reached size cleanly).
+func (l *Log) scanAndTrack(st *State, size int64) (damage error, err error) {
+	pos := st.ActiveSize
+	for pos < size {
+		var hdr [BatchHeaderSize]byte
+		if size-pos < BatchHeaderSize {
+			damage = fmt.Errorf("%w: %d stray bytes at the end of %s", ErrCorrupt, size-pos, l.seg.Name())
+			break
+		}
+		if _, err := l.seg.ReadAt(hdr[:], pos); err != nil {
+			return nil, err
+		}
+		h, herr := ParseBatchHeader(hdr[:])
+		if herr != nil {
+			damage = fmt.Errorf("%w in file %s at position %d", herr, l.seg.Name(), pos)
+			break
+		}
+		n := int64(h.Size())
+		if pos+n > size {
+			damage = fmt.Errorf("%w: torn batch in file %s at position %d (%d of %d bytes)", ErrCorrupt, l.seg.Name(), pos, size-pos, n)
+			break
+		}
+		if cap(l.scanBuf) < int(n) {
+			l.scanBuf = make([]byte, n)
+		}
+		b := l.scanBuf[:n]
+		if _, err := l.seg.ReadAt(b, pos); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		if verr := VerifyBatch(b); verr != nil {
+			damage = fmt.Errorf("%w in file %s at position %d", verr, l.seg.Name(), pos)
+			break
+		}
+		if h.BaseOffset != st.LogEndOffset || h.RecordCount <= 0 {
+			damage = fmt.Errorf("%w: batch in file %s at position %d has offset %d, expected %d", ErrCorrupt, l.seg.Name(), pos, h.BaseOffset, st.LogEndOffset)
+			break
+		}
+		l.track(st, &h, int(n))
+		pos += n
+	}
+	if pos < size {
+		if err := l.seg.Truncate(pos); err != nil {
+			return damage, err
+		}
+	}
+	return damage, nil
+}
+
+// rebuildState recomputes the state from the files when the state file
+// cannot be trusted: the last segment is rescanned from its start and its
+// indexes rebuilt. The fence and offsets that cannot be derived from the log
+// come from the checkpoints and leader-epoch-checkpoint.
+func (l *Log) rebuildState() (State, error) {
+	var st State
+	cp, err := readCheckpoints(l.dir)
+	if err != nil {
+		return st, err
+	}
+	bases, err := listSegments(l.dir)
+	if err != nil {
+		return st, err
+	}
+	base := cp.LogStartOffset
+	if len(bases) > 0 {
+		base = bases[len(bases)-1]
+	}
+	st.LogStartOffset = cp.LogStartOffset
+	if len(bases) > 0 && bases[0] > st.LogStartOffset {
+		st.LogStartOffset = bases[0]
+	}
+	st.LeaderEpoch, st.Leader, st.HighWatermarkFollowsLEO = cp.LeaderEpoch, cp.Leader, cp.HighWatermarkFollowsLEO
+	if es, err := ReadLeaderEpochs(l.dir); err == nil && len(es) > 0 && es[len(es)-1].Epoch > st.LeaderEpoch {
+		st.LeaderEpoch = es[len(es)-1].Epoch
+	}
+	if _, err := l.rescan(&st, base); err != nil {
+		return st, err
+	}
+	st.HighWatermark = min(max(cp.HighWatermark, st.LogStartOffset), st.LogEndOffset)
+	if st.HighWatermarkFollowsLEO {
+		st.HighWatermark = st.LogEndOffset
+	}
+	st.FlushedOffset = min(cp.RecoveryPoint, st.LogEndOffset)
+	return st, nil
+}
+
+// rescan rebuilds the segment at base from scratch: indexes truncated and
+// rewritten, the log cut at the first invalid batch. st's active fields
+// and log end describe the segment afterwards.
+func (l *Log) rescan(st *State, base int64) (damage error, err error) {
+	resetActive(st, base)
+	st.LogEndOffset = base
+	if err := l.openActive(base, st); err != nil {
+		return nil, err
+	}
+	if err := l.idx.Truncate(0); err != nil {
+		return nil, err
+	}
+	if err := l.tidx.Truncate(0); err != nil {
+		return nil, err
+	}
+	fi, err := l.seg.Stat()
+	if err != nil {
+		return nil, err
+	}
+	damage, err = l.scanAndTrack(st, fi.Size())
+	if err != nil {
+		return damage, err
+	}
+	return damage, l.writeIndexes()
+}

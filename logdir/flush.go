@@ -76,7 +76,7 @@ func (l *Log) flushTo(target int64) error {
 	// Publish flushed-offset under the append lock: the state has one writer at a time.
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.lock.Lock(); err != nil {
+	if err := l.acquire(); err != nil {
 		return err
 	}
 	defer l.lock.Unlock()

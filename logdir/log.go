@@ -1,6 +1,8 @@
 package logdir
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,6 +41,34 @@ type Log struct {
 
 	// Now returns the wall clock in milliseconds; tests replace it.
 	Now func() int64
+	// LockTimeout bounds the wait for the partition lock (0: wait as long
+	// as it takes). A process stopped while holding the lock (SIGSTOP)
+	// holds it until it is continued or killed; a controller fencing a
+	// replica must not hang on it, so it sets a timeout and retries later.
+	LockTimeout time.Duration
+}
+
+// ErrLockTimeout: the partition lock was not free within LockTimeout.
+var ErrLockTimeout = errors.New("partition lock is held by another process")
+
+// acquire takes the partition flock, waiting at most LockTimeout.
+func (l *Log) acquire() error {
+	if l.LockTimeout <= 0 {
+		if err := l.lock.Lock(); err != nil {
+			return fmt.Errorf("lock partition %s: %w", l.dir, err)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.LockTimeout)
+	defer cancel()
+	ok, err := l.lock.TryLockContext(ctx, 5*time.Millisecond)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("lock partition %s: %w", l.dir, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrLockTimeout, l.dir)
+	}
+	return nil
 }
 
 // AppendResult tells where an append landed.
@@ -153,41 +183,45 @@ func (l *Log) checkBatches(batches []byte, verify bool) error {
 }
 
 func (l *Log) append(batches []byte, assign bool, expectEpoch int32) (AppendResult, error) {
+	res, flush, err := l.appendCommit(batches, assign, expectEpoch)
+	if err != nil || !flush {
+		return res, err
+	}
+	// Outside l.mu: flushTo takes it again to publish the flushed offset,
+	// and other goroutines may append while this one waits for the fsync.
+	return res, l.flushTo(res.LogEndOffset)
+}
+
+// appendCommit appends and commits under l.mu and the flock, and says
+// whether the flush policy wants the result fsynced.
+func (l *Log) appendCommit(batches []byte, assign bool, expectEpoch int32) (AppendResult, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkBatches(batches, !assign); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, false, err
 	}
-	if err := l.lock.Lock(); err != nil {
-		return AppendResult{}, fmt.Errorf("lock partition %s: %w", l.dir, err)
+	if err := l.acquire(); err != nil {
+		return AppendResult{}, false, err
 	}
 	st, err := l.loadTail()
 	if err != nil {
 		l.lock.Unlock()
-		return AppendResult{}, err
+		return AppendResult{}, false, err
 	}
 	if assign {
 		if !st.Leader {
 			l.lock.Unlock()
-			return AppendResult{}, fmt.Errorf("%w: %s", ErrNotLeader, l.dir)
+			return AppendResult{}, false, fmt.Errorf("%w: %s", ErrNotLeader, l.dir)
 		}
 		if st.LeaderEpoch != expectEpoch {
 			l.lock.Unlock()
-			return AppendResult{}, fmt.Errorf("%w: %s is at leader epoch %d, the producer expected %d", ErrFenced, l.dir, st.LeaderEpoch, expectEpoch)
+			return AppendResult{}, false, fmt.Errorf("%w: %s is at leader epoch %d, the producer expected %d", ErrFenced, l.dir, st.LeaderEpoch, expectEpoch)
 		}
 	}
 	res, err := l.appendLocked(&st, batches, assign)
 	flush := err == nil && l.flushDue(&st)
 	l.lock.Unlock()
-	if err != nil {
-		return res, err
-	}
-	if flush {
-		if err := l.flushTo(res.LogEndOffset); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return res, flush, err
 }
 
 // appendLocked writes batches after st (the reconciled state) and commits

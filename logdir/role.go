@@ -7,7 +7,7 @@ import "fmt"
 func (l *Log) withState(fn func(st *State) error) (State, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.lock.Lock(); err != nil {
+	if err := l.acquire(); err != nil {
 		return State{}, err
 	}
 	defer l.lock.Unlock()

@@ -1,0 +1,327 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"mk/coord"
+	"mk/logdir"
+)
+
+// Start positions for a partition, besides an absolute offset (>= 0).
+const (
+	Earliest = -2 // the log start offset
+	Latest   = -1 // the high watermark: only records committed from now on
+)
+
+// StartSpec says where a consumer starts in a partition: Offset >= 0 is
+// absolute; Earliest or Latest; FromEnd > 0 is that many records before
+// the high watermark; FromTime > 0 is the first record at or after that
+// time (milliseconds).
+type StartSpec struct {
+	Offset   int64
+	FromEnd  int64
+	FromTime int64
+}
+
+// Assignment is one partition to consume.
+type Assignment struct {
+	Topic     string
+	Partition int32
+	Start     StartSpec
+}
+
+// ConsumerOptions configure a Fetcher.
+type ConsumerOptions struct {
+	// Follow: keep waiting for new records; otherwise stop once every
+	// partition is caught up with its high watermark (-e).
+	Follow bool
+	// ResetEarliest: an offset that fell out of range (retention) resets
+	// to the log start; otherwise to the high watermark. Kafka's
+	// auto.offset.reset.
+	ResetEarliest bool
+	// FetchBytes: about how much one read takes from a partition.
+	FetchBytes int
+	// Backstop: re-read state this often without an fsnotify event.
+	Backstop time.Duration
+	// Warnf reports resets and leader changes.
+	Warnf func(format string, args ...any)
+	// Idle is called before the fetcher waits for new records (flush
+	// output there).
+	Idle func() error
+}
+
+// Handler receives each record. Returning ErrStop ends Run without error.
+type Handler func(topic string, partition int32, rec *logdir.Record) error
+
+// ErrStop ends a Fetcher's Run from a Handler.
+var ErrStop = errors.New("stop")
+
+// Fetcher reads committed records from a set of partitions, from their
+// leaders' replicas, in order per partition.
+type Fetcher struct {
+	c     *coord.Cluster
+	opts  ConsumerOptions
+	parts []*fetchPart
+	it    logdir.RecordIter
+	rec   logdir.Record
+}
+
+type fetchPart struct {
+	a       Assignment
+	topicID string
+	next    int64 // -1 until resolved from the start spec
+	rd      *logdir.Reader
+	leader  int
+	epoch   int32
+	hw      int64
+	buf     []byte
+}
+
+// NewFetcher prepares to consume the assignments.
+func NewFetcher(c *coord.Cluster, as []Assignment, opts ConsumerOptions) *Fetcher {
+	if opts.FetchBytes <= 0 {
+		opts.FetchBytes = 1 << 20
+	}
+	if opts.Backstop <= 0 {
+		opts.Backstop = time.Second
+	}
+	if opts.Warnf == nil {
+		opts.Warnf = func(string, ...any) {}
+	}
+	f := &Fetcher{c: c, opts: opts}
+	for _, a := range as {
+		f.parts = append(f.parts, &fetchPart{a: a, next: -1, leader: coord.NoLeader})
+	}
+	return f
+}
+
+// Positions returns the next offset of every partition (-1 if not started).
+func (f *Fetcher) Positions() []int64 {
+	out := make([]int64, len(f.parts))
+	for i, p := range f.parts {
+		out[i] = p.next
+	}
+	return out
+}
+
+// Close releases the files.
+func (f *Fetcher) Close() {
+	for _, p := range f.parts {
+		if p.rd != nil {
+			p.rd.Close()
+			p.rd = nil
+		}
+	}
+}
+
+// Run consumes until ctx ends, the handler returns ErrStop or an error,
+// or (without Follow) every partition is caught up.
+func (f *Fetcher) Run(ctx context.Context, h Handler) error {
+	var ws watchSet
+	defer ws.stop()
+	for {
+		progressed, caughtUp := false, true
+		for _, p := range f.parts {
+			n, done, err := f.fetch(p, h)
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			if err != nil {
+				if !f.opts.Follow || !retriableFetch(err) {
+					return err
+				}
+				caughtUp = false
+				continue
+			}
+			progressed = progressed || n > 0
+			caughtUp = caughtUp && done
+		}
+		if progressed {
+			continue
+		}
+		if caughtUp && !f.opts.Follow {
+			return nil
+		}
+		if f.opts.Idle != nil {
+			if err := f.opts.Idle(); err != nil {
+				return err
+			}
+		}
+		// Wait for a commit on any partition, or a metadata change.
+		paths := []string{f.c.TopicsMetaDir()}
+		for _, p := range f.parts {
+			if p.rd != nil {
+				paths = append(paths, p.rd.StatePath())
+			}
+		}
+		if ws.set(ctx, paths, f.opts.Backstop) {
+			continue // the watch is in place: look once more before waiting
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ws.wake:
+		}
+	}
+}
+
+func retriableFetch(err error) bool {
+	return errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderNotReady)
+}
+
+// fetch reads one chunk from p and hands its records to h. done reports
+// that p is caught up with its high watermark.
+func (f *Fetcher) fetch(p *fetchPart, h Handler) (n int, done bool, err error) {
+	if p.rd == nil {
+		if err := f.resolve(p); err != nil {
+			return 0, false, err
+		}
+	}
+	var st logdir.State
+	p.buf, st, err = p.rd.ReadCommitted(p.buf[:0], p.next, f.opts.FetchBytes)
+	if errors.Is(err, logdir.ErrOffsetOutOfRange) {
+		return 0, false, f.reset(p, st)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if !st.Leader || st.LeaderEpoch != p.epoch {
+		// Leadership moved: read the new leader's replica from the same offset.
+		p.rd.Close()
+		p.rd = nil
+		return 0, false, nil
+	}
+	p.hw = st.HighWatermark
+	for rest := p.buf; len(rest) > 0; {
+		var b []byte
+		if b, rest, err = logdir.NextBatch(rest); err != nil {
+			return n, false, err
+		}
+		if err := f.it.Reset(b); err != nil {
+			return n, false, fmt.Errorf("partition %s-%d: %w", p.a.Topic, p.a.Partition, err)
+		}
+		if hdr := f.it.Header(); hdr.IsControl() {
+			p.next = max(p.next, logdir.BatchLastOffset(b)+1)
+			continue
+		}
+		for f.it.Next(&f.rec) {
+			if f.rec.Offset < p.next {
+				continue
+			}
+			if f.rec.Offset >= st.HighWatermark {
+				break
+			}
+			p.next = f.rec.Offset + 1
+			n++
+			if err := h(p.a.Topic, p.a.Partition, &f.rec); err != nil {
+				return n, false, err
+			}
+		}
+		if err := f.it.Err(); err != nil {
+			return n, false, fmt.Errorf("partition %s-%d: %w", p.a.Topic, p.a.Partition, err)
+		}
+		if last := logdir.BatchLastOffset(b); last < st.HighWatermark {
+			p.next = max(p.next, last+1) // records removed by compaction leave gaps
+		}
+	}
+	return n, p.next >= st.HighWatermark, nil
+}
+
+// reset moves p to the log start or the high watermark after its offset
+// fell out of range, as auto.offset.reset does, and says so.
+func (f *Fetcher) reset(p *fetchPart, st logdir.State) error {
+	to := st.HighWatermark
+	if f.opts.ResetEarliest {
+		to = st.LogStartOffset
+	}
+	f.opts.Warnf("partition %s-%d: offset %d is out of range (the log holds %d to %d); resetting to %d",
+		p.a.Topic, p.a.Partition, p.next, st.LogStartOffset, st.HighWatermark, to)
+	p.next = to
+	return nil
+}
+
+// resolve opens p's leader replica and, the first time, turns its start
+// spec into an offset.
+func (f *Fetcher) resolve(p *fetchPart) error {
+	t, err := f.c.Topic(p.a.Topic)
+	if err != nil {
+		return err
+	}
+	if p.topicID != "" && t.ID != p.topicID {
+		return fmt.Errorf("topic %s was deleted while consuming", t.Name)
+	}
+	p.topicID = t.ID
+	if int(p.a.Partition) >= len(t.Partitions) {
+		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, p.a.Partition, t.Name, len(t.Partitions))
+	}
+	part := t.Partitions[p.a.Partition]
+	if part.Leader == coord.NoLeader {
+		return checkLeader(f.c, t, part)
+	}
+	rd, err := logdir.OpenReader(f.c.PartitionDir(part.Leader, t.Name, part.Partition))
+	if err != nil {
+		return fmt.Errorf("%w: partition %s-%d: broker %d has not created its replica yet", ErrLeaderNotReady, t.Name, part.Partition, part.Leader)
+	}
+	st, err := rd.State()
+	if err != nil {
+		rd.Close()
+		return err
+	}
+	if !st.Leader || st.LeaderEpoch != int32(part.LeaderEpoch) {
+		rd.Close()
+		return fmt.Errorf("%w: partition %s-%d: broker %d is taking over at epoch %d", ErrLeaderNotReady, t.Name, part.Partition, part.Leader, part.LeaderEpoch)
+	}
+	p.rd, p.leader, p.epoch = rd, part.Leader, st.LeaderEpoch
+	if p.next < 0 {
+		p.next, err = startOffset(rd, st, p.a.Start)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func startOffset(rd *logdir.Reader, st logdir.State, s StartSpec) (int64, error) {
+	switch {
+	case s.FromTime > 0:
+		off, _, err := rd.OffsetForTimestamp(s.FromTime)
+		return off, err
+	case s.FromEnd > 0:
+		return max(st.HighWatermark-s.FromEnd, st.LogStartOffset), nil
+	case s.Offset == Earliest:
+		return st.LogStartOffset, nil
+	case s.Offset == Latest:
+		return st.HighWatermark, nil
+	case s.Offset > st.HighWatermark || s.Offset < st.LogStartOffset:
+		return 0, fmt.Errorf("%w: offset %d, the partition holds %d to %d", logdir.ErrOffsetOutOfRange, s.Offset, st.LogStartOffset, st.HighWatermark)
+	}
+	return s.Offset, nil
+}
+
+// watchSet is a coord.Watch on a set of paths that changes as leaders move.
+type watchSet struct {
+	paths  []string
+	wake   <-chan struct{}
+	cancel context.CancelFunc
+}
+
+// set watches paths; it reports whether that is a new watch.
+func (w *watchSet) set(ctx context.Context, paths []string, backstop time.Duration) bool {
+	if w.cancel != nil && slices.Equal(paths, w.paths) {
+		return false
+	}
+	w.stop()
+	wctx, cancel := context.WithCancel(ctx)
+	w.paths, w.cancel, w.wake = paths, cancel, coord.Watch(wctx, paths, backstop)
+	return true
+}
+
+func (w *watchSet) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}

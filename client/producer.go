@@ -1,0 +1,364 @@
+// Package client is mk's producer and consumer: the logic a Kafka client
+// library holds (partitioning, batching, retries on leader changes, acks,
+// fetching below the high watermark, following) as plain Go, for the
+// commands and the benchmarks. It appends to and reads from partition
+// replicas directly (package logdir); no broker process sits in the data
+// path.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"mk/coord"
+	"mk/logdir"
+)
+
+// Acks values, as Kafka's producer "acks" config.
+const (
+	AcksNone   = 0  // do not wait: the record is written, errors are not retried
+	AcksLeader = 1  // done when the leader's log holds the record
+	AcksAll    = -1 // done when the high watermark has passed the record (every ISR member has it)
+)
+
+// ProducerOptions configure a Producer.
+type ProducerOptions struct {
+	Acks int
+	// BatchBytes is Kafka's batch.size: records per partition are encoded
+	// into batches of about this many bytes (default 16 KiB).
+	BatchBytes int
+	// Timeout bounds how long one append may wait for a leader or for
+	// acks=all (Kafka's delivery.timeout.ms; default 30 s).
+	Timeout time.Duration
+	// AutoCreate creates an unknown topic with the cluster's defaults (when
+	// the cluster allows it).
+	AutoCreate bool
+	// OnCreate is told when the topic was created by this producer.
+	OnCreate func(t *coord.Topic)
+	// OnAck is called for every acknowledged batch, in order per partition.
+	OnAck func(partition int32, baseOffset int64, count int)
+}
+
+// maxPendingBytes bounds the records a producer holds that are not yet
+// appended, so memory stays bounded whatever the input size.
+const maxPendingBytes = 1 << 20
+
+// Producer sends records to one topic. Not safe for concurrent use.
+type Producer struct {
+	c      *coord.Cluster
+	topic  *coord.Topic
+	opts   ProducerOptions
+	parts  []*partitionWriter
+	sticky *StickyPartitioner
+
+	maxBatch int64 // the topic's max.message.bytes
+	pending  int   // bytes sealed or being built, not yet appended
+	wake     <-chan struct{}
+	stopWake context.CancelFunc
+
+	Acked  int64 // records acknowledged
+	Failed int64 // records that could not be acknowledged
+}
+
+type partitionWriter struct {
+	partition int32
+	builder   logdir.BatchBuilder
+	sealed    []byte // finished batches, back to back
+	records   int    // records in sealed
+	batches   []int  // record count per sealed batch
+
+	log    *logdir.Log // the leader's replica, opened lazily
+	leader int
+	epoch  int32
+}
+
+// NewProducer opens topic for producing, creating it when it does not
+// exist and auto-creation is on.
+func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Producer, error) {
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 16 << 10
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	t, err := LookupTopic(c, topic, opts.AutoCreate, opts.OnCreate)
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{c: c, topic: t, opts: opts, sticky: NewStickyPartitioner(rand.Uint64()), maxBatch: t.Int64Config("max.message.bytes")}
+	p.sticky.StickyBytes = opts.BatchBytes
+	for i := range t.Partitions {
+		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader})
+	}
+	return p, nil
+}
+
+// LookupTopic returns the topic, creating it with the cluster's defaults
+// when it does not exist and autoCreate is on and the cluster allows it.
+func LookupTopic(c *coord.Cluster, name string, autoCreate bool, onCreate func(*coord.Topic)) (*coord.Topic, error) {
+	t, err := c.Topic(name)
+	if err == nil || !errors.Is(err, coord.ErrUnknownTopic) || !autoCreate || !c.ClusterConfig().AutoCreateTopics {
+		return t, err
+	}
+	if err := coord.ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	cc := c.ClusterConfig()
+	t, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
+	if errors.Is(err, coord.ErrTopicExists) {
+		return c.Topic(name) // another process created it first
+	}
+	if err == nil && onCreate != nil {
+		onCreate(t)
+	}
+	return t, err
+}
+
+// Topic is the topic as the producer last read it.
+func (p *Producer) Topic() *coord.Topic { return p.topic }
+
+// RecordTooLargeError: one record does not fit in a batch under the
+// topic's max.message.bytes.
+type RecordTooLargeError struct {
+	Size, Max int64
+}
+
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("record of %d bytes is larger than max.message.bytes %d", e.Size, e.Max)
+}
+
+// Send adds a record. partition < 0 lets the partitioner choose (murmur2
+// of the key as Kafka's Java client does; sticky for records without a
+// key). It appends when enough is batched; the error is then that of the
+// append (records of failed appends are counted in Failed).
+func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error {
+	n := len(p.parts)
+	sticky := false
+	switch {
+	case partition >= 0:
+		if int(partition) >= n {
+			return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, partition, p.topic.Name, n)
+		}
+	case key != nil:
+		partition = KeyPartition(key, n)
+	default:
+		partition = p.sticky.Partition(n, nil)
+		sticky = true
+	}
+	w := p.parts[partition]
+	size := logdir.RecordSize(0, int32(w.builder.Count()), key, value, headers)
+	if int64(size+logdir.BatchHeaderSize) > p.maxBatch {
+		return &RecordTooLargeError{int64(size + logdir.BatchHeaderSize), p.maxBatch}
+	}
+	if w.builder.Count() > 0 && (w.builder.Size()+size > p.opts.BatchBytes || int64(w.builder.Size()+size) > p.maxBatch) {
+		w.seal()
+		if sticky {
+			p.sticky.OnBatchFull()
+			partition = p.sticky.Partition(n, nil)
+			w = p.parts[partition]
+		}
+	}
+	before := w.builder.Size()
+	w.builder.Add(timestamp, key, value, headers)
+	p.pending += w.builder.Size() - before
+	if p.pending >= maxPendingBytes {
+		return p.Flush()
+	}
+	return nil
+}
+
+func (w *partitionWriter) seal() {
+	if w.builder.Count() == 0 {
+		return
+	}
+	w.sealed = append(w.sealed, w.builder.Finish()...)
+	w.batches = append(w.batches, w.builder.Count())
+	w.records += w.builder.Count()
+	w.builder.Reset()
+}
+
+// Flush appends everything batched and waits for the acknowledgements.
+// It returns the first error; records of failed appends count in Failed.
+func (p *Producer) Flush() error {
+	var first error
+	for _, w := range p.parts {
+		w.seal()
+		if len(w.sealed) == 0 {
+			continue
+		}
+		err := p.appendSealed(w)
+		if err != nil {
+			p.Failed += int64(w.records)
+			if first == nil {
+				first = err
+			}
+		} else {
+			p.Acked += int64(w.records)
+		}
+		w.sealed, w.records, w.batches = w.sealed[:0], 0, w.batches[:0]
+	}
+	p.pending = 0
+	return first
+}
+
+// Close flushes and releases the producer's files.
+func (p *Producer) Close() error {
+	err := p.Flush()
+	for _, w := range p.parts {
+		if w.log != nil {
+			w.log.Close()
+			w.log = nil
+		}
+	}
+	if p.stopWake != nil {
+		p.stopWake()
+	}
+	return err
+}
+
+// appendSealed appends w's sealed batches to the partition leader,
+// retrying through leader changes until the timeout.
+func (p *Producer) appendSealed(w *partitionWriter) error {
+	deadline := time.Now().Add(p.opts.Timeout)
+	for {
+		res, err := p.tryAppend(w)
+		if err == nil {
+			if p.opts.Acks == AcksAll && res.HighWatermark <= res.LastOffset {
+				err = p.awaitCommit(w, res, deadline)
+			}
+			if err == nil {
+				if p.opts.OnAck != nil {
+					off := res.BaseOffset
+					for _, n := range w.batches {
+						p.opts.OnAck(w.partition, off, n)
+						off += int64(n)
+					}
+				}
+				return nil
+			}
+		}
+		if !retriable(err) || p.opts.Acks == AcksNone || time.Now().After(deadline) {
+			return err
+		}
+		if w.log != nil {
+			w.log.Close()
+			w.log = nil
+		}
+		p.waitForChange(deadline)
+	}
+}
+
+// tryAppend appends once to the leader named by the current metadata.
+func (p *Producer) tryAppend(w *partitionWriter) (logdir.AppendResult, error) {
+	if w.log == nil {
+		if err := p.resolve(w); err != nil {
+			return logdir.AppendResult{}, err
+		}
+	}
+	return w.log.Append(w.epoch, w.sealed)
+}
+
+// resolve reads the partition's leader from the metadata and opens its
+// replica.
+func (p *Producer) resolve(w *partitionWriter) error {
+	t, err := p.c.Topic(p.topic.Name)
+	if err != nil {
+		return err
+	}
+	if t.ID != p.topic.ID {
+		return fmt.Errorf("topic %s was deleted while producing", p.topic.Name)
+	}
+	p.topic = t
+	if int(w.partition) >= len(t.Partitions) {
+		return fmt.Errorf("%w: partition %d of topic %s", ErrPartitionRange, w.partition, t.Name)
+	}
+	part := t.Partitions[w.partition]
+	if err := checkLeader(p.c, t, part); err != nil {
+		return err
+	}
+	if p.opts.Acks == AcksAll {
+		if min := t.Int64Config("min.insync.replicas"); int64(len(part.ISR)) < min {
+			return fmt.Errorf("%w: partition %s-%d has %d in-sync replicas, min.insync.replicas is %d", ErrNotEnoughReplicas, t.Name, part.Partition, len(part.ISR), min)
+		}
+	}
+	l, err := logdir.Open(p.c.PartitionDir(part.Leader, t.Name, part.Partition), logdir.Config{})
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: partition %s-%d: broker %d has not created its replica yet", ErrLeaderNotReady, t.Name, part.Partition, part.Leader)
+		}
+		return err
+	}
+	l.SetConfig(replicaConfig(t))
+	w.log, w.leader, w.epoch = l, part.Leader, int32(part.LeaderEpoch)
+	return nil
+}
+
+// checkLeader says whether the partition has a live leader.
+func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
+	if part.Leader == coord.NoLeader {
+		down := "its replicas are down"
+		if len(part.ISR) > 0 {
+			down = fmt.Sprintf("broker %d is down", part.ISR[0])
+		}
+		return fmt.Errorf("%w: partition %s-%d has no live leader: %s", ErrNoLeader, t.Name, part.Partition, down)
+	}
+	if !c.BrokerAlive(part.Leader) {
+		return fmt.Errorf("%w: partition %s-%d has no live leader: broker %d is down", ErrNoLeader, t.Name, part.Partition, part.Leader)
+	}
+	return nil
+}
+
+// awaitCommit waits until the high watermark passes the append (acks=all).
+func (p *Producer) awaitCommit(w *partitionWriter, res logdir.AppendResult, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	rd, err := logdir.OpenReader(w.log.Dir())
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	wake := coord.Watch(ctx, []string{rd.StatePath()}, 20*time.Millisecond)
+	for {
+		st, err := rd.State()
+		if err != nil {
+			return err
+		}
+		if st.HighWatermark > res.LastOffset {
+			return nil
+		}
+		if st.LeaderEpoch != w.epoch {
+			return fmt.Errorf("%w: leader of partition %s-%d changed before offsets %d..%d were replicated", ErrNotAcknowledged, p.topic.Name, w.partition, res.BaseOffset, res.LastOffset)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: offsets %d..%d of partition %s-%d not replicated to the in-sync replicas within %s", ErrNotAcknowledged, res.BaseOffset, res.LastOffset, p.topic.Name, w.partition, p.opts.Timeout)
+		case <-wake:
+		}
+	}
+}
+
+// waitForChange waits for a metadata change (a new leader, a broker
+// starting) or a short while, whichever comes first.
+func (p *Producer) waitForChange(deadline time.Time) {
+	if p.wake == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		p.stopWake = cancel
+		p.wake = coord.Watch(ctx, []string{p.c.TopicsMetaDir(), p.c.BrokersMetaDir()}, 50*time.Millisecond)
+	}
+	t := time.NewTimer(max(time.Until(deadline), time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-p.wake:
+	case <-t.C:
+	}
+}
+
+func retriable(err error) bool {
+	return errors.Is(err, logdir.ErrFenced) || errors.Is(err, logdir.ErrNotLeader) ||
+		errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderNotReady) ||
+		errors.Is(err, ErrNotEnoughReplicas) || errors.Is(err, logdir.ErrLockTimeout)
+}

@@ -1,0 +1,295 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"mk/coord"
+	"mk/format"
+)
+
+func clusterCommand() *cli.Command {
+	timeout := &cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "how long to wait"}
+	return &cli.Command{
+		Name:  "cluster",
+		Usage: "start, stop and inspect the local cluster's brokers",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "start",
+				Usage:     "start brokers as background processes and wait until they are up",
+				ArgsUsage: " ",
+				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
+detached processes, their output in DIR/brokers/ID/broker.log, and returns
+once every one is registered and alive. Brokers already running are left
+alone.
+
+   mk cluster start --brokers 3`,
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "brokers", Usage: "start brokers 1..N"},
+					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
+					timeout,
+				},
+				Action: clusterStart,
+			},
+			{
+				Name:      "stop",
+				Usage:     "stop brokers gracefully (SIGTERM) and wait until they are down",
+				ArgsUsage: " ",
+				Flags:     []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
+				Action:    func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
+			},
+			{
+				Name:        "kill",
+				Usage:       "SIGKILL a broker, for fault drills",
+				ArgsUsage:   " ",
+				Description: "   mk cluster kill --broker 2",
+				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill", Required: true}, timeout},
+				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGKILL) },
+			},
+			{
+				Name:      "status",
+				Usage:     "table of brokers (same as mk describe cluster)",
+				ArgsUsage: " ",
+				Flags:     []cli.Flag{outputFlag()},
+				Action:    describeCluster,
+			},
+			{
+				Name:      "wait",
+				Usage:     "wait until N brokers are alive and a controller is active",
+				ArgsUsage: " ",
+				Description: `For scripts that start brokers themselves:
+
+   mk broker --id 1 & mk broker --id 2 &
+   mk cluster wait --brokers 2`,
+				Flags:  []cli.Flag{&cli.IntFlag{Name: "brokers", Value: 1, Usage: "how many live brokers to wait for"}, timeout},
+				Action: clusterWait,
+			},
+		},
+	}
+}
+
+// selfPath is how to run this binary again: as invoked when that names a
+// file (so a test binary standing in for mk is run as mk), else from $PATH,
+// else the executable.
+func selfPath() (string, error) {
+	arg0 := os.Args[0]
+	if strings.Contains(arg0, "/") {
+		return filepath.Abs(arg0)
+	}
+	if p, err := exec.LookPath(arg0); err == nil {
+		return filepath.Abs(p)
+	}
+	return os.Executable()
+}
+
+func clusterStart(cc *cli.Context) error {
+	dir, err := clusterDir(cc)
+	if err != nil {
+		return err
+	}
+	c, err := coord.Init(dir)
+	if err != nil {
+		return err
+	}
+	infos, err := c.Brokers()
+	if err != nil {
+		return err
+	}
+	var ids []int
+	if n := cc.Int("brokers"); n > 0 {
+		for i := 1; i <= n; i++ {
+			ids = append(ids, i)
+		}
+	} else if cc.IsSet("brokers") {
+		return format.Usagef("cluster start: --brokers must be at least 1")
+	} else {
+		for _, b := range infos {
+			ids = append(ids, b.ID)
+		}
+		if len(ids) == 0 {
+			ids = []int{1}
+		}
+	}
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
+	alive := map[int]bool{}
+	for _, b := range infos {
+		alive[b.ID] = b.Alive
+	}
+	type started struct {
+		id   int
+		proc *os.Process
+		log  string
+		done chan error
+	}
+	var procs []started
+	for _, id := range ids {
+		if alive[id] {
+			continue
+		}
+		dataDir := c.BrokerDataDir(id)
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return err
+		}
+		logPath := filepath.Join(dataDir, "broker.log")
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
+			"--retention-check-interval", cc.Duration("retention-check-interval").String())
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed by the terminal's ^C
+		err = cmd.Start()
+		logf.Close()
+		if err != nil {
+			return fmt.Errorf("start broker %d: %w", id, err)
+		}
+		s := started{id, cmd.Process, logPath, make(chan error, 1)}
+		go func() { s.done <- cmd.Wait() }()
+		procs = append(procs, s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
+	up := func(id, pid int) bool {
+		b, err := c.Broker(id)
+		return err == nil && b.Alive && b.Pid == pid
+	}
+	for _, s := range procs {
+		for !up(s.id, s.proc.Pid) {
+			select {
+			case err := <-s.done:
+				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log))
+			case <-ctx.Done():
+				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
+			case <-wake:
+			}
+		}
+		// The broker runs on without us.
+		s.proc.Release()
+	}
+	if len(procs) > 0 && format.IsTerminal(os.Stderr) {
+		format.Infof(cc.App.ErrWriter, "started %d broker(s) in %s", len(procs), dir)
+	}
+	return nil
+}
+
+// lastLine is the last non-empty line of a log file, for error messages.
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "no log"
+	}
+	defer f.Close()
+	last := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			last = strings.TrimPrefix(l, format.Prefix)
+		}
+	}
+	return last
+}
+
+// clusterSignal sends sig to one or every live broker and waits until they
+// are down.
+func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	infos, err := c.Brokers()
+	if err != nil {
+		return err
+	}
+	only := cc.Int("broker")
+	var targets []coord.BrokerInfo
+	for _, b := range infos {
+		if only != 0 && b.ID != only {
+			continue
+		}
+		if b.LockHeld {
+			targets = append(targets, b)
+		}
+	}
+	if only != 0 && len(targets) == 0 {
+		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
+			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
+		}
+		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+	}
+	for _, b := range targets {
+		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	for _, b := range targets {
+		// The kernel drops the lock as the process exits.
+		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
+			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
+		}
+	}
+	return nil
+}
+
+func clusterWait(cc *cli.Context) error {
+	dir, err := clusterDir(cc)
+	if err != nil {
+		return err
+	}
+	n := cc.Int("brokers")
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	var c *coord.Cluster
+	wake := coord.Watch(ctx, []string{dir, filepath.Join(dir, "meta"), filepath.Join(dir, "meta", "brokers")}, 50*time.Millisecond)
+	for {
+		if c == nil {
+			c, _ = coord.Open(dir)
+		}
+		if c != nil {
+			live, _ := c.LiveBrokers()
+			ctl, _ := c.Controller()
+			if len(live) >= n && ctl.Active {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: fewer than %d live brokers and an active controller in %s after %s", coord.ErrNoBroker, n, dir, cc.Duration("timeout"))
+		case <-wake:
+		}
+	}
+}
+
+// waitBrokerDown waits until nobody holds broker id's lock.
+func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
+	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
+	for {
+		b, err := c.Broker(id)
+		if err == nil && !b.LockHeld {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package commands
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"mk/client"
+	"mk/coord"
+	"mk/format"
+	"mk/logdir"
+)
+
+// recordOutputFlags are how consume and tail print records.
+func recordOutputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text (the value, one per line) or json (one object per line, binary-safe; mk produce --input json reads it back)"},
+		&cli.BoolFlag{Name: "print-key", Usage: "print the key and a separator before the value"},
+		&cli.StringFlag{Name: "key-separator", Value: "\t", Usage: "separator after the key with --print-key"},
+		&cli.StringFlag{Name: "format", Usage: "Go text/template per record: {{.Topic}} {{.Partition}} {{.Offset}} {{.Timestamp}} {{.Key}} {{.Value}} {{.Headers}}; \\n and \\t are escapes"},
+		&cli.IntFlag{Name: "max-messages", Aliases: []string{"n"}, Usage: "exit after printing this many records"},
+		&cli.BoolFlag{Name: "exit-at-end", Aliases: []string{"e"}, Usage: "exit once caught up with every partition's high watermark"},
+	}
+}
+
+func consumeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "consume",
+		Usage:     "print a topic's records to stdout",
+		ArgsUsage: "TOPIC [TOPIC...]",
+		Description: `Prints committed records (below each partition's high watermark) as they are
+committed. Without --from-beginning or --offset it starts at the end, like
+Kafka's console consumer; -e exits once caught up.
+
+   mk consume orders --from-beginning -e
+   mk consume orders --partition 2 --offset -10 -e          # the last 10 of partition 2
+   mk consume orders --from-time 1h -e --print-key           # the last hour
+   mk consume orders -e -o json | mk produce copy --input json
+   mk consume orders -e --format '{{.Partition}}/{{.Offset}} {{.Key}}={{.Value}}\n'`,
+		Flags: append(recordOutputFlags(),
+			&cli.BoolFlag{Name: "from-beginning", Usage: "start at each partition's log start offset"},
+			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "consume only this partition"},
+			&cli.StringFlag{Name: "offset", Usage: "start offset with --partition: N, earliest, latest, or -N (N before the end)"},
+			&cli.StringFlag{Name: "from-time", Usage: "start at the first record at or after a time: RFC 3339 (2024-05-01T10:00:00Z) or a duration ago (90s, 1h)"},
+		),
+		Action: runConsume,
+	}
+}
+
+func tailCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tail",
+		Usage:     "print the last records of each partition, then follow (like tail -f)",
+		ArgsUsage: "TOPIC",
+		Description: `   mk tail orders            # the last 10 records of each partition, then new ones
+   mk tail orders -n 100 -e  # the last 100 of each partition, then exit`,
+		Flags: append(recordOutputFlags()[:4],
+			&cli.Int64Flag{Name: "lines", Aliases: []string{"n"}, Value: 10, Usage: "records to show from the end of each partition"},
+			&cli.BoolFlag{Name: "exit-at-end", Aliases: []string{"e"}, Usage: "do not follow: exit after the last records"},
+		),
+		Action: runTail,
+	}
+}
+
+// parseStart reads --from-beginning, --offset and --from-time.
+func parseStart(cc *cli.Context) (client.StartSpec, error) {
+	s := client.StartSpec{Offset: client.Latest}
+	n := 0
+	if cc.Bool("from-beginning") {
+		s.Offset = client.Earliest
+		n++
+	}
+	if v := cc.String("offset"); v != "" {
+		n++
+		if cc.Int("partition") < 0 {
+			return s, format.Usagef("--offset needs --partition")
+		}
+		switch {
+		case v == "earliest" || v == "beginning":
+			s.Offset = client.Earliest
+		case v == "latest" || v == "end":
+			s.Offset = client.Latest
+		default:
+			o, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return s, format.Usagef("--offset %q: use a number, earliest, latest or -N", v)
+			}
+			if o < 0 {
+				s.FromEnd = -o
+			} else {
+				s.Offset = o
+			}
+		}
+	}
+	if v := cc.String("from-time"); v != "" {
+		n++
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			s.FromTime = t.UnixMilli()
+		} else if d, err := format.ParseDuration(v); err == nil && d > 0 {
+			s.FromTime = time.Now().Add(-d).UnixMilli()
+		} else {
+			return s, format.Usagef("--from-time %q: use RFC 3339 (2024-05-01T10:00:00Z) or a duration (1h)", v)
+		}
+	}
+	if n > 1 {
+		return s, format.Usagef("use only one of --from-beginning, --offset and --from-time")
+	}
+	return s, nil
+}
+
+// assignments lists the partitions of topics to consume, all starting at
+// start.
+func assignments(c *coord.Cluster, topics []string, partition int, start client.StartSpec) ([]client.Assignment, error) {
+	if partition >= 0 && len(topics) > 1 {
+		return nil, format.Usagef("--partition needs exactly one topic")
+	}
+	var as []client.Assignment
+	for _, name := range topics {
+		if err := coord.ValidateTopicName(name); err != nil {
+			return nil, err
+		}
+		t, err := c.Topic(name)
+		if err != nil {
+			return nil, err
+		}
+		if partition >= len(t.Partitions) {
+			return nil, fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", client.ErrPartitionRange, partition, name, len(t.Partitions))
+		}
+		for _, p := range t.Partitions {
+			if partition < 0 || p.Partition == partition {
+				as = append(as, client.Assignment{Topic: name, Partition: int32(p.Partition), Start: start})
+			}
+		}
+	}
+	return as, nil
+}
+
+// recordPrinter writes records as the output flags say.
+type recordPrinter struct {
+	w        *bufio.Writer
+	json     bool
+	printKey bool
+	keySep   string
+	tmpl     *format.Template
+	buf      []byte
+}
+
+func newRecordPrinter(cc *cli.Context, w io.Writer) (*recordPrinter, error) {
+	p := &recordPrinter{w: bufio.NewWriterSize(w, 64<<10), printKey: cc.Bool("print-key"), keySep: cc.String("key-separator")}
+	switch cc.String("output") {
+	case "text":
+	case "json":
+		p.json = true
+	default:
+		return nil, format.Usagef("--output %q: use text or json", cc.String("output"))
+	}
+	if t := cc.String("format"); t != "" {
+		if p.json {
+			return nil, format.Usagef("--format and -o json exclude each other")
+		}
+		tmpl, err := format.ParseTemplate(t)
+		if err != nil {
+			return nil, format.Usagef("--format: %v", err)
+		}
+		p.tmpl = tmpl
+	}
+	return p, nil
+}
+
+// null is how Kafka's console consumer prints a null key or value.
+const null = "null"
+
+func (p *recordPrinter) print(topic string, partition int32, r *logdir.Record) error {
+	switch {
+	case p.json:
+		p.buf = format.AppendRecordJSON(p.buf[:0], topic, partition, r)
+		p.buf = append(p.buf, '\n')
+		_, err := p.w.Write(p.buf)
+		return err
+	case p.tmpl != nil:
+		return p.tmpl.Execute(p.w, topic, partition, r)
+	}
+	if p.printKey {
+		if r.Key == nil {
+			p.w.WriteString(null)
+		} else {
+			p.w.Write(r.Key)
+		}
+		p.w.WriteString(p.keySep)
+	}
+	if r.Value == nil {
+		p.w.WriteString(null)
+	} else {
+		p.w.Write(r.Value)
+	}
+	return p.w.WriteByte('\n')
+}
+
+func runConsume(cc *cli.Context) error {
+	if cc.NArg() == 0 {
+		return format.Usagef("consume: missing topic")
+	}
+	start, err := parseStart(cc)
+	if err != nil {
+		return err
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	as, err := assignments(c, cc.Args().Slice(), cc.Int("partition"), start)
+	if err != nil {
+		return err
+	}
+	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
+}
+
+func runTail(cc *cli.Context) error {
+	topic, err := oneArg(cc, "topic")
+	if err != nil {
+		return err
+	}
+	if cc.Int64("lines") < 0 {
+		return format.Usagef("tail: -n must not be negative")
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	start := client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")}
+	as, err := assignments(c, []string{topic}, -1, start)
+	if err != nil {
+		return err
+	}
+	return consumeAssignments(cc, c, as, pr, 0, !cc.Bool("exit-at-end"), false)
+}
+
+func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
+	ctx, stop := signalContext()
+	defer stop()
+	f := client.NewFetcher(c, as, client.ConsumerOptions{
+		Follow:        follow,
+		ResetEarliest: resetEarliest,
+		Warnf:         warnf(cc.App.ErrWriter),
+		Idle:          pr.w.Flush,
+	})
+	defer f.Close()
+	printed := 0
+	err := f.Run(ctx, func(topic string, partition int32, r *logdir.Record) error {
+		if err := pr.print(topic, partition, r); err != nil {
+			return err
+		}
+		printed++
+		if maxMessages > 0 && printed >= maxMessages {
+			return client.ErrStop
+		}
+		return nil
+	})
+	if ferr := pr.w.Flush(); err == nil {
+		err = ferr
+	}
+	if err == nil && ctx.Err() != nil {
+		return format.WithExitCode(format.ExitInterrupted, nil)
+	}
+	if errors.Is(err, client.ErrNoLeader) || errors.Is(err, client.ErrLeaderNotReady) {
+		return err
+	}
+	return err
+}
+
+var _ = strings.TrimSpace

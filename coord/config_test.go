@@ -1,0 +1,125 @@
+package coord
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaultsAreKafkas(t *testing.T) {
+	want := map[string]string{
+		"retention.ms":                   "604800000",
+		"retention.bytes":                "-1",
+		"segment.bytes":                  "1073741824",
+		"segment.ms":                     "604800000",
+		"segment.index.bytes":            "10485760",
+		"index.interval.bytes":           "4096",
+		"cleanup.policy":                 "delete",
+		"max.message.bytes":              "1048588",
+		"min.insync.replicas":            "1",
+		"unclean.leader.election.enable": "false",
+		"flush.messages":                 "9223372036854775807",
+		"flush.ms":                       "9223372036854775807",
+		"message.timestamp.type":         "CreateTime",
+	}
+	got := ConfigDefaults()
+	if len(got) != len(want) {
+		t.Errorf("ConfigDefaults has %d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("default %s = %q, want %q", k, got[k], v)
+		}
+		if _, err := NormalizeConfig(k, v); err != nil {
+			t.Errorf("default of %s does not validate: %v", k, err)
+		}
+	}
+	got["retention.ms"] = "1"
+	if ConfigDefaults()["retention.ms"] != "604800000" {
+		t.Error("ConfigDefaults returned its own map")
+	}
+}
+
+func TestNormalizeConfig(t *testing.T) {
+	tests := []struct {
+		key, value, want string // want "" = invalid
+	}{
+		{"retention.ms", "-1", "-1"},
+		{"retention.ms", " 86400000 ", "86400000"},
+		{"retention.ms", "-2", ""},
+		{"retention.ms", "1d", ""},
+		{"retention.ms", "9223372036854775808", ""},
+		{"retention.bytes", "-1", "-1"},
+		{"retention.bytes", "1073741824", "1073741824"},
+		{"retention.bytes", "1.5", ""},
+		{"segment.bytes", "14", "14"},
+		{"segment.bytes", "13", ""},
+		{"segment.bytes", "2147483647", "2147483647"},
+		{"segment.bytes", "2147483648", ""},
+		{"segment.ms", "1", "1"},
+		{"segment.ms", "0", ""},
+		{"segment.index.bytes", "4", "4"},
+		{"segment.index.bytes", "3", ""},
+		{"index.interval.bytes", "0", "0"},
+		{"index.interval.bytes", "-1", ""},
+		{"cleanup.policy", "delete", "delete"},
+		{"cleanup.policy", "compact", "compact"},
+		{"cleanup.policy", "compact,delete", "compact,delete"},
+		{"cleanup.policy", "delete, compact", "delete,compact"},
+		{"cleanup.policy", "compact,compact", ""},
+		{"cleanup.policy", "remove", ""},
+		{"cleanup.policy", "", ""},
+		{"max.message.bytes", "0", "0"},
+		{"max.message.bytes", "-1", ""},
+		{"min.insync.replicas", "2", "2"},
+		{"min.insync.replicas", "0", ""},
+		{"unclean.leader.election.enable", "True", "true"},
+		{"unclean.leader.election.enable", "false", "false"},
+		{"unclean.leader.election.enable", "yes", ""},
+		{"flush.messages", "1", "1"},
+		{"flush.messages", "0", ""},
+		{"flush.ms", "0", "0"},
+		{"flush.ms", "-1", ""},
+		{"message.timestamp.type", "LogAppendTime", "LogAppendTime"},
+		{"message.timestamp.type", "CreateTime", "CreateTime"},
+		{"message.timestamp.type", "createtime", ""},
+		{"compression.typo", "gzip", ""},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeConfig(tt.key, tt.value)
+		if tt.want == "" {
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.key) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("NormalizeConfig(%s, %q) = %q, %v; want ErrInvalidConfig naming the key", tt.key, tt.value, got, err)
+			}
+			if _, known := configSpecs[tt.key]; known && !strings.Contains(err.Error(), `"`+tt.value+`"`) {
+				t.Errorf("error does not name the value %q: %v", tt.value, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeConfig(%s, %q) = %q, %v; want %q", tt.key, tt.value, got, err, tt.want)
+		}
+	}
+}
+
+func TestTypedConfigGetters(t *testing.T) {
+	tp := &Topic{Config: map[string]string{ConfigRetentionMs: "-1", ConfigCleanupPolicy: "compact,delete"}}
+	if tp.Int64Config(ConfigRetentionMs) != -1 || tp.Int64Config(ConfigFlushMs) != 1<<63-1 {
+		t.Error("Int64Config")
+	}
+	if tp.BoolConfig(ConfigUncleanLeaderElection) {
+		t.Error("BoolConfig default")
+	}
+	if d, c := tp.CleanupPolicy(); !d || !c {
+		t.Error("CleanupPolicy")
+	}
+	if tp.ConfigValue("no.such.key") != "" {
+		t.Error("ConfigValue of unknown key")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Int64Config of a non-integer key did not panic")
+		}
+	}()
+	tp.Int64Config(ConfigCleanupPolicy)
+}

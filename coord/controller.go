@@ -1,0 +1,455 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Timing of the controller. Package variables so that tests can shorten
+// them.
+var (
+	// ControllerPollInterval is how often a candidate tries controller.lock.
+	ControllerPollInterval = 50 * time.Millisecond
+	// ControllerBackstop is how often the controller reconciles with no
+	// event at all: it bounds how long a lost event, or a broker that
+	// stopped heartbeating (which changes no file), goes unnoticed.
+	ControllerBackstop = time.Second
+	// ControllerTakeoverGrace is how long a candidate must see the
+	// controller lock held while the recorded controller's broker is not
+	// alive before it takes over without the lock (see RunController).
+	// Longer than any gap between taking the lock and writing controller.json.
+	ControllerTakeoverGrace = 2 * time.Second
+	// controllerStepDownBackoff keeps a controller that was displaced from
+	// competing again at once, so that its successor can take the lock it
+	// lets go of instead of the two trading places.
+	controllerStepDownBackoff = 2 * time.Second
+)
+
+// controllerFile is meta/controller.json.
+type controllerFile struct {
+	Broker  int    `json:"broker"`
+	Epoch   int64  `json:"epoch"` // grows on every change of controller
+	Pid     int    `json:"pid"`
+	Elected string `json:"elected"` // RFC 3339 with nanoseconds
+}
+
+// ControllerInfo describes the controller as controller.json records it.
+type ControllerInfo struct {
+	// Broker is the controller's broker id, -1 if there never was one.
+	Broker int
+	// Epoch grows by one on every change of controller (Kafka's
+	// controller epoch); 0 if there never was a controller.
+	Epoch   int64
+	Pid     int
+	Elected time.Time
+	// LockHeld: some process holds meta/controller.lock.
+	LockHeld bool
+	// Active: LockHeld and the recorded broker is alive, so the recorded
+	// controller is at work.
+	Active bool
+}
+
+// Controller reads controller.json and checks that a controller is active.
+func (c *Cluster) Controller() (ControllerInfo, error) {
+	f, err := c.readController()
+	if err != nil {
+		return ControllerInfo{Broker: -1}, err
+	}
+	info := ControllerInfo{Broker: f.Broker, Epoch: f.Epoch, Pid: f.Pid}
+	info.Elected, _ = time.Parse(time.RFC3339Nano, f.Elected)
+	if info.LockHeld, err = lockHeld(c.controllerLockPath()); err != nil {
+		return info, err
+	}
+	info.Active = info.LockHeld && f.Broker >= 0 && c.BrokerAlive(f.Broker)
+	return info, nil
+}
+
+// readController reads controller.json; a missing file is broker -1, epoch 0.
+func (c *Cluster) readController() (controllerFile, error) {
+	f := controllerFile{Broker: -1}
+	err := readJSON(c.controllerJSONPath(), &f)
+	if errors.Is(err, os.ErrNotExist) {
+		return controllerFile{Broker: -1}, nil
+	}
+	return f, err
+}
+
+// ControllerHooks are how the controller tells its broker what it does.
+// Every field may be nil.
+type ControllerHooks struct {
+	// OnElected is called when this process becomes the controller.
+	OnElected func(epoch int64)
+	// OnResigned is called when it stops being the controller: its
+	// context ended or another controller took a higher epoch.
+	OnResigned func(epoch int64)
+	// OnLeaderChange is called for every leader change before the new
+	// leader is published: it fences the old leader's replica so that
+	// nothing more is appended under the old epoch. newLeader may be
+	// NoLeader. If it fails the partition keeps its old state and the
+	// change is tried again on the next reconciliation. It runs under
+	// meta/lock and must not call methods that write metadata.
+	OnLeaderChange func(topic string, partition int, oldLeader, newLeader, newEpoch int) error
+	// OnError receives the errors the controller lives through (a corrupt
+	// topic file, a failing hook); it retries on its next wake.
+	OnError func(error)
+}
+
+func (h *ControllerHooks) error(err error) {
+	if h.OnError != nil && err != nil {
+		h.OnError(err)
+	}
+}
+
+// RunController makes broker brokerID compete to be the controller until
+// ctx ends, then returns nil. brokerID must be registered and alive in
+// this process (RegisterBroker).
+//
+// The controller is whoever holds meta/controller.lock: the candidates
+// poll it every ControllerPollInterval, and the winner writes
+// controller.json with the epoch increased. A holder that is stopped
+// (SIGSTOP) keeps the lock, so a live candidate that sees the lock held
+// but the recorded controller's broker not alive for
+// ControllerTakeoverGrace takes over without the lock, by writing the
+// next epoch; it takes the lock as soon as it is free. Every controller
+// write checks under meta/lock that controller.json still has its epoch,
+// so a controller that resumes after being displaced writes nothing more,
+// lets the lock go and competes again.
+//
+// The controller reconciles every topic at once, on every change in
+// meta/brokers or meta/topics, at the death of any broker (it waits on
+// each broker's lock) and every ControllerBackstop: see electLeaders.
+func (c *Cluster) RunController(ctx context.Context, brokerID int, h ControllerHooks) error {
+	var notBefore time.Time
+	for {
+		epoch, lock, err := c.campaign(ctx, brokerID, notBefore)
+		if err != nil {
+			return nil // ctx ended
+		}
+		if h.OnElected != nil {
+			h.OnElected(epoch)
+		}
+		c.lead(ctx, brokerID, epoch, lock, &h)
+		if h.OnResigned != nil {
+			h.OnResigned(epoch)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		notBefore = time.Now().Add(controllerStepDownBackoff)
+	}
+}
+
+// campaign waits until this process may act as controller and returns its
+// epoch and, unless it took over from a stopped controller, the held
+// controller lock. It fails only when ctx ends.
+func (c *Cluster) campaign(ctx context.Context, brokerID int, notBefore time.Time) (int64, *fileLock, error) {
+	t := time.NewTicker(ControllerPollInterval)
+	defer t.Stop()
+	var suspectEpoch int64 = -1 // the epoch of a controller seen not alive
+	var suspectSince time.Time
+	for {
+		if time.Now().After(notBefore) {
+			l, err := tryLock(c.controllerLockPath())
+			if err != nil {
+				return 0, nil, err
+			}
+			if l != nil {
+				epoch, err := c.claimController(brokerID, -1)
+				if err == nil {
+					return epoch, l, nil
+				}
+				l.unlock()
+			} else if f, err := c.readController(); err == nil && f.Broker >= 0 &&
+				!c.BrokerAlive(f.Broker) && c.BrokerAlive(brokerID) {
+				if held, _ := lockHeld(c.controllerLockPath()); !held {
+					suspectEpoch = -1 // the holder let go: compete for the lock
+				} else if suspectEpoch != f.Epoch {
+					suspectEpoch, suspectSince = f.Epoch, time.Now()
+				} else if time.Since(suspectSince) >= ControllerTakeoverGrace {
+					if epoch, err := c.claimController(brokerID, f.Epoch); err == nil {
+						return epoch, nil, nil
+					}
+				}
+			} else {
+				suspectEpoch = -1
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// claimController writes controller.json naming brokerID with the next
+// epoch. If expect >= 0 it does so only if the current epoch is expect.
+func (c *Cluster) claimController(brokerID int, expect int64) (int64, error) {
+	var epoch int64
+	err := c.withMetaLock(func() error {
+		cur, err := c.readController()
+		if err != nil && !errors.Is(err, ErrCorruptMetadata) {
+			return err
+		}
+		if expect >= 0 && cur.Epoch != expect {
+			return ErrNotController
+		}
+		epoch = cur.Epoch + 1
+		return writeJSON(c.controllerJSONPath(), controllerFile{
+			Broker:  brokerID,
+			Epoch:   epoch,
+			Pid:     os.Getpid(),
+			Elected: time.Now().UTC().Format(time.RFC3339Nano),
+		})
+	})
+	return epoch, err
+}
+
+// checkEpoch returns ErrNotController unless controller.json has epoch.
+func (c *Cluster) checkEpoch(epoch int64) error {
+	f, err := c.readController()
+	if err != nil {
+		return err
+	}
+	if f.Epoch != epoch {
+		return newError(ErrNotController, "controller epoch moved from %d to %d (broker %d)", epoch, f.Epoch, f.Broker)
+	}
+	return nil
+}
+
+// lead is the controller's loop. It returns when ctx ends or the epoch
+// moves on; it releases the controller lock it holds.
+func (c *Cluster) lead(ctx context.Context, brokerID int, epoch int64, lock *fileLock, h *ControllerHooks) {
+	defer func() { lock.unlock() }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wake := Watch(ctx, []string{c.brokersDir(), c.topicsDir()}, ControllerBackstop)
+	deaths := newLockWaiters()
+	for {
+		if lock == nil {
+			// Took over from a stopped controller: take the lock once the
+			// old holder lets go of it (or dies), so the next candidates
+			// see a held lock again.
+			l, err := tryLock(c.controllerLockPath())
+			if err != nil {
+				h.error(err)
+			}
+			lock = l
+			if lock == nil {
+				deaths.wait(c.controllerLockPath())
+			}
+		}
+		if err := c.checkEpoch(epoch); err != nil {
+			if !errors.Is(err, ErrNotController) {
+				h.error(err)
+			}
+			return
+		}
+		brokers, err := c.reconcile(epoch, h)
+		if errors.Is(err, ErrNotController) {
+			return
+		}
+		h.error(err)
+		for _, b := range brokers {
+			if b.LockHeld {
+				deaths.wait(c.brokerLockPath(b.ID))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-deaths.c:
+		}
+	}
+}
+
+// reconcile brings every topic's leaders and ISR in line with the live
+// brokers, and returns the brokers it saw. Topics are read without the
+// lock first; only those that need a change are read again and written
+// under meta/lock.
+func (c *Cluster) reconcile(epoch int64, h *ControllerHooks) ([]BrokerInfo, error) {
+	brokers, err := c.Brokers()
+	if err != nil {
+		return nil, err
+	}
+	alive := map[int]bool{}
+	for _, b := range brokers {
+		alive[b.ID] = b.Alive
+	}
+	isAlive := func(id int) bool { return alive[id] }
+	names, err := c.topicNames()
+	if err != nil {
+		return brokers, err
+	}
+	for _, name := range names {
+		t, err := c.readTopic(name)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownTopic) {
+				h.error(err)
+			}
+			continue
+		}
+		if _, changes := electLeaders(t, isAlive); len(changes) == 0 {
+			continue
+		}
+		err = c.withMetaLock(func() error {
+			if err := c.checkEpoch(epoch); err != nil {
+				return err
+			}
+			t, err := c.readTopic(name)
+			if err != nil {
+				return err
+			}
+			next, changes := electLeaders(t, isAlive)
+			if len(changes) == 0 {
+				return nil
+			}
+			for _, ch := range changes {
+				if ch.OldLeader == ch.NewLeader || h.OnLeaderChange == nil {
+					continue
+				}
+				if err := h.OnLeaderChange(name, ch.Partition, ch.OldLeader, ch.NewLeader, ch.NewEpoch); err != nil {
+					// Publish nothing for this partition: it keeps its
+					// old leader, epoch and ISR until the next try.
+					next.Partitions[ch.Partition] = t.Partitions[ch.Partition]
+					h.error(fmt.Errorf("fence leader change of %s-%d from %d to %d: %w", name, ch.Partition, ch.OldLeader, ch.NewLeader, err))
+				}
+			}
+			if slices.EqualFunc(next.Partitions, t.Partitions, partitionEqual) {
+				return nil
+			}
+			next.Version = t.Version + 1
+			return writeJSON(c.topicPath(name), next)
+		})
+		if errors.Is(err, ErrNotController) {
+			return brokers, err
+		}
+		if err != nil && !errors.Is(err, ErrUnknownTopic) {
+			h.error(err)
+		}
+	}
+	return brokers, nil
+}
+
+// PartitionChange is one partition's change in an election.
+type PartitionChange struct {
+	Partition            int
+	OldLeader, NewLeader int
+	NewEpoch             int
+}
+
+// electLeaders computes the next state of t's partitions given which
+// brokers are alive, following Kafka's controller (and design decision 7):
+//
+//   - A partition whose leader is alive keeps it; dead members leave its
+//     ISR (the leader itself stays, so the ISR is never empty).
+//   - A partition whose leader is not alive (or that has none) gets the
+//     first replica, in assignment order, that is alive and in the ISR.
+//     The ISR becomes its live members.
+//   - If no ISR member is alive and unclean.leader.election.enable is
+//     true, the first live replica leads, with an ISR of itself: records
+//     acknowledged only by the old ISR may be lost, as Kafka warns.
+//   - Otherwise the partition has NoLeader, and its ISR stays as it was:
+//     with no leader nothing can be committed, so every member still has
+//     every committed record and may lead when it comes back.
+//
+// Every change of leader increases the leader epoch by one. It returns
+// the new state (a copy) and the partitions that change.
+func electLeaders(t *Topic, alive func(int) bool) (*Topic, []PartitionChange) {
+	next := t.Clone()
+	unclean := t.BoolConfig(ConfigUncleanLeaderElection)
+	var changes []PartitionChange
+	for i := range next.Partitions {
+		p := &next.Partitions[i]
+		leader := p.Leader
+		isr := p.ISR
+		if leader == NoLeader || !alive(leader) {
+			leader = NoLeader
+			for _, r := range p.Replicas {
+				if alive(r) && slices.Contains(p.ISR, r) {
+					leader = r
+					break
+				}
+			}
+			if leader == NoLeader && unclean {
+				for _, r := range p.Replicas {
+					if alive(r) {
+						leader, isr = r, []int{r}
+						break
+					}
+				}
+			}
+		}
+		if leader != NoLeader {
+			var live []int
+			for _, r := range isr {
+				if alive(r) {
+					live = append(live, r)
+				}
+			}
+			if !slices.Contains(live, leader) {
+				live = append([]int{leader}, live...)
+			}
+			isr = live
+		}
+		if leader == p.Leader && slices.Equal(isr, p.ISR) {
+			continue
+		}
+		ch := PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: leader, NewEpoch: p.LeaderEpoch}
+		if leader != p.Leader {
+			ch.NewEpoch++
+		}
+		p.Leader, p.LeaderEpoch, p.ISR = leader, ch.NewEpoch, slices.Clone(isr)
+		changes = append(changes, ch)
+	}
+	return next, changes
+}
+
+func partitionEqual(a, b Partition) bool {
+	return a.Partition == b.Partition && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
+		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+}
+
+// lockWaiters learns of lock releases: for each path it waits on, one
+// goroutine blocks in flock(2) until the holder lets go or dies, then
+// wakes c. flock cannot be interrupted, so a goroutine outlives the
+// controller until its lock is released; it then only does a non-blocking
+// send and exits.
+type lockWaiters struct {
+	c       chan struct{}
+	mu      sync.Mutex
+	waiting map[string]bool
+}
+
+func newLockWaiters() *lockWaiters {
+	return &lockWaiters{c: make(chan struct{}, 1), waiting: map[string]bool{}}
+}
+
+// wait starts waiting on path unless it already does.
+func (w *lockWaiters) wait(path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting[path] {
+		return
+	}
+	w.waiting[path] = true
+	go func() {
+		err := waitLockReleased(path)
+		w.mu.Lock()
+		delete(w.waiting, path)
+		w.mu.Unlock()
+		if err != nil {
+			return // the controller's backstop covers it
+		}
+		select {
+		case w.c <- struct{}{}:
+		default:
+		}
+	}()
+}

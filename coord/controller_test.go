@@ -1,0 +1,354 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+func TestElectLeaders(t *testing.T) {
+	type part struct {
+		replicas, isr []int
+		leader, epoch int
+	}
+	tests := []struct {
+		name    string
+		unclean bool
+		alive   []int
+		in      part
+		want    part
+		changed bool
+	}{
+		{"leader alive, all in sync", false, []int{1, 2, 3},
+			part{[]int{1, 2, 3}, []int{1, 2, 3}, 1, 0}, part{[]int{1, 2, 3}, []int{1, 2, 3}, 1, 0}, false},
+		{"leader alive, follower dead leaves isr", false, []int{1, 2},
+			part{[]int{1, 2, 3}, []int{1, 2, 3}, 1, 4}, part{[]int{1, 2, 3}, []int{1, 2}, 1, 4}, true},
+		{"leader dead: first live isr replica in assignment order", false, []int{2, 3},
+			part{[]int{1, 3, 2}, []int{2, 1, 3}, 1, 0}, part{[]int{1, 3, 2}, []int{2, 3}, 3, 1}, true},
+		{"leader dead: live replica outside isr is skipped", false, []int{2, 3},
+			part{[]int{1, 2, 3}, []int{1, 3}, 1, 5}, part{[]int{1, 2, 3}, []int{3}, 3, 6}, true},
+		{"no live isr member: no leader, isr kept", false, []int{2},
+			part{[]int{1, 2, 3}, []int{1, 3}, 1, 2}, part{[]int{1, 2, 3}, []int{1, 3}, NoLeader, 3}, true},
+		{"no leader stays no leader", false, []int{2},
+			part{[]int{1, 2, 3}, []int{1, 3}, NoLeader, 3}, part{[]int{1, 2, 3}, []int{1, 3}, NoLeader, 3}, false},
+		{"isr member back: elected", false, []int{2, 3},
+			part{[]int{1, 2, 3}, []int{1, 3}, NoLeader, 3}, part{[]int{1, 2, 3}, []int{3}, 3, 4}, true},
+		{"unclean: first live replica, isr of itself", true, []int{2, 3},
+			part{[]int{1, 3, 2}, []int{1}, 1, 0}, part{[]int{1, 3, 2}, []int{3}, 3, 1}, true},
+		{"unclean prefers the isr", true, []int{2, 3},
+			part{[]int{1, 3, 2}, []int{1, 2}, 1, 0}, part{[]int{1, 3, 2}, []int{2}, 2, 1}, true},
+		{"unclean with nobody alive", true, nil,
+			part{[]int{1, 2}, []int{1, 2}, 1, 0}, part{[]int{1, 2}, []int{1, 2}, NoLeader, 1}, true},
+		{"nobody alive at once: isr kept whole", false, nil,
+			part{[]int{1, 2, 3}, []int{1, 2, 3}, 1, 0}, part{[]int{1, 2, 3}, []int{1, 2, 3}, NoLeader, 1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := &Topic{Name: "t", ID: "x", Version: 1, Config: map[string]string{},
+				Partitions: []Partition{{Replicas: tt.in.replicas, ISR: tt.in.isr, Leader: tt.in.leader, LeaderEpoch: tt.in.epoch}}}
+			if tt.unclean {
+				tp.Config[ConfigUncleanLeaderElection] = "true"
+			}
+			next, changes := electLeaders(tp, func(id int) bool { return slices.Contains(tt.alive, id) })
+			p := next.Partitions[0]
+			got := part{p.Replicas, p.ISR, p.Leader, p.LeaderEpoch}
+			if !slices.Equal(got.isr, tt.want.isr) || got.leader != tt.want.leader || got.epoch != tt.want.epoch || !slices.Equal(got.replicas, tt.want.replicas) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if (len(changes) > 0) != tt.changed {
+				t.Errorf("changes = %+v, want changed=%v", changes, tt.changed)
+			}
+			if tp.Partitions[0].Leader != tt.in.leader || !slices.Equal(tp.Partitions[0].ISR, tt.in.isr) {
+				t.Error("electLeaders changed its input")
+			}
+			if len(changes) > 0 && (changes[0].OldLeader != tt.in.leader || changes[0].NewLeader != tt.want.leader || changes[0].NewEpoch != tt.want.epoch) {
+				t.Errorf("change = %+v", changes[0])
+			}
+		})
+	}
+}
+
+// setPartition forces a partition's assignment and state, as a test setup.
+func setPartition(t *testing.T, c *Cluster, topic string, replicas, isr []int, leader int) {
+	t.Helper()
+	_, err := c.UpdateTopic(topic, func(tp *Topic) error {
+		p := &tp.Partitions[0]
+		p.Replicas, p.ISR, p.Leader = replicas, isr, leader
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hookLog records the controller's hook calls.
+type hookLog struct {
+	mu      sync.Mutex
+	calls   []string
+	errs    []error
+	fail    atomic.Bool
+	elected chan int64
+	resign  chan int64
+}
+
+func (l *hookLog) hooks() ControllerHooks {
+	l.elected, l.resign = make(chan int64, 10), make(chan int64, 10)
+	return ControllerHooks{
+		OnElected:  func(e int64) { l.elected <- e },
+		OnResigned: func(e int64) { l.resign <- e },
+		OnLeaderChange: func(topic string, partition, oldLeader, newLeader, newEpoch int) error {
+			if l.fail.Load() {
+				return errors.New("replica is busy")
+			}
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.calls = append(l.calls, fmt.Sprintf("%s-%d %d->%d epoch %d", topic, partition, oldLeader, newLeader, newEpoch))
+			return nil
+		},
+		OnError: func(err error) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.errs = append(l.errs, err)
+		},
+	}
+}
+
+func (l *hookLog) callsFor(prefix string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range l.calls {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// startController runs RunController in this process until the test ends.
+func startController(t *testing.T, c *Cluster, id int, h ControllerHooks) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.RunController(ctx, id, h)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func partitionOf(t *testing.T, c *Cluster, topic string) Partition {
+	t.Helper()
+	tp, err := c.Topic(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp.Partitions[0]
+}
+
+func TestControllerElections(t *testing.T) {
+	c := newCluster(t)
+	brokers := registerBrokers(t, c, 1, 2, 3, 9)
+	for _, name := range []string{"elect", "probe", "unclean"} {
+		cfg := map[string]string{}
+		if name == "unclean" {
+			cfg[ConfigUncleanLeaderElection] = "true"
+		}
+		if _, err := c.CreateTopic(name, 1, 1, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPartition(t, c, "elect", []int{1, 2, 3}, []int{1, 2, 3}, 1)
+	setPartition(t, c, "probe", []int{2}, []int{2}, 2)
+	setPartition(t, c, "unclean", []int{3, 9}, []int{3}, 3)
+	var log hookLog
+	startController(t, c, 9, log.hooks())
+	<-log.elected
+
+	check := func(topic string, leader, epoch int, isr []int) {
+		t.Helper()
+		var p Partition
+		waitFor(t, fmt.Sprintf("%s leader %d", topic, leader), func() bool {
+			p = partitionOf(t, c, topic)
+			return p.Leader == leader && p.LeaderEpoch == epoch
+		})
+		if !slices.Equal(p.ISR, isr) {
+			t.Fatalf("%s: isr %v, want %v", topic, p.ISR, isr)
+		}
+	}
+	restart := func(id int) {
+		t.Helper()
+		s, err := c.RegisterBroker(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+
+	brokers[1].Close()
+	check("elect", 2, 1, []int{2, 3})
+	brokers[2].Close()
+	check("elect", 3, 2, []int{3})
+	check("probe", NoLeader, 1, []int{2})
+	brokers[3].Close()
+	check("elect", NoLeader, 3, []int{3})
+	check("unclean", 9, 1, []int{9})
+
+	// Broker 2 returns: it leads probe (in its ISR) but not elect (out of
+	// it). Topics are reconciled in name order, so once probe has its
+	// leader, elect has been looked at with broker 2 alive.
+	restart(2)
+	check("probe", 2, 2, []int{2})
+	if p := partitionOf(t, c, "elect"); p.Leader != NoLeader {
+		t.Fatalf("elect elected %d from outside its isr without unclean election", p.Leader)
+	}
+	restart(3)
+	check("elect", 3, 4, []int{3})
+
+	want := []string{"elect-0 1->2 epoch 1", "elect-0 2->3 epoch 2", "elect-0 3->-1 epoch 3", "elect-0 -1->3 epoch 4"}
+	if got := log.callsFor("elect-"); !slices.Equal(got, want) {
+		t.Errorf("hook calls:\n%q\nwant\n%q", got, want)
+	}
+	if got := log.callsFor("unclean-"); !slices.Equal(got, []string{"unclean-0 3->9 epoch 1"}) {
+		t.Errorf("unclean hook calls: %q", got)
+	}
+}
+
+// The hook fences the old leader; if it fails, the new leader must not be
+// published.
+func TestControllerDoesNotPublishWhenTheHookFails(t *testing.T) {
+	c := newCluster(t)
+	brokers := registerBrokers(t, c, 1, 2, 9)
+	if _, err := c.CreateTopic("fenced", 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	setPartition(t, c, "fenced", []int{1, 2}, []int{1, 2}, 1)
+	before := partitionOf(t, c, "fenced")
+	var log hookLog
+	log.fail.Store(true)
+	startController(t, c, 9, log.hooks())
+	<-log.elected
+
+	brokers[1].Close()
+	waitFor(t, "the failing hook to be reported", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return len(log.errs) > 0 && strings.Contains(log.errs[0].Error(), "replica is busy")
+	})
+	if p := partitionOf(t, c, "fenced"); !partitionEqual(p, before) {
+		t.Fatalf("partition published despite the failing hook: %+v", p)
+	}
+	log.fail.Store(false)
+	waitFor(t, "the leader change once the hook works", func() bool {
+		p := partitionOf(t, c, "fenced")
+		return p.Leader == 2 && p.LeaderEpoch == 1
+	})
+}
+
+// A controller whose epoch has moved on writes nothing, resigns, and
+// competes again.
+func TestControllerIsFencedByEpoch(t *testing.T) {
+	c := newCluster(t)
+	brokers := registerBrokers(t, c, 1, 2, 9)
+	if _, err := c.CreateTopic("t", 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	setPartition(t, c, "t", []int{1, 2}, []int{1, 2}, 1)
+
+	// A stale epoch cannot write, even with a change pending.
+	brokers[1].Close()
+	epoch, err := c.claimController(9, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log hookLog
+	h := log.hooks()
+	if _, err := c.reconcile(epoch-1, &h); !errors.Is(err, ErrNotController) {
+		t.Fatalf("reconcile with a stale epoch = %v, want ErrNotController", err)
+	}
+	if p := partitionOf(t, c, "t"); p.Leader != 1 || len(log.callsFor("")) != 0 {
+		t.Fatalf("stale controller changed the partition: %+v", p)
+	}
+
+	startController(t, c, 9, h)
+	e1 := <-log.elected
+	if e1 != epoch+1 {
+		t.Fatalf("elected with epoch %d, want %d", e1, epoch+1)
+	}
+	if _, err := c.claimController(5, -1); err != nil { // someone else wins
+		t.Fatal(err)
+	}
+	if got := <-log.resign; got != e1 {
+		t.Fatalf("resigned epoch %d, want %d", got, e1)
+	}
+	if e2 := <-log.elected; e2 != e1+2 {
+		t.Fatalf("re-elected with epoch %d, want %d", e2, e1+2)
+	}
+	info, err := c.Controller()
+	if err != nil || !info.Active || info.Broker != 9 || info.Epoch != e1+2 {
+		t.Fatalf("Controller() = %+v, %v", info, err)
+	}
+}
+
+func TestNoController(t *testing.T) {
+	c := newCluster(t)
+	info, err := c.Controller()
+	if err != nil || info.Broker != -1 || info.Active || info.Epoch != 0 {
+		t.Fatalf("Controller() of a new cluster = %+v, %v", info, err)
+	}
+}
+
+// Two brokers in two processes compete; SIGKILL the controller and the
+// other takes over with a higher epoch.
+func TestControllerFailoverOnKill(t *testing.T) {
+	c := newCluster(t)
+	kids := map[int]*child{1: startChild(t, c.Dir(), "controller", 1), 2: startChild(t, c.Dir(), "controller", 2)}
+	var info ControllerInfo
+	waitFor(t, "a controller", func() bool { info, _ = c.Controller(); return info.Active })
+	winner, other := info.Broker, 3-info.Broker
+	if got := kids[winner].expect(t, "elected"); got != strconv.FormatInt(info.Epoch, 10) {
+		t.Fatalf("controller says epoch %s, controller.json %d", got, info.Epoch)
+	}
+	kids[winner].kill(t)
+	waitFor(t, "broker "+strconv.Itoa(other)+" to take over", func() bool {
+		i, _ := c.Controller()
+		return i.Active && i.Broker == other && i.Epoch > info.Epoch
+	})
+	kids[other].expect(t, "elected")
+}
+
+// A stopped controller keeps its lock; a live broker takes over by epoch,
+// and the old controller, once resumed, resigns instead of writing.
+func TestControllerTakeoverFromStoppedController(t *testing.T) {
+	c := newCluster(t)
+	kids := map[int]*child{1: startChild(t, c.Dir(), "controller", 1), 2: startChild(t, c.Dir(), "controller", 2)}
+	var info ControllerInfo
+	waitFor(t, "a controller", func() bool { info, _ = c.Controller(); return info.Active })
+	winner, other := info.Broker, 3-info.Broker
+	kids[winner].expect(t, "elected")
+
+	kids[winner].signal(t, syscall.SIGSTOP)
+	waitFor(t, "broker "+strconv.Itoa(other)+" to take over", func() bool {
+		i, _ := c.Controller()
+		return i.Broker == other && i.Epoch == info.Epoch+1
+	})
+	kids[other].expect(t, "elected")
+
+	kids[winner].signal(t, syscall.SIGCONT)
+	kids[winner].expect(t, "resigned "+strconv.FormatInt(info.Epoch, 10))
+	// Whoever holds the lock now, it is not the old controller once dead.
+	kids[winner].kill(t)
+	waitFor(t, "the new controller to hold the lock", func() bool {
+		i, _ := c.Controller()
+		return i.Active && i.Broker == other
+	})
+	if i, _ := c.Controller(); i.Epoch != info.Epoch+1 {
+		t.Fatalf("controller epoch %d after the old controller resumed, want %d", i.Epoch, info.Epoch+1)
+	}
+}

@@ -1,0 +1,145 @@
+package coord
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Locks are flock(2) locks. flock locks belong to an open file description,
+// not to a process, so two descriptors opened by one process conflict like
+// two processes do: every acquisition here opens its own descriptor, which
+// makes the same code correct between goroutines and between processes.
+// The kernel releases a lock when its last descriptor closes, which happens
+// when the holder dies for any reason, SIGKILL included.
+
+// MetaLockTimeout bounds the wait for meta/lock. Metadata writes hold it
+// for milliseconds, so a long wait means the holder is stopped (SIGSTOP);
+// failing then is better than hanging every client.
+var MetaLockTimeout = 30 * time.Second
+
+// fileLock is a held flock on its own open file description.
+type fileLock struct{ f *os.File }
+
+// unlock releases the lock by closing its descriptor.
+func (l *fileLock) unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// flock calls flock(2), retrying on EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// tryLock takes an exclusive lock on path (created if missing) without
+// waiting. It returns (nil, nil) when another descriptor holds the lock.
+func tryLock(path string) (*fileLock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	switch err := flock(f, unix.LOCK_EX|unix.LOCK_NB); {
+	case err == nil:
+		return &fileLock{f: f}, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
+		f.Close()
+		return nil, nil
+	default:
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+}
+
+// lockHeld reports whether some descriptor holds an exclusive lock on path.
+// It probes with LOCK_SH|LOCK_NB on its own descriptor and, when that
+// succeeds (nobody holds it), releases at once. The probe holds a shared
+// lock for a moment, so a process that takes the lock with LOCK_NB may see
+// it busy; RegisterBroker and the controller retry for that reason.
+// A missing file is a lock nobody holds.
+func lockHeld(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
+	case err == nil:
+		flock(f, unix.LOCK_UN)
+		return false, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return true, nil
+	default:
+		return false, fmt.Errorf("probe lock %s: %w", path, err)
+	}
+}
+
+// waitLockReleased blocks until no descriptor holds an exclusive lock on
+// path, then returns. It cannot be cancelled (flock(2) has no timeout), so
+// callers run it in a goroutine that lives until the holder goes away. It
+// is how the controller learns of a broker's death at once.
+func waitLockReleased(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := flock(f, unix.LOCK_SH); err != nil {
+		return err
+	}
+	return flock(f, unix.LOCK_UN)
+}
+
+// withMetaLock runs fn while holding meta/lock, the lock that serializes
+// every read-modify-write of a metadata file across goroutines and
+// processes. fn must not call anything that takes meta/lock again.
+func (c *Cluster) withMetaLock(fn func() error) error {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	path := c.metaLockPath()
+	deadline := time.Now().Add(MetaLockTimeout)
+	// Writers hold the lock for milliseconds: poll from 1ms, backing off to
+	// 10ms, rather than block in flock(2), which could never time out.
+	wait := time.Millisecond
+	for {
+		l, err := tryLock(path)
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			defer l.unlock()
+			return fn()
+		}
+		if time.Now().After(deadline) {
+			return newError(ErrMetadataLocked, "metadata lock %s has been held for over %v; a process that writes metadata may be stopped (SIGSTOP): resume or kill it", path, MetaLockTimeout)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+}
+
+// processAlive reports whether pid names a live process (possibly one we
+// may not signal).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

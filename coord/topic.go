@@ -1,0 +1,482 @@
+package coord
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"mk/logdir"
+)
+
+// NoLeader is the leader of a partition none of whose replicas may lead.
+const NoLeader = -1
+
+// maxTopicNameLength is Kafka's limit: 249, so that "<topic>-<partition>"
+// plus a deletion suffix stays within a 255-byte file name.
+const maxTopicNameLength = 249
+
+// Topic is meta/topics/<name>.json: one topic's identity, config overrides
+// and partition state. A Topic returned by this package is a copy; change
+// topics through UpdateTopic, AlterTopic and the controller.
+type Topic struct {
+	Name string `json:"name"`
+	// ID is the topic id (Kafka's KIP-516): a topic deleted and created
+	// again under the same name gets a new one, so data and offsets of the
+	// old topic are never taken for the new one's.
+	ID string `json:"topic_id"`
+	// Version grows by one on every write of the file.
+	Version int64 `json:"version"`
+	// Config holds the overrides only; see ConfigValue for effective values.
+	Config     map[string]string `json:"config"`
+	Partitions []Partition       `json:"partitions"`
+}
+
+// Partition is the state of one partition of a topic.
+type Partition struct {
+	Partition int `json:"partition"`
+	// Replicas are the brokers holding a replica, in assignment order; the
+	// first is the preferred leader.
+	Replicas []int `json:"replicas"`
+	// Leader is the broker whose replica takes produce requests, or
+	// NoLeader (-1).
+	Leader int `json:"leader"`
+	// LeaderEpoch grows by one on every change of leader. Appends are
+	// fenced by it (design decision 7).
+	LeaderEpoch int `json:"leader_epoch"`
+	// ISR is the in-sync replica set. Never empty: when every member has
+	// failed it keeps the last one, whose data is the best there is.
+	ISR []int `json:"isr"`
+}
+
+// Clone returns a deep copy of t.
+func (t *Topic) Clone() *Topic {
+	u := *t
+	u.Config = maps.Clone(t.Config)
+	if u.Config == nil {
+		u.Config = map[string]string{}
+	}
+	u.Partitions = make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		p.Replicas = slices.Clone(p.Replicas)
+		p.ISR = slices.Clone(p.ISR)
+		u.Partitions[i] = p
+	}
+	return &u
+}
+
+// ReplicationFactor returns the number of replicas of partition 0.
+func (t *Topic) ReplicationFactor() int {
+	if len(t.Partitions) == 0 {
+		return 0
+	}
+	return len(t.Partitions[0].Replicas)
+}
+
+// ValidateTopicName applies Kafka's rules (Topic.validate): 1 to 249
+// characters of ASCII letters, digits, '.', '_' and '-', and not "." or
+// "..". The error is ErrInvalidTopic: `invalid topic name "x": REASON`.
+func ValidateTopicName(name string) error {
+	bad := func(reason string) error {
+		return newError(ErrInvalidTopic, "invalid topic name %q: %s", name, reason)
+	}
+	switch {
+	case name == "":
+		return bad("it is empty")
+	case name == "." || name == "..":
+		return bad(`it cannot be "." or ".."`)
+	case len(name) > maxTopicNameLength:
+		return bad(fmt.Sprintf("it is %d characters long; the limit is %d", len(name), maxTopicNameLength))
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return bad("use only ASCII letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+// TopicNamesCollide reports whether two different names would collide in
+// Kafka: they are equal once every '.' is read as '_' (Kafka's metric names
+// make the two characters the same).
+func TopicNamesCollide(a, b string) bool {
+	return a != b && strings.ReplaceAll(a, ".", "_") == strings.ReplaceAll(b, ".", "_")
+}
+
+// Topic returns the topic named name, or ErrUnknownTopic ("unknown topic
+// NAME").
+func (c *Cluster) Topic(name string) (*Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	return c.readTopic(name)
+}
+
+// readTopic reads and checks one topic file.
+func (c *Cluster) readTopic(name string) (*Topic, error) {
+	path := c.topicPath(name)
+	var t Topic
+	if err := readJSON(path, &t); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, newError(ErrUnknownTopic, "unknown topic %s", name)
+		}
+		return nil, err
+	}
+	if t.Config == nil {
+		t.Config = map[string]string{}
+	}
+	if err := checkTopic(&t); err != nil {
+		return nil, corruptError(path, err)
+	}
+	if t.Name != name {
+		return nil, corruptError(path, fmt.Errorf("it holds topic %q", t.Name))
+	}
+	return &t, nil
+}
+
+// checkTopic checks the invariants of a topic's state.
+func checkTopic(t *Topic) error {
+	if err := ValidateTopicName(t.Name); err != nil {
+		return err
+	}
+	if t.ID == "" {
+		return errors.New("no topic_id")
+	}
+	if t.Version < 1 {
+		return fmt.Errorf("version %d is below 1", t.Version)
+	}
+	if len(t.Partitions) == 0 {
+		return errors.New("no partitions")
+	}
+	for k, v := range t.Config {
+		if _, known := configSpecs[k]; !known {
+			continue // written by a newer mk; ignored here
+		}
+		if _, err := NormalizeConfig(k, v); err != nil {
+			return err
+		}
+	}
+	for i, p := range t.Partitions {
+		if p.Partition != i {
+			return fmt.Errorf("partition %d is listed at position %d", p.Partition, i)
+		}
+		if len(p.Replicas) == 0 {
+			return fmt.Errorf("partition %d has no replicas", i)
+		}
+		seen := map[int]bool{}
+		for _, r := range p.Replicas {
+			if r < 0 || seen[r] {
+				return fmt.Errorf("partition %d: replicas %v must be distinct broker ids", i, p.Replicas)
+			}
+			seen[r] = true
+		}
+		if p.Leader != NoLeader && !seen[p.Leader] {
+			return fmt.Errorf("partition %d: leader %d is not a replica", i, p.Leader)
+		}
+		if p.LeaderEpoch < 0 {
+			return fmt.Errorf("partition %d: negative leader_epoch", i)
+		}
+		if len(p.ISR) == 0 {
+			return fmt.Errorf("partition %d: empty isr", i)
+		}
+		inISR := map[int]bool{}
+		for _, r := range p.ISR {
+			if !seen[r] || inISR[r] {
+				return fmt.Errorf("partition %d: isr %v must be distinct replicas", i, p.ISR)
+			}
+			inISR[r] = true
+		}
+	}
+	return nil
+}
+
+// Topics returns every topic, sorted by name. Files whose names are not
+// topic names (editor leftovers, temporary files) are ignored.
+func (c *Cluster) Topics() ([]*Topic, error) {
+	names, err := c.topicNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Topic, 0, len(names))
+	for _, name := range names {
+		t, err := c.readTopic(name)
+		if errors.Is(err, ErrUnknownTopic) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// topicNames lists the names of the topic files, sorted.
+func (c *Cluster) topicNames() ([]string, error) {
+	entries, err := os.ReadDir(c.topicsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if ok && e.Type().IsRegular() && ValidateTopicName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// CreateTopic creates a topic of partitions partitions, each with
+// replicationFactor replicas placed over the live brokers (see assign.go),
+// led by its first replica, with the ISR equal to the replicas and leader
+// epoch 0. As in Kafka's CreateTopics, -1 for partitions or
+// replicationFactor means the cluster default (num.partitions,
+// default.replication.factor). config holds overrides, checked and
+// normalized by ValidateConfig.
+func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, config map[string]string) (*Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	if partitions == -1 {
+		partitions = c.config.NumPartitions
+	}
+	if replicationFactor == -1 {
+		replicationFactor = c.config.DefaultReplicationFactor
+	}
+	if partitions < 1 {
+		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", partitions, name)
+	}
+	if replicationFactor < 1 {
+		return nil, newError(ErrInvalidReplicationFactor, "invalid replication factor %d for topic %s: it must be at least 1", replicationFactor, name)
+	}
+	cfg, err := ValidateConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	var t *Topic
+	err = c.withMetaLock(func() error {
+		names, err := c.topicNames()
+		if err != nil {
+			return err
+		}
+		for _, other := range names {
+			if other == name {
+				return newError(ErrTopicExists, "topic %s already exists", name)
+			}
+			if TopicNamesCollide(name, other) {
+				return newError(ErrTopicExists, "topic %s collides with existing topic %s: '.' and '_' are the same in topic names; choose another name", name, other)
+			}
+		}
+		brokers, err := c.brokersForReplicas(replicationFactor)
+		if err != nil {
+			return err
+		}
+		t = &Topic{Name: name, ID: newID(), Version: 1, Config: cfg}
+		t.Partitions = freshPartitions(name, brokers, 0, partitions, replicationFactor)
+		return writeJSON(c.topicPath(name), t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// brokersForReplicas returns the live brokers, checking that there are at
+// least replicationFactor of them.
+func (c *Cluster) brokersForReplicas(replicationFactor int) ([]int, error) {
+	live, err := c.RequireLiveBroker()
+	if err != nil {
+		return nil, err
+	}
+	if replicationFactor > len(live) {
+		return nil, newError(ErrInvalidReplicationFactor, "replication factor %d is larger than the %d live brokers", replicationFactor, len(live))
+	}
+	return live, nil
+}
+
+// freshPartitions returns new partitions first..first+count-1: led by their
+// first replica, ISR = replicas, leader epoch 0.
+func freshPartitions(topic string, brokers []int, first, count, replicationFactor int) []Partition {
+	var ps []Partition
+	for i, replicas := range assignReplicas(topic, brokers, first, count, replicationFactor) {
+		ps = append(ps, Partition{
+			Partition: first + i,
+			Replicas:  replicas,
+			Leader:    replicas[0],
+			ISR:       slices.Clone(replicas),
+		})
+	}
+	return ps
+}
+
+// AlterTopic changes a topic: newPartitions above the current count adds
+// partitions (placed as CreateTopic would, continuing its pattern, with
+// the replication factor of partition 0); 0 or the current count leaves
+// them alone; fewer is ErrInvalidPartitions, as in Kafka. set adds or
+// replaces config overrides, del removes overrides (back to the default).
+func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]string, del []string) (*Topic, error) {
+	setCfg, err := ValidateConfig(set)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range del {
+		if _, ok := configSpecs[k]; !ok {
+			return nil, newError(ErrInvalidConfig, "unknown topic config %q; known keys are %s", k, strings.Join(ConfigKeys(), ", "))
+		}
+		if _, ok := setCfg[k]; ok {
+			return nil, newError(ErrInvalidConfig, "topic config %s is both set and deleted; do one or the other", k)
+		}
+	}
+	if newPartitions < 0 {
+		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", newPartitions, name)
+	}
+	return c.UpdateTopic(name, func(t *Topic) error {
+		if have := len(t.Partitions); newPartitions > have {
+			rf := t.ReplicationFactor()
+			brokers, err := c.brokersForReplicas(rf)
+			if err != nil {
+				return err
+			}
+			t.Partitions = append(t.Partitions, freshPartitions(name, brokers, have, newPartitions-have, rf)...)
+		} else if newPartitions != 0 && newPartitions < have {
+			return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
+		}
+		maps.Copy(t.Config, setCfg)
+		for _, k := range del {
+			delete(t.Config, k)
+		}
+		return nil
+	})
+}
+
+// UpdateTopic is the read-modify-write of a topic file: under meta/lock it
+// reads the topic, lets fn change it, checks the result and writes it with
+// the version increased by one. fn sees the latest state, so it should
+// check what it relies on (a leader epoch, say) and return an error to
+// write nothing. The result may not rename the topic, change its id,
+// remove partitions or move a leader epoch back (ErrInvalidUpdate).
+// fn runs under meta/lock and must not call methods that write metadata.
+func (c *Cluster) UpdateTopic(name string, fn func(*Topic) error) (*Topic, error) {
+	if err := ValidateTopicName(name); err != nil {
+		return nil, err
+	}
+	var out *Topic
+	err := c.withMetaLock(func() error {
+		t, err := c.readTopic(name)
+		if err != nil {
+			return err
+		}
+		u := t.Clone()
+		if err := fn(u); err != nil {
+			return err
+		}
+		if err := checkUpdate(t, u); err != nil {
+			return err
+		}
+		u.Version = t.Version + 1
+		out = u
+		return writeJSON(c.topicPath(name), u)
+	})
+	return out, err
+}
+
+// checkUpdate checks that next is a valid successor of prev.
+func checkUpdate(prev, next *Topic) error {
+	bad := func(format string, args ...any) error {
+		return newError(ErrInvalidUpdate, "invalid update of topic %s: "+format, append([]any{prev.Name}, args...)...)
+	}
+	if next.Name != prev.Name || next.ID != prev.ID {
+		return bad("name and topic_id cannot change")
+	}
+	if len(next.Partitions) < len(prev.Partitions) {
+		return bad("partitions cannot be removed")
+	}
+	for i, p := range prev.Partitions {
+		if next.Partitions[i].LeaderEpoch < p.LeaderEpoch {
+			return bad("leader epoch of partition %d cannot go back from %d to %d", i, p.LeaderEpoch, next.Partitions[i].LeaderEpoch)
+		}
+	}
+	next.Version = prev.Version + 1
+	if err := checkTopic(next); err != nil {
+		return bad("%v", err)
+	}
+	return nil
+}
+
+// DeleteTopic deletes a topic: it removes the topic file under meta/lock,
+// then removes the topic's partition directories from every broker's data
+// directory. Each directory is first renamed to
+// <topic>-<partition>.<topic_id>-delete (Kafka's naming) so that the name
+// is free at once for a new topic of the same name. A broker that still
+// has a partition open keeps writing to the removed files until it sees
+// the topic gone; brokers must compare the topic id of a partition
+// directory with the topic's before using it.
+func (c *Cluster) DeleteTopic(name string) error {
+	if err := ValidateTopicName(name); err != nil {
+		return err
+	}
+	var t *Topic
+	err := c.withMetaLock(func() error {
+		var err error
+		if t, err = c.readTopic(name); err != nil && !errors.Is(err, ErrCorruptMetadata) {
+			return err
+		}
+		if err := os.Remove(c.topicPath(name)); err != nil {
+			return err
+		}
+		return logdir.SyncDir(c.topicsDir())
+	})
+	if err != nil {
+		return err
+	}
+	id := "unknown"
+	if t != nil {
+		id = t.ID
+	}
+	return c.removePartitionDirs(name, id)
+}
+
+// removePartitionDirs removes <topic>-<n> from every broker data directory.
+func (c *Cluster) removePartitionDirs(topic, id string) error {
+	brokerDirs, err := os.ReadDir(filepath.Join(c.dir, "brokers"))
+	if err != nil {
+		return nil // no data directories: nothing to remove
+	}
+	var firstErr error
+	for _, b := range brokerDirs {
+		bdir := filepath.Join(c.dir, "brokers", b.Name())
+		entries, err := os.ReadDir(bdir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			rest, ok := strings.CutPrefix(e.Name(), topic+"-")
+			if !ok || !e.IsDir() {
+				continue
+			}
+			if n, err := strconv.Atoi(rest); err != nil || n < 0 || strconv.Itoa(n) != rest {
+				continue // another topic's directory, like <topic>-x-0
+			}
+			gone := filepath.Join(bdir, e.Name()+"."+id+"-delete")
+			if err := os.Rename(filepath.Join(bdir, e.Name()), gone); err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			}
+			firstErr = cmp.Or(firstErr, os.RemoveAll(gone))
+		}
+	}
+	if firstErr != nil {
+		return fmt.Errorf("topic %s deleted but its data is not all removed: %w", topic, firstErr)
+	}
+	return nil
+}

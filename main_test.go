@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"mk/commands"
+)
+
+// TestMain makes the test binary act as mk when a script runs "mk": the
+// scripts drive the real binary, brokers and all.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mk": func() { os.Exit(commands.Main()) },
+	})
+}
+
+var update = flag.Bool("update", false, "update testscript golden files")
+
+// TestScripts runs testdata/*.txtar. Each script gets its own cluster
+// directory ($MK_DIR = $WORK/cluster); every broker a script leaves running
+// is killed when it ends, pass or fail.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		UpdateScripts:       *update,
+		Setup: func(env *testscript.Env) error {
+			dir := filepath.Join(env.WorkDir, "cluster")
+			env.Setenv("MK_DIR", dir)
+			env.Setenv("HOME", env.WorkDir)
+			env.Defer(func() { killBrokers(dir) })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfor": waitfor,
+		},
+	})
+}
+
+// waitfor [-timeout D] REGEX ARGS... runs "mk ARGS..." (in this process,
+// against $MK_DIR) until its stdout matches REGEX, or with ! until it does
+// not; it fails after the timeout (default 15s). This is how a script waits
+// for a condition: never a sleep.
+func waitfor(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 15 * time.Second
+	if len(args) > 1 && args[0] == "-timeout" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout, args = d, args[2:]
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: waitfor [-timeout D] REGEX ARGS...")
+	}
+	re, err := regexp.Compile("(?m)" + args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	var out, errb bytes.Buffer
+	for {
+		out.Reset()
+		errb.Reset()
+		argv := append([]string{"mk", "--dir", ts.Getenv("MK_DIR")}, args[1:]...)
+		commands.Run(argv, commands.Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+		if re.Match(out.Bytes()) != neg {
+			ts.Logf("waitfor %s: %s", strings.Join(args[1:], " "), strings.TrimSpace(out.String()))
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor %q %s: not satisfied after %s; last stdout:\n%s\nstderr:\n%s", args[0], strings.Join(args[1:], " "), timeout, out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
+	}
+}
+
+// killBrokers SIGKILLs every broker process registered in the cluster dir
+// whose command line names it.
+func killBrokers(dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.json"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var b struct{ Pid int }
+		if json.Unmarshal(data, &b) != nil || b.Pid <= 0 {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", itoa(b.Pid), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			syscall.Kill(b.Pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for n > 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}

@@ -29,8 +29,11 @@ func BenchmarkEncodeBatch100B(b *testing.B) {
 }
 
 // benchBatch is one 16 KiB batch of 100-byte records.
-func benchBatch() []byte {
-	value := bytes.Repeat([]byte("x"), 100)
+func benchBatch() []byte { return benchBatchOf(100) }
+
+// benchBatchOf is one 16 KiB batch of records with values of size bytes.
+func benchBatchOf(size int) []byte {
+	value := bytes.Repeat([]byte("x"), size)
 	var bb BatchBuilder
 	for i := 0; bb.Size()+RecordSize(int64(i), int32(i), nil, value, nil) <= benchBatchSize; i++ {
 		bb.Add(1700000000000+int64(i), nil, value, nil)
@@ -38,10 +41,15 @@ func benchBatch() []byte {
 	return bytes.Clone(bb.Finish())
 }
 
-// BenchmarkDecodeBatch verifies the CRC of a 16 KiB batch and decodes
-// every record. One op is one batch.
-func BenchmarkDecodeBatch(b *testing.B) {
-	batch := benchBatch()
+// BenchmarkDecodeBatch verifies the CRC of a 16 KiB batch of 100-byte
+// records and decodes every record. One op is one batch.
+func BenchmarkDecodeBatch(b *testing.B) { benchmarkDecode(b, benchBatch()) }
+
+// BenchmarkDecodeBatch1KiB is BenchmarkDecodeBatch with 1 KiB records,
+// where the CRC rather than the per-record work dominates.
+func BenchmarkDecodeBatch1KiB(b *testing.B) { benchmarkDecode(b, benchBatchOf(1<<10)) }
+
+func benchmarkDecode(b *testing.B, batch []byte) {
 	var it RecordIter
 	var r Record
 	records := 0

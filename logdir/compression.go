@@ -32,7 +32,9 @@ import (
 // compressed bytes; 128 MiB leaves room for two orders of magnitude of
 // compression on the largest batches anyone configures. A variable so
 // tests can lower it.
-var maxDecompressedSize = 128 << 20
+var maxDecompressedSize = defaultMaxDecompressedSize
+
+const defaultMaxDecompressedSize = 128 << 20
 
 var errDecompressedTooLarge = errors.New("decompressed records larger than the limit")
 
@@ -101,12 +103,12 @@ func growLen(dst []byte, n int) []byte {
 
 // zstdDecoder is shared by every RecordIter: DecodeAll is safe for
 // concurrent use, and a decoder is too large to keep one per iterator.
-// Its memory ceiling is the default maxDecompressedSize, fixed when it is
-// made; decodeZstd checks the current limit afterwards.
+// Its memory ceiling is fixed when it is made, so it is the default
+// limit; decodeZstd checks the current one afterwards.
 var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(uint64(maxDecompressedSize)))
+		zstd.WithDecoderMaxMemory(defaultMaxDecompressedSize))
 })
 
 // decodeZstd appends the decoded records of a zstd batch to dst.

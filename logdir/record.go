@@ -132,7 +132,7 @@ func (it *RecordIter) Reset(batch []byte) error {
 	if codec := h.Compression(); codec != CodecNone {
 		records, err = it.decompress(codec, records)
 		if err != nil {
-			it.err = fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
+			it.err = err
 			return it.err
 		}
 	}
@@ -145,7 +145,8 @@ func (it *RecordIter) Header() BatchHeader { return it.header }
 
 // Next decodes the next record into r and reports whether there was one.
 // Offset and Timestamp are absolute. r.Key, r.Value and the headers alias
-// the batch or the iterator's decompression buffer; r.Headers is reused
+// the batch or, for a compressed batch, the iterator's buffer, which the
+// next Reset overwrites: copy what must outlive it. r.Headers is reused
 // (truncated and appended to), so decoding allocates nothing once it has
 // grown. When Next returns false, Err says whether the batch ended well.
 func (it *RecordIter) Next(r *Record) bool {
@@ -295,13 +296,13 @@ func (it *RecordIter) decompress(codec Codec, src []byte) ([]byte, error) {
 	case CodecZstd:
 		dst, err = decodeZstd(dst, src)
 	default:
-		return nil, fmt.Errorf("%w: %v", ErrUnsupportedCompression, codec)
+		return nil, fmt.Errorf("%w: %v in batch at offset %d", ErrUnsupportedCompression, codec, it.header.BaseOffset)
 	}
 	if cap(dst) > cap(it.decompressed) {
 		it.decompressed = dst[:0]
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v records: %v", ErrCorrupt, codec, err)
+		return nil, fmt.Errorf("%w: batch at offset %d: %v records: %v", ErrCorrupt, it.header.BaseOffset, codec, err)
 	}
 	return dst, nil
 }

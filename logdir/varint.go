@@ -61,12 +61,9 @@ func sizeVarlong(v int64) int {
 
 // readVarint decodes a zig-zag varint from the start of b. It returns the
 // value and the number of bytes read, or n == 0 if b ends inside the
-// varint or the varint is longer than maxVarintLen bytes.
+// varint or the varint is longer than maxVarintLen bytes. It is small
+// enough for the compiler to inline, which the record decoder relies on.
 func readVarint(b []byte) (v int32, n int) {
-	if len(b) > 0 && b[0] < 0x80 { // one byte: the common case
-		u := uint32(b[0])
-		return int32(u>>1) ^ -int32(u&1), 1
-	}
 	var u uint32
 	for i := 0; i < maxVarintLen && i < len(b); i++ {
 		c := b[i]
@@ -81,10 +78,6 @@ func readVarint(b []byte) (v int32, n int) {
 // readVarlong decodes a zig-zag varlong from the start of b, like
 // readVarint with maxVarlongLen.
 func readVarlong(b []byte) (v int64, n int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		u := uint64(b[0])
-		return int64(u>>1) ^ -int64(u&1), 1
-	}
 	var u uint64
 	for i := 0; i < maxVarlongLen && i < len(b); i++ {
 		c := b[i]

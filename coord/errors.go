@@ -62,6 +62,19 @@ var (
 	// ErrInvalidUpdate: an UpdateTopic function produced a topic that breaks
 	// an invariant (renamed it, removed partitions, moved an epoch back).
 	ErrInvalidUpdate = errors.New("invalid topic update")
+
+	// Consumer groups.
+
+	// ErrUnknownGroup: no such group. Message: "unknown group NAME".
+	ErrUnknownGroup = errors.New("unknown group")
+	// ErrInvalidGroup: a group name that cannot name a directory.
+	ErrInvalidGroup = errors.New("invalid group name")
+	// ErrGroupActive: reset-offsets or delete of a group with live members.
+	ErrGroupActive = errors.New("group has live members")
+	// ErrFencedMember: a commit by a member that is no longer in the group
+	// or no longer owns the partition (generation fencing). The member
+	// rebalances; its uncommitted records may be consumed again.
+	ErrFencedMember = errors.New("member fenced")
 )
 
 // coordError is an error whose message is written whole for the person who

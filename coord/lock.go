@@ -112,10 +112,15 @@ func waitLockReleased(path string) error {
 func (c *Cluster) withMetaLock(fn func() error) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
-	path := c.metaLockPath()
+	return withFileLock(c.metaLockPath(), fn)
+}
+
+// withFileLock runs fn while holding the flock on path, waiting at most
+// MetaLockTimeout. Writers hold such locks for milliseconds: poll from 1ms,
+// backing off to 10ms, rather than block in flock(2), which could never
+// time out.
+func withFileLock(path string, fn func() error) error {
 	deadline := time.Now().Add(MetaLockTimeout)
-	// Writers hold the lock for milliseconds: poll from 1ms, backing off to
-	// 10ms, rather than block in flock(2), which could never time out.
 	wait := time.Millisecond
 	for {
 		l, err := tryLock(path)

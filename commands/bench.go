@@ -96,7 +96,41 @@ func benchTopic(cc *cli.Context) (*coord.Cluster, *coord.Topic, error) {
 	if errors.Is(err, coord.ErrUnknownTopic) {
 		t, err = c.CreateTopic(cc.String("topic"), cc.Int("partitions"), cc.Int("replication-factor"), nil)
 	}
-	return c, t, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// Measure a topic whose leaders are serving, not their start-up.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wake := coord.Watch(ctx, []string{c.TopicsMetaDir()}, 20*time.Millisecond)
+	for !leadersReady(c, t) {
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w: topic %s has partitions without a serving leader", client.ErrLeaderNotReady, t.Name)
+		case <-wake:
+		}
+	}
+	return c, t, nil
+}
+
+// leadersReady reports whether every partition's leader has taken its
+// replica over at the published epoch.
+func leadersReady(c *coord.Cluster, t *coord.Topic) bool {
+	for _, p := range t.Partitions {
+		if p.Leader == coord.NoLeader {
+			return false
+		}
+		rd, err := logdir.OpenReader(c.PartitionDir(p.Leader, t.Name, p.Partition))
+		if err != nil {
+			return false
+		}
+		st, err := rd.State()
+		rd.Close()
+		if err != nil || !st.Leader || st.LeaderEpoch != int32(p.LeaderEpoch) {
+			return false
+		}
+	}
+	return true
 }
 
 // benchResult is what a bench prints.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,10 @@ func runProduce(cc *cli.Context) error {
 	in := bufio.NewReaderSize(cc.App.Reader, 1<<20)
 	lines := format.NewLineReader(in, maxLine)
 	var dec format.RecordDecoder
+	// A long pipe into a terminal session shows how far it got (on stderr,
+	// only when stderr is a terminal).
+	progress := format.NewProgress(os.Stderr)
+	defer progress.Done()
 	sendErr := func() error {
 		for {
 			line, err := lines.Next()
@@ -193,6 +198,9 @@ func runProduce(cc *cli.Context) error {
 					return fmt.Errorf("line %d: no key separator %q", lines.Line(), sep)
 				}
 				key, value = k, v
+			}
+			if n := lines.Line(); n&0xffff == 0 && progress.Active() {
+				progress.Update("produced %d records to %s", p.Acked, topic)
 			}
 			err = p.Send(part, ts, key, value, hs)
 			var big *client.RecordTooLargeError

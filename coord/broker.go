@@ -259,15 +259,21 @@ func (f brokerFile) info() BrokerInfo {
 }
 
 // Broker returns what is known of broker id. A broker that never
-// registered is reported dead, with only its ID set.
+// registered is reported dead, with only its ID set. If the registration
+// does not parse, the error (ErrCorruptMetadata) comes with a BrokerInfo
+// whose liveness is still judged, by the default SessionTimeout.
 func (c *Cluster) Broker(id int) (BrokerInfo, error) {
 	var f brokerFile
-	err := readJSON(c.brokerJSONPath(id), &f)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return BrokerInfo{ID: id}, err
+	regErr := readJSON(c.brokerJSONPath(id), &f)
+	if errors.Is(regErr, os.ErrNotExist) {
+		regErr = nil
+	}
+	if regErr != nil {
+		f = brokerFile{}
 	}
 	f.ID = id
 	b := f.info()
+	var err error
 	if b.LockHeld, err = lockHeld(c.brokerLockPath(id)); err != nil {
 		return b, err
 	}
@@ -275,7 +281,7 @@ func (c *Cluster) Broker(id int) (BrokerInfo, error) {
 		b.LastHeartbeat = fi.ModTime()
 	}
 	b.Alive = b.LockHeld && !b.LastHeartbeat.IsZero() && time.Since(b.LastHeartbeat) < b.SessionTimeout
-	return b, nil
+	return b, regErr
 }
 
 // Brokers lists every registered broker, live or not, sorted by id.
@@ -340,8 +346,8 @@ func (c *Cluster) BrokerAlive(id int) bool {
 	if held, err := lockHeld(c.brokerLockPath(id)); err != nil || !held {
 		return false
 	}
-	b, err := c.Broker(id)
-	return err == nil && b.Alive
+	b, _ := c.Broker(id)
+	return b.Alive
 }
 
 // RequireLiveBroker returns the live broker ids, or ErrNoBroker ("no broker

@@ -11,24 +11,27 @@ import (
 // Topic config keys: Kafka's names, defaults and validation rules
 // (org.apache.kafka.common.config.TopicConfig and LogConfig).
 const (
-	ConfigRetentionMs            = "retention.ms"
-	ConfigRetentionBytes         = "retention.bytes"
-	ConfigSegmentBytes           = "segment.bytes"
-	ConfigSegmentMs              = "segment.ms"
-	ConfigSegmentIndexBytes      = "segment.index.bytes"
-	ConfigIndexIntervalBytes     = "index.interval.bytes"
-	ConfigCleanupPolicy          = "cleanup.policy"
-	ConfigMaxMessageBytes        = "max.message.bytes"
-	ConfigMinInsyncReplicas      = "min.insync.replicas"
-	ConfigUncleanLeaderElection  = "unclean.leader.election.enable"
-	ConfigFlushMessages          = "flush.messages"
-	ConfigFlushMs                = "flush.ms"
-	ConfigMessageTimestampType   = "message.timestamp.type"
-	CleanupPolicyDelete          = "delete"
-	CleanupPolicyCompact         = "compact"
-	TimestampTypeCreateTime      = "CreateTime"
-	TimestampTypeLogAppendTime   = "LogAppendTime"
-	maxTopicConfigValueForIntKey = math.MaxInt32
+	ConfigRetentionMs           = "retention.ms"
+	ConfigRetentionBytes        = "retention.bytes"
+	ConfigSegmentBytes          = "segment.bytes"
+	ConfigSegmentMs             = "segment.ms"
+	ConfigSegmentIndexBytes     = "segment.index.bytes"
+	ConfigIndexIntervalBytes    = "index.interval.bytes"
+	ConfigCleanupPolicy         = "cleanup.policy"
+	ConfigMaxMessageBytes       = "max.message.bytes"
+	ConfigMinInsyncReplicas     = "min.insync.replicas"
+	ConfigUncleanLeaderElection = "unclean.leader.election.enable"
+	ConfigFlushMessages         = "flush.messages"
+	ConfigFlushMs               = "flush.ms"
+	ConfigMessageTimestampType  = "message.timestamp.type"
+)
+
+// Values of the enumerated topic configs.
+const (
+	CleanupPolicyDelete        = "delete"
+	CleanupPolicyCompact       = "compact"
+	TimestampTypeCreateTime    = "CreateTime"
+	TimestampTypeLogAppendTime = "LogAppendTime"
 )
 
 // configKind is how a config value is parsed and bounded.
@@ -115,7 +118,7 @@ func NormalizeConfig(key, value string) (string, error) {
 		n, err := strconv.ParseInt(v, 10, bits)
 		if err != nil {
 			if spec.kind == kindInt {
-				return bad("it must be an integer up to %d", maxTopicConfigValueForIntKey)
+				return bad("it must be an integer up to %d", math.MaxInt32)
 			}
 			return bad("it must be an integer")
 		}

@@ -99,12 +99,6 @@ type ControllerHooks struct {
 	OnError func(error)
 }
 
-func (h *ControllerHooks) error(err error) {
-	if h.OnError != nil && err != nil {
-		h.OnError(err)
-	}
-}
-
 // RunController makes broker brokerID compete to be the controller until
 // ctx ends, then returns nil. brokerID must be registered and alive in
 // this process (RegisterBroker).
@@ -123,17 +117,20 @@ func (h *ControllerHooks) error(err error) {
 // The controller reconciles every topic at once, on every change in
 // meta/brokers or meta/topics, at the death of any broker (it waits on
 // each broker's lock) and every ControllerBackstop: see electLeaders.
+// An error that persists from one reconciliation to the next is given to
+// OnError once, not every time.
 func (c *Cluster) RunController(ctx context.Context, brokerID int, h ControllerHooks) error {
+	ctl := &controller{c: c, brokerID: brokerID, h: h, waiters: newLockWaiters()}
 	var notBefore time.Time
 	for {
-		epoch, lock, err := c.campaign(ctx, brokerID, notBefore)
-		if err != nil {
+		epoch, lock, ok := ctl.campaign(ctx, notBefore)
+		if !ok {
 			return nil // ctx ended
 		}
 		if h.OnElected != nil {
 			h.OnElected(epoch)
 		}
-		c.lead(ctx, brokerID, epoch, lock, &h)
+		ctl.lead(ctx, epoch, lock)
 		if h.OnResigned != nil {
 			h.OnResigned(epoch)
 		}
@@ -144,10 +141,45 @@ func (c *Cluster) RunController(ctx context.Context, brokerID int, h ControllerH
 	}
 }
 
+// controller is the state of one RunController.
+type controller struct {
+	c        *Cluster
+	brokerID int
+	h        ControllerHooks
+	// waiters learn of lock releases (broker deaths, the controller lock
+	// freed); shared by the terms of this RunController, since a waiter
+	// outlives the term that started it.
+	waiters *lockWaiters
+	// reported holds the messages given to OnError in the previous pass
+	// and current holds this pass's, so a lasting error is reported once.
+	reported, current map[string]bool
+}
+
+// report gives err to OnError unless the previous pass reported it.
+func (ctl *controller) report(err error) {
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if ctl.current == nil {
+		ctl.current = map[string]bool{}
+	}
+	ctl.current[msg] = true
+	if !ctl.reported[msg] && ctl.h.OnError != nil {
+		ctl.h.OnError(err)
+	}
+}
+
+// endPass forgets the errors that did not happen again.
+func (ctl *controller) endPass() {
+	ctl.reported, ctl.current = ctl.current, nil
+}
+
 // campaign waits until this process may act as controller and returns its
 // epoch and, unless it took over from a stopped controller, the held
-// controller lock. It fails only when ctx ends.
-func (c *Cluster) campaign(ctx context.Context, brokerID int, notBefore time.Time) (int64, *fileLock, error) {
+// controller lock. ok is false when ctx ended first.
+func (ctl *controller) campaign(ctx context.Context, notBefore time.Time) (epoch int64, lock *fileLock, ok bool) {
+	c := ctl.c
 	t := time.NewTicker(ControllerPollInterval)
 	defer t.Stop()
 	var suspectEpoch int64 = -1 // the epoch of a controller seen not alive
@@ -155,33 +187,36 @@ func (c *Cluster) campaign(ctx context.Context, brokerID int, notBefore time.Tim
 	for {
 		if time.Now().After(notBefore) {
 			l, err := tryLock(c.controllerLockPath())
-			if err != nil {
-				return 0, nil, err
-			}
+			ctl.report(err)
 			if l != nil {
-				epoch, err := c.claimController(brokerID, -1)
+				epoch, err := c.claimController(ctl.brokerID, -1)
 				if err == nil {
-					return epoch, l, nil
+					ctl.endPass()
+					return epoch, l, true
 				}
+				ctl.report(err)
 				l.unlock()
 			} else if f, err := c.readController(); err == nil && f.Broker >= 0 &&
-				!c.BrokerAlive(f.Broker) && c.BrokerAlive(brokerID) {
+				!c.BrokerAlive(f.Broker) && c.BrokerAlive(ctl.brokerID) {
 				if held, _ := lockHeld(c.controllerLockPath()); !held {
 					suspectEpoch = -1 // the holder let go: compete for the lock
 				} else if suspectEpoch != f.Epoch {
 					suspectEpoch, suspectSince = f.Epoch, time.Now()
 				} else if time.Since(suspectSince) >= ControllerTakeoverGrace {
-					if epoch, err := c.claimController(brokerID, f.Epoch); err == nil {
-						return epoch, nil, nil
+					if epoch, err := c.claimController(ctl.brokerID, f.Epoch); err == nil {
+						ctl.endPass()
+						return epoch, nil, true
 					}
 				}
 			} else {
+				ctl.report(err)
 				suspectEpoch = -1
 			}
+			ctl.endPass()
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, ctx.Err()
+			return 0, nil, false
 		case <-t.C:
 		}
 	}
@@ -222,49 +257,48 @@ func (c *Cluster) checkEpoch(epoch int64) error {
 	return nil
 }
 
-// lead is the controller's loop. It returns when ctx ends or the epoch
-// moves on; it releases the controller lock it holds.
-func (c *Cluster) lead(ctx context.Context, brokerID int, epoch int64, lock *fileLock, h *ControllerHooks) {
+// lead is the controller's term. It returns when ctx ends or the epoch
+// moves on, and releases the controller lock it holds.
+func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
+	c := ctl.c
 	defer func() { lock.unlock() }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wake := Watch(ctx, []string{c.brokersDir(), c.topicsDir()}, ControllerBackstop)
-	deaths := newLockWaiters()
 	for {
 		if lock == nil {
 			// Took over from a stopped controller: take the lock once the
 			// old holder lets go of it (or dies), so the next candidates
 			// see a held lock again.
 			l, err := tryLock(c.controllerLockPath())
-			if err != nil {
-				h.error(err)
-			}
-			lock = l
-			if lock == nil {
-				deaths.wait(c.controllerLockPath())
+			ctl.report(err)
+			if lock = l; lock == nil {
+				ctl.waiters.wait(c.controllerLockPath())
 			}
 		}
 		if err := c.checkEpoch(epoch); err != nil {
 			if !errors.Is(err, ErrNotController) {
-				h.error(err)
+				ctl.report(err)
+				ctl.endPass()
 			}
 			return
 		}
-		brokers, err := c.reconcile(epoch, h)
+		brokers, err := ctl.reconcile(epoch)
 		if errors.Is(err, ErrNotController) {
 			return
 		}
-		h.error(err)
+		ctl.report(err)
+		ctl.endPass()
 		for _, b := range brokers {
 			if b.LockHeld {
-				deaths.wait(c.brokerLockPath(b.ID))
+				ctl.waiters.wait(c.brokerLockPath(b.ID))
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-deaths.c:
+		case <-ctl.waiters.c:
 		}
 	}
 }
@@ -273,14 +307,21 @@ func (c *Cluster) lead(ctx context.Context, brokerID int, epoch int64, lock *fil
 // brokers, and returns the brokers it saw. Topics are read without the
 // lock first; only those that need a change are read again and written
 // under meta/lock.
-func (c *Cluster) reconcile(epoch int64, h *ControllerHooks) ([]BrokerInfo, error) {
-	brokers, err := c.Brokers()
+func (ctl *controller) reconcile(epoch int64) ([]BrokerInfo, error) {
+	c := ctl.c
+	ids, err := c.registeredIDs()
 	if err != nil {
 		return nil, err
 	}
+	var brokers []BrokerInfo
 	alive := map[int]bool{}
-	for _, b := range brokers {
-		alive[b.ID] = b.Alive
+	for _, id := range ids {
+		// A broker whose registration is unreadable is still judged by
+		// its lock and heartbeat.
+		b, err := c.Broker(id)
+		ctl.report(err)
+		brokers = append(brokers, b)
+		alive[id] = b.Alive
 	}
 	isAlive := func(id int) bool { return alive[id] }
 	names, err := c.topicNames()
@@ -291,7 +332,7 @@ func (c *Cluster) reconcile(epoch int64, h *ControllerHooks) ([]BrokerInfo, erro
 		t, err := c.readTopic(name)
 		if err != nil {
 			if !errors.Is(err, ErrUnknownTopic) {
-				h.error(err)
+				ctl.report(err)
 			}
 			continue
 		}
@@ -307,18 +348,15 @@ func (c *Cluster) reconcile(epoch int64, h *ControllerHooks) ([]BrokerInfo, erro
 				return err
 			}
 			next, changes := electLeaders(t, isAlive)
-			if len(changes) == 0 {
-				return nil
-			}
 			for _, ch := range changes {
-				if ch.OldLeader == ch.NewLeader || h.OnLeaderChange == nil {
+				if ch.OldLeader == ch.NewLeader || ctl.h.OnLeaderChange == nil {
 					continue
 				}
-				if err := h.OnLeaderChange(name, ch.Partition, ch.OldLeader, ch.NewLeader, ch.NewEpoch); err != nil {
+				if err := ctl.h.OnLeaderChange(name, ch.Partition, ch.OldLeader, ch.NewLeader, ch.NewEpoch); err != nil {
 					// Publish nothing for this partition: it keeps its
 					// old leader, epoch and ISR until the next try.
 					next.Partitions[ch.Partition] = t.Partitions[ch.Partition]
-					h.error(fmt.Errorf("fence leader change of %s-%d from %d to %d: %w", name, ch.Partition, ch.OldLeader, ch.NewLeader, err))
+					ctl.report(fmt.Errorf("fence leader change of %s-%d from %d to %d: %w", name, ch.Partition, ch.OldLeader, ch.NewLeader, err))
 				}
 			}
 			if slices.EqualFunc(next.Partitions, t.Partitions, partitionEqual) {
@@ -330,8 +368,8 @@ func (c *Cluster) reconcile(epoch int64, h *ControllerHooks) ([]BrokerInfo, erro
 		if errors.Is(err, ErrNotController) {
 			return brokers, err
 		}
-		if err != nil && !errors.Is(err, ErrUnknownTopic) {
-			h.error(err)
+		if !errors.Is(err, ErrUnknownTopic) {
+			ctl.report(err)
 		}
 	}
 	return brokers, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestElectLeaders(t *testing.T) {
@@ -269,7 +271,8 @@ func TestControllerIsFencedByEpoch(t *testing.T) {
 	}
 	var log hookLog
 	h := log.hooks()
-	if _, err := c.reconcile(epoch-1, &h); !errors.Is(err, ErrNotController) {
+	stale := &controller{c: c, brokerID: 9, h: h, waiters: newLockWaiters()}
+	if _, err := stale.reconcile(epoch - 1); !errors.Is(err, ErrNotController) {
 		t.Fatalf("reconcile with a stale epoch = %v, want ErrNotController", err)
 	}
 	if p := partitionOf(t, c, "t"); p.Leader != 1 || len(log.callsFor("")) != 0 {
@@ -350,5 +353,92 @@ func TestControllerTakeoverFromStoppedController(t *testing.T) {
 	})
 	if i, _ := c.Controller(); i.Epoch != info.Epoch+1 {
 		t.Fatalf("controller epoch %d after the old controller resumed, want %d", i.Epoch, info.Epoch+1)
+	}
+}
+
+// The controller learns of a broker's death from its lock at once: with
+// the backstop pushed out of reach, and no file changing, it still elects.
+func TestControllerSeesDeathWithoutABackstop(t *testing.T) {
+	old := ControllerBackstop
+	ControllerBackstop = time.Hour
+	t.Cleanup(func() { ControllerBackstop = old }) // after the controller stops
+	c := newCluster(t)
+	brokers := registerBrokers(t, c, 1, 2, 3, 9)
+	for _, name := range []string{"t", "sync"} {
+		if _, err := c.CreateTopic(name, 1, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPartition(t, c, "t", []int{1, 2}, []int{1, 2}, 1)
+	setPartition(t, c, "sync", []int{2, 3}, []int{2, 3}, 2)
+	brokers[3].Close()
+	var log hookLog
+	startController(t, c, 9, log.hooks())
+	<-log.elected
+	// The first pass shrinks sync's ISR: past it, the controller has seen
+	// broker 1 alive and waits.
+	waitFor(t, "the first pass", func() bool { return slices.Equal(partitionOf(t, c, "sync").ISR, []int{2}) })
+	brokers[1].Close()
+	waitFor(t, "broker 2 to lead", func() bool { return partitionOf(t, c, "t").Leader == 2 })
+}
+
+func TestLockWaitersWakeOnRelease(t *testing.T) {
+	c := newCluster(t)
+	s := registerBrokers(t, c, 1)[1]
+	w := newLockWaiters()
+	w.wait(c.brokerLockPath(1))
+	w.wait(c.brokerLockPath(1)) // one waiter per path
+	select {
+	case <-w.c:
+		t.Fatal("woke while the lock is held")
+	default:
+	}
+	s.Close()
+	select {
+	case <-w.c:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake after the lock was released")
+	}
+	waitFor(t, "the waiter to finish", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.waiting) == 0
+	})
+}
+
+// A corrupt topic file is reported once, not on every pass, and does not
+// stop elections in the other topics.
+func TestControllerReportsALastingErrorOnce(t *testing.T) {
+	c := newCluster(t)
+	brokers := registerBrokers(t, c, 1, 2, 9)
+	if _, err := c.CreateTopic("good", 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	setPartition(t, c, "good", []int{1, 2}, []int{1, 2}, 1)
+	if err := os.WriteFile(c.topicPath("bad"), []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log hookLog
+	startController(t, c, 9, log.hooks())
+	<-log.elected
+	corrupt := func() int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		n := 0
+		for _, err := range log.errs {
+			if errors.Is(err, ErrCorruptMetadata) && strings.Contains(err.Error(), "bad.json") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "the corrupt file to be reported", func() bool { return corrupt() > 0 })
+	// Two elections, each a pass at least, after the first report.
+	brokers[1].Close()
+	waitFor(t, "broker 2 to lead good", func() bool { return partitionOf(t, c, "good").Leader == 2 })
+	brokers[2].Close()
+	waitFor(t, "good to lose its leader", func() bool { return partitionOf(t, c, "good").Leader == NoLeader })
+	if n := corrupt(); n != 1 {
+		t.Fatalf("the corrupt file was reported %d times, want once", n)
 	}
 }

@@ -361,6 +361,17 @@ func (c *Cluster) JoinGroup(name string, m Member, strategy string) (*GroupMembe
 	return gm, nil
 }
 
+// Expelled reports whether the group removed this member (its heartbeat
+// was older than its session timeout: the process was stopped): its member
+// lock file, and with it every ownership lock it held, was unlinked. It
+// costs two stats, so a consumer checks it before every round of fetches
+// and stops consuming what is no longer its own.
+func (m *GroupMember) Expelled() bool {
+	held, err1 := m.lock.f.Stat()
+	now, err2 := os.Stat(m.c.memberLockPath(m.group, m.id))
+	return err1 == nil && (errors.Is(err2, os.ErrNotExist) || err2 == nil && !os.SameFile(held, now))
+}
+
 func (m *GroupMember) heartbeat() {
 	defer m.done.Done()
 	interval := min(max(m.timeout/10, 10*time.Millisecond), time.Second)
@@ -429,21 +440,29 @@ func (c *Cluster) expireLocked(g *Group) bool {
 			continue
 		}
 		changed = true
-		for _, tp := range g.Assignment[m.ID] {
-			var o ownerFile
-			if readJSON(c.ownerPath(g.Name, tp), &o) == nil && o.Member == m.ID {
-				// Unlink the lock file: the next owner locks a new inode,
-				// whatever a stopped process still holds.
-				os.Remove(c.ownerLockPath(g.Name, tp))
-				os.Remove(c.ownerPath(g.Name, tp))
-			}
-		}
+		c.breakOwnershipLocked(g.Name, m.ID)
 		delete(g.Assignment, m.ID)
 		os.Remove(c.memberLockPath(g.Name, m.ID))
 		os.Remove(c.memberHeartbeatPath(g.Name, m.ID))
 	}
 	g.Members = keep
 	return changed
+}
+
+// breakOwnershipLocked breaks every ownership lock member took: not only
+// those of its last assignment, since a member stopped before it released
+// a partition it lost still holds that one too. Unlinking the lock file
+// means the next owner locks a new inode, whatever a stopped process still
+// holds.
+func (c *Cluster) breakOwnershipLocked(group, member string) {
+	files, _ := filepath.Glob(filepath.Join(c.groupDir(group), "owners", "*.json"))
+	for _, f := range files {
+		var o ownerFile
+		if readJSON(f, &o) == nil && o.Member == member {
+			os.Remove(strings.TrimSuffix(f, ".json") + ".lock")
+			os.Remove(f)
+		}
+	}
 }
 
 // partitionsChanged reports whether a subscribed topic's partition count

@@ -167,10 +167,14 @@ func assignSticky(out map[string][]TopicPartition, members []Member, counts map[
 			}
 		}
 	}
-	// Even out what the fair-share cut could not (mixed subscriptions).
+	// Even out what the fair-share cut could not (a member that joined when
+	// nobody was over the ceiling, mixed subscriptions): always from the
+	// member with the most, so that no member both gives and takes.
 	for moves := 0; moves < total; moves++ {
 		moved := false
-		for _, from := range subscribersAll(members) {
+		donors := subscribersAll(members)
+		slices.SortStableFunc(donors, func(a, b string) int { return cmp.Compare(len(out[b]), len(out[a])) })
+		for _, from := range donors {
 			for i := len(out[from]) - 1; i >= 0 && !moved; i-- {
 				tp := out[from][i]
 				to := fewest(eligible(tp))

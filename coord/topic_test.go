@@ -100,11 +100,11 @@ func TestCreateTopic(t *testing.T) {
 	}
 
 	errs := []struct {
-		name          string
-		parts, rf     int
-		cfg           map[string]string
-		want          error
-		msg           string
+		name      string
+		parts, rf int
+		cfg       map[string]string
+		want      error
+		msg       string
 	}{
 		{"orders", 1, 1, nil, ErrTopicExists, "topic orders already exists"},
 		{"bad name!", 1, 1, nil, ErrInvalidTopic, `invalid topic name "bad name!"`},

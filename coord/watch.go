@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -33,90 +34,198 @@ import (
 //
 // The watches are in place when Watch returns, so the race-free pattern
 // is: Watch, read the state, then read the state again on every wake.
+//
+// All the Watches of a process share one inotify instance (see hub), so
+// they are cheap: a watch per path, a goroutine per Watch.
 func Watch(ctx context.Context, paths []string, backstop time.Duration) <-chan struct{} {
-	w := &watcher{out: make(chan struct{}, 1), files: map[string]bool{}, dirs: map[string]bool{}}
-	for _, p := range paths {
-		p = filepath.Clean(p)
-		w.targets = append(w.targets, p)
-	}
-	fsw, err := fsnotify.NewWatcher()
-	if err == nil {
-		w.fs = fsw
-		w.setup()
-	}
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if w.fs != nil {
-		events, errs = w.fs.Events, w.fs.Errors
-	}
-	var tick <-chan time.Time
-	if backstop > 0 {
-		t := time.NewTicker(backstop)
-		tick = t.C
-		go func() { <-ctx.Done(); t.Stop() }()
-	}
-	go w.run(ctx, events, errs, tick)
-	return w.out
+	return sharedHub().watch(ctx, paths, backstop)
 }
 
-// watcher is the state behind one Watch.
-type watcher struct {
-	fs      *fsnotify.Watcher // nil if inotify is unavailable: backstop only
-	targets []string
-	dirs    map[string]bool // targets that are directories
-	files   map[string]bool // targets that are files, or do not exist yet
-	out     chan struct{}
+// hub shares one inotify instance between all the Watches of a process.
+// The kernel allows a user 128 instances by default
+// (fs.inotify.max_user_instances), and a broker or a consumer may watch a
+// file per partition. The hub's goroutine hands each event to every
+// watcher, which decides whether it concerns one of its paths.
+type hub struct {
+	fs   *fsnotify.Watcher // nil without inotify: watchers live on their backstop
+	mu   sync.Mutex
+	subs map[*watcher]bool
+	refs map[string]int // how many watchers need a watch on a path
 }
 
-// setup (re)adds the watches of every target. Adding a watch that exists
-// is a no-op for fsnotify, so this is safe to repeat.
-func (w *watcher) setup() {
-	if w.fs == nil {
-		return
-	}
-	for _, p := range w.targets {
-		fi, err := os.Stat(p)
-		if err == nil && fi.IsDir() {
-			w.dirs[p], w.files[p] = true, false
-			w.fs.Add(p)
-			continue
+var (
+	hubOnce sync.Once
+	theHub  *hub
+)
+
+// sharedHub returns the process's hub, started on first use.
+func sharedHub() *hub {
+	hubOnce.Do(func() {
+		fsw, err := fsnotify.NewWatcher()
+		if err != nil {
+			fsw = nil // no inotify (instances exhausted, say): backstops only
 		}
-		// A file, or nothing yet: watch the directory for it to appear or
-		// be replaced, and the file itself for writes in place.
-		w.dirs[p], w.files[p] = false, true
-		w.fs.Add(filepath.Dir(p))
-		if err == nil {
-			w.fs.Add(p)
+		theHub = newHub(fsw)
+		if fsw != nil {
+			go theHub.dispatch(fsw.Events, fsw.Errors)
 		}
-	}
+	})
+	return theHub
 }
 
-// run turns events, errors and ticks into wakes until ctx ends.
-func (w *watcher) run(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error, tick <-chan time.Time) {
-	defer close(w.out)
-	if w.fs != nil {
-		defer w.fs.Close()
-	}
-	for {
+func newHub(fsw *fsnotify.Watcher) *hub {
+	return &hub{fs: fsw, subs: map[*watcher]bool{}, refs: map[string]int{}}
+}
+
+// dispatch hands events and errors to the watchers until both channels
+// close. An error (an overflow above all) may hide any event, so it wakes
+// every watcher.
+func (h *hub) dispatch(events <-chan fsnotify.Event, errs <-chan error) {
+	for events != nil || errs != nil {
 		select {
-		case <-ctx.Done():
-			return
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			if w.relevant(ev) {
-				w.wake()
+			for _, w := range h.watchers() {
+				w.event(ev)
 			}
 		case _, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			// fsnotify.ErrEventOverflow means events were dropped; any
-			// other error may mean the same. Either way, re-read.
-			w.wake()
+			for _, w := range h.watchers() {
+				w.wake()
+			}
+		}
+	}
+}
+
+func (h *hub) watchers() []*watcher {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := make([]*watcher, 0, len(h.subs))
+	for w := range h.subs {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// add makes sure path is watched on w's behalf. It calls inotify every
+// time, because the kernel drops a watch when its file or directory is
+// removed, without the hub knowing.
+func (h *hub) add(w *watcher, path string) {
+	if h.fs == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !w.held[path] {
+		w.held[path] = true
+		h.refs[path]++
+	}
+	h.fs.Add(path)
+}
+
+// release drops w and the watches that no other watcher needs.
+func (h *hub) release(w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, w)
+	for path := range w.held {
+		if h.refs[path]--; h.refs[path] <= 0 {
+			delete(h.refs, path)
+			if h.fs != nil {
+				h.fs.Remove(path)
+			}
+		}
+	}
+	w.held = nil
+}
+
+// watch is Watch on this hub.
+func (h *hub) watch(ctx context.Context, paths []string, backstop time.Duration) <-chan struct{} {
+	w := &watcher{
+		hub:     h,
+		out:     make(chan struct{}, 1),
+		resetup: make(chan struct{}, 1),
+		dirs:    map[string]bool{},
+		files:   map[string]bool{},
+		held:    map[string]bool{},
+	}
+	for _, p := range paths {
+		w.targets = append(w.targets, filepath.Clean(p))
+	}
+	h.mu.Lock()
+	h.subs[w] = true
+	h.mu.Unlock()
+	w.setup()
+	var tick <-chan time.Time
+	var ticker *time.Ticker
+	if backstop > 0 {
+		ticker = time.NewTicker(backstop)
+		tick = ticker.C
+	}
+	go func() {
+		if ticker != nil {
+			defer ticker.Stop()
+		}
+		w.run(ctx, tick)
+	}()
+	return w.out
+}
+
+// watcher is the state behind one Watch.
+type watcher struct {
+	hub     *hub
+	out     chan struct{}
+	resetup chan struct{} // asks run to redo setup (a target appeared or was replaced)
+	targets []string
+	held    map[string]bool // paths the hub watches for us; guarded by hub.mu
+
+	mu     sync.Mutex
+	dirs   map[string]bool // targets that are directories
+	files  map[string]bool // targets that are files, or do not exist yet
+	closed bool
+}
+
+// setup (re)adds the watches of every target.
+func (w *watcher) setup() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.targets {
+		fi, err := os.Stat(p)
+		if err == nil && fi.IsDir() {
+			w.dirs[p], w.files[p] = true, false
+			w.hub.add(w, p)
+			continue
+		}
+		// A file, or nothing yet: watch the directory for it to appear or
+		// be replaced, and the file itself for writes in place.
+		w.dirs[p], w.files[p] = false, true
+		w.hub.add(w, filepath.Dir(p))
+		if err == nil {
+			w.hub.add(w, p)
+		}
+	}
+}
+
+// run wakes on the backstop and redoes the setup when asked, until ctx
+// ends.
+func (w *watcher) run(ctx context.Context, tick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			w.hub.release(w)
+			w.mu.Lock()
+			w.closed = true
+			close(w.out)
+			w.mu.Unlock()
+			return
+		case <-w.resetup:
+			w.setup()
 		case <-tick:
 			w.setup()
 			w.wake()
@@ -124,27 +233,51 @@ func (w *watcher) run(ctx context.Context, events <-chan fsnotify.Event, errs <-
 	}
 }
 
-// relevant reports whether ev concerns a target, re-adding the watch of a
-// file target that was created or replaced.
-func (w *watcher) relevant(ev fsnotify.Event) bool {
+// event wakes the reader if ev concerns a target, and asks for the
+// watches to be set up again when a target was created, replaced or
+// removed (a new inode needs a new watch).
+func (w *watcher) event(ev fsnotify.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ok, again := w.relevant(ev)
+	if ok {
+		w.wakeLocked()
+	}
+	if again {
+		select {
+		case w.resetup <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// relevant reports whether ev concerns a target, and whether the watches
+// must be set up again. w.mu is held.
+func (w *watcher) relevant(ev fsnotify.Event) (relevant, setupAgain bool) {
 	name := filepath.Clean(ev.Name)
-	if w.dirs[name] || w.dirs[filepath.Dir(name)] {
-		if w.dirs[name] && ev.Has(fsnotify.Remove|fsnotify.Rename) {
-			w.setup()
-		}
-		return true
+	replaced := ev.Has(fsnotify.Create | fsnotify.Remove | fsnotify.Rename)
+	switch {
+	case w.dirs[name]:
+		return true, replaced
+	case w.dirs[filepath.Dir(name)]:
+		return true, false
+	case w.files[name]:
+		return true, replaced
 	}
-	if w.files[name] {
-		if ev.Has(fsnotify.Create | fsnotify.Remove | fsnotify.Rename) {
-			w.setup()
-		}
-		return true
-	}
-	return false
+	return false, false
 }
 
 // wake sends a wake unless one is already waiting.
 func (w *watcher) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wakeLocked()
+}
+
+func (w *watcher) wakeLocked() {
+	if w.closed {
+		return
+	}
 	select {
 	case w.out <- struct{}{}:
 	default:

@@ -90,54 +90,91 @@ func TestWatchBackstopCatchesALostEvent(t *testing.T) {
 
 // Events that arrive while the reader is busy leave exactly one wake.
 func TestWatchCoalescesExactly(t *testing.T) {
-	w := &watcher{out: make(chan struct{}, 1), dirs: map[string]bool{"/m": true}, files: map[string]bool{}}
-	events := make(chan fsnotify.Event) // unbuffered: a send returns once run has it
+	h := newHub(nil)
+	events := make(chan fsnotify.Event) // unbuffered: a send returns once dispatch has it
+	go h.dispatch(events, nil)
+	defer close(events)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go w.run(ctx, events, nil, nil)
+	dir := t.TempDir()
+	ch := h.watch(ctx, []string{dir}, 0)
 	for i := range 100 {
-		events <- fsnotify.Event{Name: "/m/" + strconv.Itoa(i), Op: fsnotify.Create}
+		events <- fsnotify.Event{Name: filepath.Join(dir, strconv.Itoa(i)), Op: fsnotify.Create}
 	}
-	events <- fsnotify.Event{Name: "/m/x", Op: fsnotify.Write} // the 100 before it are handled
-	if n := len(w.out); n != 1 {
+	events <- fsnotify.Event{Name: filepath.Join(dir, "x"), Op: fsnotify.Write} // the 100 before it are handled
+	if n := len(ch); n != 1 {
 		t.Fatalf("%d wakes pending after 101 events, want 1", n)
 	}
-	<-w.out
-	if n := len(w.out); n != 0 {
+	<-ch
+	if n := len(ch); n != 0 {
 		t.Fatalf("%d wakes pending after reading one", n)
 	}
 }
 
 func TestWatchWakesOnOverflowAndErrors(t *testing.T) {
 	for _, err := range []error{fsnotify.ErrEventOverflow, os.ErrPermission} {
-		w := &watcher{out: make(chan struct{}, 1), dirs: map[string]bool{}, files: map[string]bool{}}
-		events := make(chan fsnotify.Event)
+		h := newHub(nil)
 		errs := make(chan error)
+		go h.dispatch(nil, errs)
 		ctx, cancel := context.WithCancel(context.Background())
-		go w.run(ctx, events, errs, nil)
+		ch := h.watch(ctx, []string{t.TempDir()}, 0)
 		errs <- err
-		awaitWake(t, w.out, err.Error())
+		awaitWake(t, ch, err.Error())
 		cancel()
+		close(errs)
 	}
 }
 
 func TestWatchIgnoresUnrelatedEvents(t *testing.T) {
-	w := &watcher{out: make(chan struct{}, 1), dirs: map[string]bool{"/m/topics": true}, files: map[string]bool{"/d/state": true}}
+	w := &watcher{dirs: map[string]bool{"/m/topics": true}, files: map[string]bool{"/d/state": true}}
 	tests := []struct {
-		name string
-		want bool
+		name       string
+		op         fsnotify.Op
+		want, redo bool
 	}{
-		{"/m/topics/a.json", true},
-		{"/m/topics", true},
-		{"/d/state", true},
-		{"/d/other", false},
-		{"/m/topics/sub/x", false},
+		{"/m/topics/a.json", fsnotify.Create, true, false},
+		{"/m/topics", fsnotify.Remove, true, true},
+		{"/d/state", fsnotify.Write, true, false},
+		{"/d/state", fsnotify.Create, true, true},
+		{"/d/other", fsnotify.Write, false, false},
+		{"/m/topics/sub/x", fsnotify.Write, false, false},
 	}
 	for _, tt := range tests {
-		if got := w.relevant(fsnotify.Event{Name: tt.name, Op: fsnotify.Write}); got != tt.want {
-			t.Errorf("relevant(%s) = %v, want %v", tt.name, got, tt.want)
+		got, redo := w.relevant(fsnotify.Event{Name: tt.name, Op: tt.op})
+		if got != tt.want || redo != tt.redo {
+			t.Errorf("relevant(%s %v) = %v, %v; want %v, %v", tt.op, tt.name, got, redo, tt.want, tt.redo)
 		}
 	}
+}
+
+// Watches share one inotify instance; the last one to end removes the
+// kernel watch.
+func TestWatchesShareTheHub(t *testing.T) {
+	dir := t.TempDir()
+	h := sharedHub()
+	if h.fs == nil {
+		t.Skip("no inotify")
+	}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	ch1 := Watch(ctx1, []string{dir}, 0)
+	ch2 := Watch(ctx2, []string{dir}, 0)
+	os.WriteFile(filepath.Join(dir, "a"), nil, 0o644)
+	awaitWake(t, ch1, "first watch")
+	awaitWake(t, ch2, "second watch")
+	refs := func() int { h.mu.Lock(); defer h.mu.Unlock(); return h.refs[dir] }
+	if refs() != 2 {
+		t.Fatalf("refs = %d, want 2", refs())
+	}
+	cancel1()
+	for range ch1 {
+	}
+	if refs() != 1 {
+		t.Fatalf("refs after one watch ended = %d, want 1", refs())
+	}
+	os.WriteFile(filepath.Join(dir, "b"), nil, 0o644)
+	awaitWake(t, ch2, "second watch after the first ended")
 }
 
 // A single file watched for writes in place, also after it is replaced

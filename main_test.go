@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,8 +23,29 @@ import (
 // scripts drive the real binary, brokers and all.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"mk": func() { os.Exit(commands.Main()) },
+		"mk":       func() { os.Exit(commands.Main()) },
+		"exitcode": exitcode,
 	})
+}
+
+// exitcode CODE mk ARGS... runs mk ARGS and succeeds only if it exits with
+// CODE, so that a script checks a documented exit code where ! exec would
+// take any failure:
+//
+//	exec exitcode 4 mk consume nosuch -e
+//	stderr '^mk: unknown topic nosuch$'
+func exitcode() {
+	want, err := strconv.Atoi(os.Args[min(1, len(os.Args)-1)])
+	if err != nil || len(os.Args) < 3 || os.Args[2] != "mk" {
+		fmt.Fprintln(os.Stderr, "usage: exitcode CODE mk ARGS...")
+		os.Exit(2)
+	}
+	os.Args = os.Args[2:]
+	if got := commands.Main(); got != want {
+		fmt.Fprintf(os.Stderr, "exitcode: mk exited with %d, want %d\n", got, want)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 var update = flag.Bool("update", false, "update testscript golden files")

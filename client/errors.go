@@ -1,6 +1,9 @@
 package client
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The errors of this package. Retriable ones (a leader being elected, a
 // replica not yet created) are retried by the producer until its timeout.
@@ -19,3 +22,18 @@ var (
 	// ErrPartitionRange: a partition number the topic does not have.
 	ErrPartitionRange = errors.New("partition out of range")
 )
+
+// clientError reads as its message alone while errors.Is still finds its
+// sentinel: for messages that already say what the sentinel would
+// ("partition t-0 has no live leader: broker 2 is down").
+type clientError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *clientError) Error() string { return e.msg }
+func (e *clientError) Unwrap() error { return e.sentinel }
+
+func newError(sentinel error, format string, args ...any) error {
+	return &clientError{fmt.Sprintf(format, args...), sentinel}
+}

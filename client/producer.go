@@ -54,6 +54,11 @@ type Producer struct {
 	opts   ProducerOptions
 	parts  []*partitionWriter
 	sticky *StickyPartitioner
+	// available lists the partitions that have a leader in topic, as of
+	// availableVersion: the sticky partitioner sends records without a key
+	// only there, as Kafka's does.
+	available        []int32
+	availableVersion int64
 
 	maxBatch int64 // the topic's max.message.bytes
 	pending  int   // bytes sealed or being built, not yet appended
@@ -146,7 +151,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	case key != nil:
 		partition = KeyPartition(key, n)
 	default:
-		partition = p.sticky.Partition(n, nil)
+		partition = p.sticky.Partition(n, p.availablePartitions())
 		sticky = true
 	}
 	w := p.parts[partition]
@@ -158,7 +163,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 		w.seal()
 		if sticky {
 			p.sticky.OnBatchFull()
-			partition = p.sticky.Partition(n, nil)
+			partition = p.sticky.Partition(n, p.availablePartitions())
 			w = p.parts[partition]
 		}
 	}
@@ -169,6 +174,21 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 		return p.Flush()
 	}
 	return nil
+}
+
+// availablePartitions lists the partitions that have a leader in the
+// metadata the producer last read.
+func (p *Producer) availablePartitions() []int32 {
+	if p.available == nil || p.availableVersion != p.topic.Version {
+		p.available = p.available[:0]
+		for _, part := range p.topic.Partitions {
+			if part.Leader != coord.NoLeader && part.Partition < len(p.parts) {
+				p.available = append(p.available, int32(part.Partition))
+			}
+		}
+		p.availableVersion = p.topic.Version
+	}
+	return p.available
 }
 
 func (w *partitionWriter) seal() {
@@ -304,10 +324,10 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 		if len(part.ISR) > 0 {
 			down = fmt.Sprintf("broker %d is down", part.ISR[0])
 		}
-		return fmt.Errorf("%w: partition %s-%d has no live leader: %s", ErrNoLeader, t.Name, part.Partition, down)
+		return newError(ErrNoLeader, "partition %s-%d has no live leader: %s", t.Name, part.Partition, down)
 	}
 	if !c.BrokerAlive(part.Leader) {
-		return fmt.Errorf("%w: partition %s-%d has no live leader: broker %d is down", ErrNoLeader, t.Name, part.Partition, part.Leader)
+		return newError(ErrNoLeader, "partition %s-%d has no live leader: broker %d is down", t.Name, part.Partition, part.Leader)
 	}
 	return nil
 }

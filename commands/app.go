@@ -72,6 +72,8 @@ The cluster directory is --dir, else $MK_DIR, else ` + defaultDirDoc + `.`,
 			consumeCommand(),
 			tailCommand(),
 			describeCommand(),
+			groupCommand(),
+			benchCommand(),
 		},
 	}
 	setUsageErrors(app.Commands)
@@ -119,7 +121,7 @@ func classify(err error) error {
 	}
 	code := format.ExitFailure
 	switch {
-	case errors.Is(err, coord.ErrNoCluster), errors.Is(err, coord.ErrUnknownTopic),
+	case errors.Is(err, coord.ErrNoCluster), errors.Is(err, coord.ErrUnknownTopic), errors.Is(err, coord.ErrUnknownGroup),
 		errors.Is(err, client.ErrPartitionRange), errors.Is(err, errUnknownBroker):
 		code = format.ExitNotFound
 	case errors.Is(err, coord.ErrNoBroker), errors.Is(err, client.ErrNoLeader),
@@ -162,13 +164,16 @@ func outputMode(cc *cli.Context) (string, error) {
 
 // oneArg returns the single positional argument named what.
 func oneArg(cc *cli.Context, what string) (string, error) {
+	// HelpName is "mk topic create"; FullName is only "create" for a
+	// subcommand in urfave/cli v2.
+	name := strings.TrimPrefix(cc.Command.HelpName, cc.App.Name+" ")
 	switch cc.NArg() {
 	case 1:
 		return cc.Args().First(), nil
 	case 0:
-		return "", format.Usagef("%s: missing %s", cc.Command.FullName(), what)
+		return "", format.Usagef("%s: missing %s", name, what)
 	default:
-		return "", format.Usagef("%s: too many arguments: want one %s", cc.Command.FullName(), what)
+		return "", format.Usagef("%s: too many arguments: want one %s", name, what)
 	}
 }
 

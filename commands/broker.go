@@ -27,7 +27,8 @@ retention. SIGINT or SIGTERM stop it cleanly (exit 0).
    mk broker --id 1 &
    mk broker --id 2 --retention-check-interval 1s &`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "id", Usage: "broker id (a positive integer)", Required: true},
+			// Not Required: urfave/cli would print the help to stdout for it.
+			&cli.IntFlag{Name: "id", Usage: "broker id (a positive integer; required)"},
 			&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "how often retention runs (log.retention.check.interval.ms)"},
 			&cli.DurationFlag{Name: "checkpoint-interval", Value: time.Minute, Usage: "how often checkpoints are written"},
 			&cli.DurationFlag{Name: "session-timeout", Value: coord.SessionTimeout, Usage: "a broker whose heartbeat is older than this is failed (broker.session.timeout.ms)"},
@@ -39,6 +40,9 @@ retention. SIGINT or SIGTERM stop it cleanly (exit 0).
 
 func runBroker(cc *cli.Context) error {
 	id := cc.Int("id")
+	if !cc.IsSet("id") {
+		return format.Usagef("broker: missing --id: give the broker id, a positive integer")
+	}
 	if id <= 0 {
 		return format.Usagef("broker: --id must be a positive integer, not %d", id)
 	}

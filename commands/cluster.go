@@ -55,8 +55,14 @@ alone.
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
 				Description: "   mk cluster kill --broker 2",
-				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill", Required: true}, timeout},
-				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGKILL) },
+				// --broker is not Required: urfave/cli would print the help to stdout.
+				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
+				Action: func(cc *cli.Context) error {
+					if cc.Int("broker") <= 0 {
+						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
+					}
+					return clusterSignal(cc, syscall.SIGKILL)
+				},
 			},
 			{
 				Name:      "status",

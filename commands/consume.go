@@ -35,20 +35,22 @@ func consumeCommand() *cli.Command {
 		Usage:     "print a topic's records to stdout",
 		ArgsUsage: "TOPIC [TOPIC...]",
 		Description: `Prints committed records (below each partition's high watermark) as they are
-committed. Without --from-beginning or --offset it starts at the end, like
-Kafka's console consumer; -e exits once caught up.
+committed. Without --from-beginning, --offset or --from-time a consumer that
+follows starts at the end, like Kafka's console consumer; with -e (exit once
+caught up), which would then print nothing, it starts at the beginning, like
+kcat -e: mk consume orders -e prints the whole topic.
 
    mk consume orders --from-beginning -e
    mk consume orders --partition 2 --offset -10 -e          # the last 10 of partition 2
    mk consume orders --from-time 1h -e --print-key           # the last hour
    mk consume orders -e -o json | mk produce copy --input json
    mk consume orders -e --format '{{.Partition}}/{{.Offset}} {{.Key}}={{.Value}}\n'`,
-		Flags: append(recordOutputFlags(),
+		Flags: append(append(recordOutputFlags(),
 			&cli.BoolFlag{Name: "from-beginning", Usage: "start at each partition's log start offset"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "consume only this partition"},
 			&cli.StringFlag{Name: "offset", Usage: "start offset with --partition: N, earliest, latest, or -N (N before the end)"},
 			&cli.StringFlag{Name: "from-time", Usage: "start at the first record at or after a time: RFC 3339 (2024-05-01T10:00:00Z) or a duration ago (90s, 1h)"},
-		),
+		), groupFlags()...),
 		Action: runConsume,
 	}
 }
@@ -63,6 +65,8 @@ func tailCommand() *cli.Command {
 		Flags: append(recordOutputFlags()[:4],
 			&cli.Int64Flag{Name: "lines", Aliases: []string{"n"}, Value: 10, Usage: "records to show from the end of each partition"},
 			&cli.BoolFlag{Name: "exit-at-end", Aliases: []string{"e"}, Usage: "do not follow: exit after the last records"},
+			// No -n alias here: -n is --lines, as in tail(1).
+			&cli.IntFlag{Name: "max-messages", Usage: "exit after printing this many records"},
 		),
 		Action: runTail,
 	}
@@ -110,6 +114,9 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	}
 	if n > 1 {
 		return s, format.Usagef("use only one of --from-beginning, --offset and --from-time")
+	}
+	if n == 0 && cc.Bool("exit-at-end") {
+		s.Offset = client.Earliest // starting at the end, -e would print nothing
 	}
 	return s, nil
 }
@@ -179,8 +186,7 @@ const null = "null"
 func (p *recordPrinter) print(topic string, partition int32, r *logdir.Record) error {
 	switch {
 	case p.json:
-		p.buf = format.AppendRecordJSON(p.buf[:0], topic, partition, r)
-		p.buf = append(p.buf, '\n')
+		p.buf = format.AppendRecordJSON(p.buf[:0], topic, partition, r) // ends with its newline
 		_, err := p.w.Write(p.buf)
 		return err
 	case p.tmpl != nil:
@@ -218,6 +224,9 @@ func runConsume(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if cc.String("group") != "" {
+		return runGroupConsume(cc, c, pr, start)
+	}
 	as, err := assignments(c, cc.Args().Slice(), cc.Int("partition"), start)
 	if err != nil {
 		return err
@@ -246,7 +255,7 @@ func runTail(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return consumeAssignments(cc, c, as, pr, 0, !cc.Bool("exit-at-end"), false)
+	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
 }
 
 func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
@@ -274,7 +283,7 @@ func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignmen
 		err = ferr
 	}
 	if err == nil && ctx.Err() != nil {
-		return format.WithExitCode(format.ExitInterrupted, nil)
+		return &format.ExitError{Code: format.ExitInterrupted} // silent: the signal says why
 	}
 	if errors.Is(err, client.ErrNoLeader) || errors.Is(err, client.ErrLeaderNotReady) {
 		return err

@@ -467,9 +467,12 @@ func (c *Cluster) removePartitionDirs(topic, id string) error {
 			if n, err := strconv.Atoi(rest); err != nil || n < 0 || strconv.Itoa(n) != rest {
 				continue // another topic's directory, like <topic>-x-0
 			}
-			gone := filepath.Join(bdir, e.Name()+"."+id+"-delete")
+			// A short name, so that a 249-character topic fits in 255 bytes.
+			gone := filepath.Join(bdir, "."+id+"-"+rest+"-delete")
 			if err := os.Rename(filepath.Join(bdir, e.Name()), gone); err != nil {
-				firstErr = cmp.Or(firstErr, err)
+				if !errors.Is(err, os.ErrNotExist) { // removed by someone else first
+					firstErr = cmp.Or(firstErr, err)
+				}
 				continue
 			}
 			firstErr = cmp.Or(firstErr, os.RemoveAll(gone))

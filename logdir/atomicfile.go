@@ -12,7 +12,9 @@ import (
 // directory so the rename itself is durable.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	// A short temporary name: path's own name may already be near the
+	// 255-byte limit (a 249-character topic name).
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}

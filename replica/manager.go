@@ -54,6 +54,10 @@ type Manager struct {
 	mu   sync.Mutex
 	reps map[string]*replica // by "<topic>-<partition>"
 	wg   sync.WaitGroup
+	// unreadable holds the topics whose metadata file could not be read at
+	// the last reconciliation, with the error last logged for each (used by
+	// reconcile only, on the Run goroutine).
+	unreadable map[string]string
 }
 
 type replica struct {
@@ -84,7 +88,7 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}}
+	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}}
 }
 
 // Run serves the broker's replicas until ctx ends, then checkpoints and
@@ -119,8 +123,10 @@ func key(topic string, partition int) string { return topic + "-" + strconv.Itoa
 
 // reconcile makes the hosted replicas match the topic metadata: opens
 // (recovers) new ones, applies roles, removes replicas of deleted topics.
+// A topic whose file cannot be read (corrupt, say) keeps its replicas as
+// they are, data and role, while every other topic is served.
 func (m *Manager) reconcile(ctx context.Context, first bool) {
-	topics, err := m.c.Topics()
+	topics, unreadable, err := m.readTopics()
 	if err != nil {
 		m.opts.Logf("read topics: %v", err)
 		return
@@ -128,6 +134,11 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	want := map[string]bool{}
+	for k, r := range m.reps {
+		if unreadable[r.topic] {
+			want[k] = true
+		}
+	}
 	for _, t := range topics {
 		for _, p := range t.Partitions {
 			if !slices.Contains(p.Replicas, m.id) {
@@ -153,13 +164,19 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	}
 	for k, r := range m.reps {
 		if !want[k] {
-			m.opts.Logf("topic %s deleted: removing replica %s", r.topic, k)
-			m.remove(r)
+			// mk topic delete removes the directory (coord.DeleteTopic
+			// renames it, then removes it); removing it here as well races
+			// with that rename. One left by a delete that did not finish is
+			// removed at the broker's next start.
+			m.opts.Logf("topic %s deleted: closing replica %s", r.topic, k)
+			m.close(r)
 			delete(m.reps, k)
 		}
 	}
-	if first {
-		// Replica directories left from topics deleted while this broker was down.
+	if first && len(unreadable) == 0 {
+		// Replica directories left from topics deleted while this broker
+		// was down. Not while a topic is unreadable: its replicas would
+		// look deleted.
 		ents, _ := os.ReadDir(m.c.BrokerDataDir(m.id))
 		for _, e := range ents {
 			if e.IsDir() && !want[e.Name()] && isPartitionDir(e.Name()) {
@@ -168,6 +185,44 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			}
 		}
 	}
+}
+
+// readTopics reads every topic file. It returns the topics it could read
+// and the names of those it could not (each logged once per distinct
+// error); err is for the listing itself.
+func (m *Manager) readTopics() ([]*coord.Topic, map[string]bool, error) {
+	ents, err := os.ReadDir(m.c.TopicsMetaDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	var topics []*coord.Topic
+	unreadable := map[string]bool{}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !e.Type().IsRegular() || coord.ValidateTopicName(name) != nil {
+			continue // not a topic file: a temporary file, say
+		}
+		t, err := m.c.Topic(name)
+		if errors.Is(err, coord.ErrUnknownTopic) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			unreadable[name] = true
+			if m.unreadable[name] != err.Error() {
+				m.opts.Logf("read topic %s: %v; its replicas are left as they are", name, err)
+			}
+			m.unreadable[name] = err.Error()
+			continue
+		}
+		delete(m.unreadable, name)
+		topics = append(topics, t)
+	}
+	for name := range m.unreadable {
+		if !unreadable[name] {
+			delete(m.unreadable, name) // deleted
+		}
+	}
+	return topics, unreadable, nil
 }
 
 func isPartitionDir(name string) bool {
@@ -210,11 +265,17 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}, nil
 }
 
-func (m *Manager) remove(r *replica) {
+// close stops r's leader or follower loop and closes its log.
+func (m *Manager) close(r *replica) {
 	if r.cancel != nil {
 		r.cancel()
 	}
 	r.log.Close()
+}
+
+// remove closes r and removes its directory.
+func (m *Manager) remove(r *replica) {
+	m.close(r)
 	if err := os.RemoveAll(r.dir); err != nil {
 		m.opts.Logf("remove %s: %v", r.dir, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -25,6 +26,10 @@ type StartSpec struct {
 	Offset   int64
 	FromEnd  int64
 	FromTime int64
+	// Committed: Offset is a group's committed offset; when it is out of
+	// range (retention passed it) the consumer resets by its policy and
+	// says so, instead of failing.
+	Committed bool
 }
 
 // Assignment is one partition to consume.
@@ -52,6 +57,15 @@ type ConsumerOptions struct {
 	// Idle is called before the fetcher waits for new records (flush
 	// output there).
 	Idle func() error
+	// Hook, if set, runs at the top of every round of fetches, on the
+	// fetching goroutine: a group consumer changes the partitions there
+	// (AddPartition, RemovePartition) and commits. done ends Run.
+	Hook func(f *Fetcher) (done bool, err error)
+	// Wake, if set, also wakes a waiting fetcher (a group change).
+	Wake <-chan struct{}
+	// AfterFetch, if set, runs after records of a partition were handed to
+	// the handler (a commit after every batch).
+	AfterFetch func(f *Fetcher) error
 }
 
 // Handler receives each record. Returning ErrStop ends Run without error.
@@ -79,7 +93,18 @@ type fetchPart struct {
 	epoch   int32
 	hw      int64
 	buf     []byte
+	// notReady is the leader's state file while its broker has not taken
+	// the partition over yet (ErrLeaderNotReady): watched for the takeover.
+	notReady string
 }
+
+// leaderTakeoverWait bounds how long a consumer that does not follow (-e)
+// waits for a leader's broker to take its replica over (a topic just
+// created, a leader just elected) before it fails. Taking over is
+// normally a matter of milliseconds; a broker that is alive but never
+// takes over is failed by its session timeout, and the controller then
+// elects another leader.
+const leaderTakeoverWait = 10 * time.Second
 
 // NewFetcher prepares to consume the assignments.
 func NewFetcher(c *coord.Cluster, as []Assignment, opts ConsumerOptions) *Fetcher {
@@ -123,22 +148,44 @@ func (f *Fetcher) Close() {
 func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 	var ws watchSet
 	defer ws.stop()
+	var notReadySince time.Time
 	for {
-		progressed, caughtUp := false, true
+		if f.opts.Hook != nil {
+			done, err := f.opts.Hook(f)
+			if err != nil || done {
+				return err
+			}
+		}
+		progressed, caughtUp, notReady := false, true, false
 		for _, p := range f.parts {
 			n, done, err := f.fetch(p, h)
 			if errors.Is(err, ErrStop) {
 				return nil
 			}
 			if err != nil {
-				if !f.opts.Follow || !retriableFetch(err) {
+				if errors.Is(err, ErrLeaderNotReady) {
+					notReady = true
+					if notReadySince.IsZero() {
+						notReadySince = time.Now()
+					}
+				}
+				waitTakeover := notReady && time.Since(notReadySince) < leaderTakeoverWait
+				if !f.opts.Follow && !waitTakeover || !retriableFetch(err) {
 					return err
 				}
 				caughtUp = false
 				continue
 			}
 			progressed = progressed || n > 0
+			if n > 0 && f.opts.AfterFetch != nil {
+				if err := f.opts.AfterFetch(f); err != nil {
+					return err
+				}
+			}
 			caughtUp = caughtUp && done
+		}
+		if !notReady {
+			notReadySince = time.Time{}
 		}
 		if progressed {
 			continue
@@ -156,6 +203,8 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		for _, p := range f.parts {
 			if p.rd != nil {
 				paths = append(paths, p.rd.StatePath())
+			} else if p.notReady != "" {
+				paths = append(paths, p.notReady)
 			}
 		}
 		if ws.set(ctx, paths, f.opts.Backstop) {
@@ -165,6 +214,7 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		case <-ctx.Done():
 			return nil
 		case <-ws.wake:
+		case <-f.opts.Wake:
 		}
 	}
 }
@@ -259,25 +309,36 @@ func (f *Fetcher) resolve(p *fetchPart) error {
 		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, p.a.Partition, t.Name, len(t.Partitions))
 	}
 	part := t.Partitions[p.a.Partition]
-	if part.Leader == coord.NoLeader {
-		return checkLeader(f.c, t, part)
+	if err := checkLeader(f.c, t, part); err != nil {
+		return err
 	}
-	rd, err := logdir.OpenReader(f.c.PartitionDir(part.Leader, t.Name, part.Partition))
+	dir := f.c.PartitionDir(part.Leader, t.Name, part.Partition)
+	p.notReady = filepath.Join(dir, "state")
+	rd, err := logdir.OpenReader(dir)
 	if err != nil {
 		return fmt.Errorf("%w: partition %s-%d: broker %d has not created its replica yet", ErrLeaderNotReady, t.Name, part.Partition, part.Leader)
 	}
 	st, err := rd.State()
 	if err != nil {
 		rd.Close()
+		if errors.Is(err, logdir.ErrBadState) {
+			// Recover creates the state file empty and writes it once the
+			// replica is ready: a partition just created (or just added).
+			return fmt.Errorf("%w: partition %s-%d: broker %d is still creating its replica", ErrLeaderNotReady, t.Name, part.Partition, part.Leader)
+		}
 		return err
 	}
 	if !st.Leader || st.LeaderEpoch != int32(part.LeaderEpoch) {
 		rd.Close()
 		return fmt.Errorf("%w: partition %s-%d: broker %d is taking over at epoch %d", ErrLeaderNotReady, t.Name, part.Partition, part.Leader, part.LeaderEpoch)
 	}
-	p.rd, p.leader, p.epoch = rd, part.Leader, st.LeaderEpoch
+	p.rd, p.leader, p.epoch, p.notReady = rd, part.Leader, st.LeaderEpoch, ""
 	if p.next < 0 {
 		p.next, err = startOffset(rd, st, p.a.Start)
+		if errors.Is(err, logdir.ErrOffsetOutOfRange) && p.a.Start.Committed {
+			p.next = p.a.Start.Offset
+			return f.reset(p, st)
+		}
 		if err != nil {
 			return err
 		}

@@ -312,7 +312,7 @@ func (p *Producer) resolve(w *partitionWriter) error {
 		}
 		return err
 	}
-	l.SetConfig(replicaConfig(t))
+	l.SetConfig(t.LogConfig())
 	w.log, w.leader, w.epoch = l, part.Leader, int32(part.LeaderEpoch)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"mk/logdir"
 )
 
 // Topic config keys: Kafka's names, defaults and validation rules
@@ -217,4 +219,20 @@ func (t *Topic) CleanupPolicy() (deletePolicy, compactPolicy bool) {
 		}
 	}
 	return deletePolicy, compactPolicy
+}
+
+// LogConfig is the part of the topic's configuration that shapes its
+// partitions' logs.
+func (t *Topic) LogConfig() logdir.Config {
+	return logdir.Config{
+		SegmentBytes:       t.Int64Config("segment.bytes"),
+		SegmentMs:          t.Int64Config("segment.ms"),
+		SegmentIndexBytes:  t.Int64Config("segment.index.bytes"),
+		IndexIntervalBytes: t.Int64Config("index.interval.bytes"),
+		MaxMessageBytes:    t.Int64Config("max.message.bytes"),
+		RetentionMs:        t.Int64Config("retention.ms"),
+		RetentionBytes:     t.Int64Config("retention.bytes"),
+		FlushMessages:      t.Int64Config("flush.messages"),
+		FlushMs:            t.Int64Config("flush.ms"),
+	}
 }

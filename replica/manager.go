@@ -158,7 +158,7 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				}
 				m.reps[k] = r
 			}
-			r.log.SetConfig(LogConfig(t))
+			r.log.SetConfig(t.LogConfig())
 			m.applyRole(ctx, r, t, p)
 		}
 	}
@@ -248,7 +248,7 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 			return nil, err
 		}
 	}
-	l, rep, err := logdir.Recover(dir, LogConfig(t))
+	l, rep, err := logdir.Recover(dir, t.LogConfig())
 	if err != nil {
 		return nil, err
 	}

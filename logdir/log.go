@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/gofrs/flock"
 )
 
 // Log is one partition replica opened for appending by one process. Any
@@ -23,8 +21,8 @@ type Log struct {
 	dir string
 	cfg Config
 
-	lock      *flock.Flock
-	flushLock *flock.Flock
+	lock      *fileLock
+	flushLock *fileLock
 	stateF    *os.File
 	stateBuf  []byte
 
@@ -38,6 +36,19 @@ type Log struct {
 	idxPending, tidxPending []byte
 	idxEnd, tidxEnd         int64 // where the next index entries go
 	scanBuf                 []byte
+
+	// The last epoch in leader-epoch-checkpoint as this Log last read or
+	// wrote it, known to be current while the state's seq is epochSeq (0:
+	// unknown). Every change to that file is made under the flock and
+	// followed by a commit, which changes seq; so a follower appending
+	// verbatim batches reads the file only when someone else wrote.
+	epochLatest int32
+	epochSeq    uint64
+
+	// The image and the state of this Log's last commit (see readState).
+	lastImage []byte
+	lastState State
+	lastOK    bool
 
 	// Now returns the wall clock in milliseconds; tests replace it.
 	Now func() int64
@@ -89,13 +100,25 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s: %w", dir, err)
 	}
+	lock, err := openFileLock(filepath.Join(dir, lockFileName))
+	if err != nil {
+		stateF.Close()
+		return nil, fmt.Errorf("open partition %s: %w", dir, err)
+	}
+	flushLock, err := openFileLock(filepath.Join(dir, flushLockName))
+	if err != nil {
+		lock.Close()
+		stateF.Close()
+		return nil, fmt.Errorf("open partition %s: %w", dir, err)
+	}
 	return &Log{
 		dir:       dir,
 		cfg:       cfg.withDefaults(),
-		lock:      flock.New(filepath.Join(dir, lockFileName)),
-		flushLock: flock.New(filepath.Join(dir, flushLockName)),
+		lock:      lock,
+		flushLock: flushLock,
 		stateF:    stateF,
 		stateBuf:  make([]byte, stateFileSize),
+		lastImage: make([]byte, stateFileSize),
 		segBase:   -1,
 		Now:       nowMs,
 	}, nil
@@ -230,6 +253,7 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	res := AppendResult{BaseOffset: st.LogEndOffset}
 	runStart, runPos := 0, st.ActiveSize // the run of batches not yet written
 	var latestEpoch int32 = -1
+	epochKnown := l.epochSeq != 0 && l.epochSeq == st.Seq
 	for p := 0; p < len(batches); {
 		b := batches[p:]
 		h, _ := ParseBatchHeader(b)
@@ -257,8 +281,11 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 			}
 			if h.PartitionLeaderEpoch > latestEpoch {
 				latestEpoch = h.PartitionLeaderEpoch
-				if err := l.noteEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-					return res, err
+				if !epochKnown || latestEpoch > l.epochLatest {
+					if err := l.noteEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+						return res, err
+					}
+					epochKnown = true
 				}
 			}
 		}
@@ -274,6 +301,9 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	if err := l.commit(st); err != nil {
 		return res, err
 	}
+	if epochKnown {
+		l.epochSeq = st.Seq
+	}
 	res.LastOffset = st.LogEndOffset - 1
 	res.LogEndOffset = st.LogEndOffset
 	res.HighWatermark = st.HighWatermark
@@ -288,9 +318,14 @@ func (l *Log) noteEpoch(epoch int32, offset int64) error {
 		return err
 	}
 	if n := len(es); n > 0 && es[n-1].Epoch >= epoch {
+		l.epochLatest = es[n-1].Epoch
 		return nil
 	}
-	return assignEpoch(l.dir, epoch, offset)
+	if err := assignEpoch(l.dir, epoch, offset); err != nil {
+		return err
+	}
+	l.epochLatest = epoch
+	return nil
 }
 
 // rollDue says whether the batch must go to a new segment: the active one

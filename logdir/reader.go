@@ -76,6 +76,7 @@ func (r *Reader) Read(dst []byte, offset, limit int64, maxBytes int) ([]byte, St
 		return dst, st, fmt.Errorf("%w: offset %d, the log holds %d to %d", ErrOffsetOutOfRange, offset, st.LogStartOffset, st.LogEndOffset)
 	}
 	start := len(dst)
+	relisted := false
 	for offset < limit && len(dst)-start < maxBytes {
 		base, err := r.segmentFor(offset, &st)
 		if err != nil {
@@ -85,7 +86,7 @@ func (r *Reader) Read(dst []byte, offset, limit int64, maxBytes int) ([]byte, St
 		if err != nil {
 			return dst, st, err
 		}
-		pos, err := r.position(base, offset)
+		pos, err := r.position(base, offset, end)
 		if err != nil {
 			return dst, st, err
 		}
@@ -99,10 +100,23 @@ func (r *Reader) Read(dst []byte, offset, limit int64, maxBytes int) ([]byte, St
 			if base == st.ActiveSegment {
 				break // caught up with what is committed
 			}
-			// The rest of this segment is below offset: go on in the next.
+			// The rest of this segment is below offset: go on in the next,
+			// which starts where this one ends (offsets are dense). If the
+			// listing says otherwise it may be stale, or incomplete: a
+			// readdir racing with appenders that create segments can
+			// return a new segment and miss older ones. List again rather
+			// than skip offsets.
 			next := r.nextBase(base)
+			if (next < 0 || next > offset) && !relisted {
+				relisted = true
+				r.bases = r.bases[:0]
+				continue
+			}
 			if next < 0 || next >= limit {
 				break
+			}
+			if next > offset {
+				return dst, st, fmt.Errorf("%w: offsets %d to %d are in no segment of %s", ErrCorrupt, offset, next-1, r.dir)
 			}
 			offset = max(offset, next)
 		}
@@ -239,17 +253,17 @@ func (r *Reader) committedEnd(base int64, st *State) (int64, error) {
 	if base == st.ActiveSegment {
 		return st.ActiveSize, nil
 	}
-	fi, err := r.seg.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	return sizeOf(r.seg)
 }
 
-// position finds where to start scanning for offset in segment base: the
-// cursor when reading on from where the last read stopped, else the offset
-// index.
-func (r *Reader) position(base, offset int64) (int64, error) {
+// position finds where to start scanning for offset in segment base (open
+// in r.seg, committed up to end): the cursor when reading on from where the
+// last read stopped, else the offset index. The index is only a hint: the
+// entry used must point, below end, at the start of the batch whose last
+// offset it names, else an earlier entry is tried, and finally the start of
+// the segment. A damaged index (Recover trusts those of segments below the
+// recovery point, as Kafka does) slows a lookup; it never misleads it.
+func (r *Reader) position(base, offset, end int64) (int64, error) {
 	if r.cursorBase == base && r.cursorOffset == offset {
 		return r.cursorPos, nil
 	}
@@ -258,7 +272,26 @@ func (r *Reader) position(base, offset int64) (int64, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, err
 	}
-	return lookupIndex(idx, base, offset), nil
+	rel := offset - base
+	// The first entry past rel; the one before it is the candidate.
+	i := sort.Search(len(idx)/indexEntrySize, func(i int) bool {
+		return int64(getIndexEntry(idx[i*indexEntrySize:]).Relative) > rel
+	})
+	var hdr [BatchHeaderSize]byte
+	for i--; i >= 0; i-- {
+		e := getIndexEntry(idx[i*indexEntrySize:])
+		pos := int64(e.Position)
+		if int64(e.Relative) > rel || pos < 0 || pos+BatchHeaderSize > end {
+			continue
+		}
+		if _, err := r.seg.ReadAt(hdr[:], pos); err != nil {
+			continue
+		}
+		if h, err := ParseBatchHeader(hdr[:]); err == nil && h.LastOffset() == base+int64(e.Relative) {
+			return pos, nil
+		}
+	}
+	return 0, nil
 }
 
 // NextBatch splits the first batch off batches (as Read returns them).

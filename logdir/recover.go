@@ -69,6 +69,12 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	rep := &RecoveryReport{}
 	old, oldErr := readStateFile(l.stateF, l.stateBuf)
 	cp, err := readCheckpoints(l.dir)
+	if errors.Is(err, ErrBadState) {
+		// Damaged on disk (it is replaced atomically, so nothing else
+		// leaves it half-written). Without a recovery point, validate the
+		// whole log; the file is rewritten at the end.
+		cp, err = Checkpoints{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +113,9 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 			if _, err := l.rescan(&scratch, base); err != nil {
 				return nil, err
 			}
+			if err := l.closeTimeIndex(&scratch); err != nil {
+				return nil, err
+			}
 			rep.RebuiltIndexes++
 		}
 	}
@@ -143,6 +152,11 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 			rep.TruncatedBytes = size - st.ActiveSize
 			rep.DeletedSegments = append(rep.DeletedSegments, bases[i+1:]...)
 			break
+		}
+		if i+1 < len(bases) {
+			if err := l.closeTimeIndex(&st); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, base := range rep.DeletedSegments {
@@ -185,6 +199,14 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	return rep, nil
 }
 
+// closeTimeIndex ends the time index of a rebuilt segment that is not the
+// active one with its largest timestamp, as roll does (and Kafka's
+// LogSegment.recover): retention reads a closed segment's age from it.
+func (l *Log) closeTimeIndex(st *State) error {
+	l.maybeTimeIndex(st)
+	return l.writeIndexes()
+}
+
 // indexesSane is the cheap check Kafka's sanityCheck makes: whole entries,
 // and the last entry pointing inside the log.
 func indexesSane(dir string, base int64) bool {
@@ -216,7 +238,7 @@ func indexesSane(dir string, base int64) bool {
 func removeTemps(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp-") {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // File names in a partition directory.
@@ -36,6 +37,16 @@ func segmentName(base int64) string {
 
 func segmentPath(dir string, base int64, suffix string) string {
 	return filepath.Join(dir, segmentName(base)+suffix)
+}
+
+// sizeOf is the size of f by fstat(2), without the allocation of
+// os.File.Stat: appends and reads ask for it every time.
+func sizeOf(f *os.File) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return st.Size, nil
 }
 
 // listSegments returns the base offsets of the .log files in dir, ascending.

@@ -102,11 +102,14 @@ func encodeState(buf []byte, s *State) []byte {
 	if len(b) > stateFileSize-1 {
 		panic("logdir: state does not fit its file")
 	}
-	for len(b) < stateFileSize-1 {
-		b = append(b, ' ')
-	}
-	return append(b, '\n')
+	n := len(b)
+	b = append(b, statePadding[n:]...)
+	b[stateFileSize-1] = '\n'
+	return b
 }
+
+// statePadding fills the state file after its text.
+var statePadding = bytes.Repeat([]byte{' '}, stateFileSize)
 
 func appendHex32(b []byte, v uint32) []byte {
 	const digits = "0123456789abcdef"
@@ -127,25 +130,7 @@ func decodeState(b []byte) (State, error) {
 	if err != nil || uint32(want) != crc32.Checksum(b[:i], castagnoli) {
 		return s, ErrBadState
 	}
-	fields := map[string]*int64{}
 	var leader, follows, epoch int64
-	fields["leader-epoch"] = &epoch
-	fields["leader"] = &leader
-	fields["log-start-offset"] = &s.LogStartOffset
-	fields["log-end-offset"] = &s.LogEndOffset
-	fields["high-watermark"] = &s.HighWatermark
-	fields["high-watermark-follows-log-end"] = &follows
-	fields["flushed-offset"] = &s.FlushedOffset
-	fields["last-flush-ms"] = &s.LastFlushMs
-	fields["active-segment"] = &s.ActiveSegment
-	fields["active-size"] = &s.ActiveSize
-	fields["active-first-timestamp"] = &s.ActiveFirstTimestamp
-	fields["active-max-timestamp"] = &s.ActiveMaxTimestamp
-	fields["active-max-timestamp-offset"] = &s.ActiveMaxTsOffset
-	fields["bytes-since-index"] = &s.BytesSinceIndex
-	fields["index-entries"] = &s.IndexEntries
-	fields["timeindex-entries"] = &s.TimeIndexEntries
-	fields["last-timeindex-timestamp"] = &s.LastTimeIndexTs
 	rest := b[len(stateMagic)+1 : i]
 	for len(rest) > 0 {
 		nl := bytes.IndexByte(rest, '\n')
@@ -158,19 +143,53 @@ func decodeState(b []byte) (State, error) {
 		if sp < 0 {
 			return s, ErrBadState
 		}
-		name, val := string(line[:sp]), string(line[sp+1:])
-		if name == "seq" {
-			s.Seq, err = strconv.ParseUint(val, 10, 64)
-			if err != nil {
+		// A switch rather than a map from names to fields: decoding runs
+		// on every append and every read, and must not allocate.
+		var p *int64
+		switch string(line[:sp]) {
+		case "seq":
+			if s.Seq, err = strconv.ParseUint(string(line[sp+1:]), 10, 64); err != nil {
 				return s, ErrBadState
 			}
 			continue
-		}
-		p := fields[name]
-		if p == nil {
+		case "leader-epoch":
+			p = &epoch
+		case "leader":
+			p = &leader
+		case "log-start-offset":
+			p = &s.LogStartOffset
+		case "log-end-offset":
+			p = &s.LogEndOffset
+		case "high-watermark":
+			p = &s.HighWatermark
+		case "high-watermark-follows-log-end":
+			p = &follows
+		case "flushed-offset":
+			p = &s.FlushedOffset
+		case "last-flush-ms":
+			p = &s.LastFlushMs
+		case "active-segment":
+			p = &s.ActiveSegment
+		case "active-size":
+			p = &s.ActiveSize
+		case "active-first-timestamp":
+			p = &s.ActiveFirstTimestamp
+		case "active-max-timestamp":
+			p = &s.ActiveMaxTimestamp
+		case "active-max-timestamp-offset":
+			p = &s.ActiveMaxTsOffset
+		case "bytes-since-index":
+			p = &s.BytesSinceIndex
+		case "index-entries":
+			p = &s.IndexEntries
+		case "timeindex-entries":
+			p = &s.TimeIndexEntries
+		case "last-timeindex-timestamp":
+			p = &s.LastTimeIndexTs
+		default:
 			return s, ErrBadState
 		}
-		if *p, err = strconv.ParseInt(val, 10, 64); err != nil {
+		if *p, err = strconv.ParseInt(string(line[sp+1:]), 10, 64); err != nil {
 			return s, ErrBadState
 		}
 	}

@@ -1,6 +1,7 @@
 package logdir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 // one pread and one fstat per append; the log is scanned only past the
 // committed end, never from the segment's start.
 func (l *Log) loadTail() (State, error) {
-	st, err := readStateFile(l.stateF, l.stateBuf)
+	st, err := l.readState()
 	changed := false
 	if err != nil {
 		// The state is damaged (a torn write by a crashed machine, say):
@@ -28,11 +29,11 @@ func (l *Log) loadTail() (State, error) {
 	if err := l.openActive(st.ActiveSegment, &st); err != nil {
 		return st, err
 	}
-	fi, err := l.seg.Stat()
+	size, err := sizeOf(l.seg)
 	if err != nil {
 		return st, err
 	}
-	switch size := fi.Size(); {
+	switch {
 	case size < st.ActiveSize:
 		// Committed bytes are gone (an external truncation, or a power
 		// loss with flushing off). Start over from what the file holds.
@@ -111,10 +112,27 @@ func (l *Log) cutIndexes() error {
 // commit publishes st: one pwrite of the whole fixed-size state file.
 func (l *Log) commit(st *State) error {
 	st.Seq++
-	if _, err := l.stateF.WriteAt(encodeState(l.stateBuf, st), 0); err != nil {
+	img := encodeState(l.stateBuf, st)
+	l.lastOK = false
+	if _, err := l.stateF.WriteAt(img, 0); err != nil {
 		return fmt.Errorf("write %s: %w", l.stateF.Name(), err)
 	}
+	copy(l.lastImage, img)
+	l.lastState, l.lastOK = *st, true
 	return nil
+}
+
+// readState reads the committed state under the flock. When the file
+// holds exactly the image this Log committed last, nobody committed since
+// (every commit bumps seq) and the state is the one it wrote: no need to
+// parse it again.
+func (l *Log) readState() (State, error) {
+	if l.lastOK {
+		if n, _ := l.stateF.ReadAt(l.stateBuf, 0); n == stateFileSize && bytes.Equal(l.stateBuf, l.lastImage) {
+			return l.lastState, nil
+		}
+	}
+	return readStateFile(l.stateF, l.stateBuf)
 }
 
 // roll starts a new segment at the log end offset. The old segment's time

@@ -40,8 +40,9 @@ type GroupOptions struct {
 	Flush func() error
 	// Warnf reports resets and fencing; Logf reports assignment changes.
 	Warnf, Logf func(format string, args ...any)
-	// OnOwn and OnRelease are told of each partition taken and given up
-	// (for tests that check ownership intervals).
+	// OnOwn and OnRelease are told of each partition taken (after its
+	// ownership lock is held) and given up (before it is released), for
+	// tests that check ownership intervals.
 	OnOwn, OnRelease func(tp coord.TopicPartition, generation int64)
 }
 
@@ -136,10 +137,25 @@ func (g *GroupConsumer) Run(ctx context.Context, h Handler) (err error) {
 		Wake:          g.changed,
 	})
 	if g.opts.Commit == CommitSync {
-		f.opts.AfterFetch = func(f *Fetcher) error { return g.commit(f, nil) }
+		f.opts.AfterFetch = func(f *Fetcher) error {
+			// Fenced (expelled while stopped): commit signalled a
+			// rebalance, which rejoins; that is no reason to exit.
+			if err := g.commit(f, nil); err != nil && !errors.Is(err, coord.ErrFencedMember) {
+				return err
+			}
+			return nil
+		}
 	}
 	defer f.Close()
 	err = f.Run(ctx, h)
+	if errors.Is(err, coord.ErrUnknownTopic) {
+		// The fetcher may learn of a deleted topic before the group does.
+		for _, t := range g.topics {
+			if _, terr := g.c.Topic(t); errors.Is(terr, coord.ErrUnknownTopic) {
+				err = newError(coord.ErrUnknownTopic, "topic %s was deleted while group %s consumed it", t, g.opts.Group)
+			}
+		}
+	}
 	// Leaving: commit what was printed (at-least-once), give everything up.
 	if cerr := g.commit(f, nil); err == nil && !errors.Is(cerr, coord.ErrFencedMember) {
 		err = cerr
@@ -160,7 +176,9 @@ func (g *GroupConsumer) idle() error {
 
 // hook runs on the fetching goroutine before every round of fetches.
 func (g *GroupConsumer) hook(f *Fetcher) (bool, error) {
-	if g.dirty.Swap(false) {
+	// Expelled: a stopped member woke up; its ownership locks were broken,
+	// so it must not fetch another round of what is now someone else's.
+	if g.dirty.Swap(false) || g.member.Expelled() {
 		if err := g.rebalance(f); err != nil {
 			return false, err
 		}
@@ -188,6 +206,11 @@ func (g *GroupConsumer) rebalance(f *Fetcher) error {
 	grp, err := g.c.Rebalance(g.opts.Group)
 	if err != nil {
 		return err
+	}
+	for _, t := range g.topics {
+		if grp.Partitions[t] < 0 {
+			return newError(coord.ErrUnknownTopic, "topic %s was deleted while group %s consumed it", t, g.opts.Group)
+		}
 	}
 	me := grp.Member(g.member.ID())
 	if me == nil {
@@ -311,13 +334,16 @@ func (g *GroupConsumer) watchMembers(grp *coord.Group) {
 	}
 }
 
+// release gives tp up. OnRelease is told while the lock is still held, so
+// that intervals recorded from OnOwn (told once the lock is taken) and
+// OnRelease of one partition never overlap between members.
 func (g *GroupConsumer) release(tp coord.TopicPartition, o *coord.Ownership) {
-	o.Release()
-	delete(g.owned, tp)
-	delete(g.committed, tp)
 	if g.opts.OnRelease != nil {
 		g.opts.OnRelease(tp, g.gen)
 	}
+	o.Release()
+	delete(g.owned, tp)
+	delete(g.committed, tp)
 }
 
 // commit flushes the output, then commits the next offset of the given

@@ -28,7 +28,7 @@ func groupFlags() []cli.Flag {
 	}
 }
 
-func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, start client.StartSpec) error {
+func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ client.StartSpec) error {
 	for _, f := range []string{"partition", "offset", "from-time"} {
 		if cc.IsSet(f) {
 			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
@@ -48,13 +48,17 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, start
 	if format.IsTerminal(os.Stderr) {
 		logf = infof(stderr)
 	}
+	// A partition without a committed offset (or whose offset retention
+	// passed) starts by Kafka's auto.offset.reset: latest, or earliest with
+	// --from-beginning. Unlike a plain consumer, -e alone does not mean
+	// earliest: a group resumes from its commits.
 	g, err := client.JoinGroup(c, topics, client.GroupOptions{
 		Group:          cc.String("group"),
 		ClientID:       cc.String("client-id"),
 		Strategy:       cc.String("strategy"),
 		Commit:         cc.String("commit"),
 		SessionTimeout: cc.Duration("session-timeout"),
-		ResetEarliest:  start.Offset == client.Earliest,
+		ResetEarliest:  cc.Bool("from-beginning"),
 		ExitAtEnd:      cc.Bool("exit-at-end"),
 		Flush:          pr.w.Flush,
 		Warnf:          warnf(stderr),
@@ -80,7 +84,7 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, start
 		err = ferr
 	}
 	if err == nil && ctx.Err() != nil {
-		return format.WithExitCode(format.ExitInterrupted, nil)
+		return &format.ExitError{Code: format.ExitInterrupted} // silent: the signal says why
 	}
 	return err
 }
@@ -399,12 +403,8 @@ func groupResetOffsets(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(v.Members) > 0 {
-		var ids []string
-		for _, m := range v.Members {
-			ids = append(ids, m.MemberID)
-		}
-		return fmt.Errorf("%w: group %s has %d live member(s) (%s); stop them first", coord.ErrGroupActive, name, len(ids), strings.Join(ids, ", "))
+	if err := c.RequireNoLiveMembers(name); err != nil {
+		return err
 	}
 	tps, err := resetTargets(cc, c, v)
 	if err != nil {

@@ -419,6 +419,13 @@ func (m *GroupMember) Leave() error {
 // members, and recompute the assignment when membership or the partition
 // counts of subscribed topics changed. It returns the current group.
 func (c *Cluster) Rebalance(name string) (*Group, error) {
+	// Most wakes find nothing to do (every member wakes on every change of
+	// group.json): look without the group lock first, since the file is
+	// replaced atomically, and take the lock only to change something.
+	if g, err := c.Group(name); err == nil && !c.partitionsChanged(g) &&
+		!slices.ContainsFunc(g.Members, func(m Member) bool { return !c.memberAlive(name, m) }) {
+		return g, nil
+	}
 	return c.withGroup(name, func(g *Group) (bool, error) {
 		changed := c.expireLocked(g)
 		if changed || c.partitionsChanged(g) {
@@ -440,7 +447,12 @@ func (c *Cluster) expireLocked(g *Group) bool {
 			continue
 		}
 		changed = true
-		c.breakOwnershipLocked(g.Name, m.ID)
+		if held, _ := lockHeld(c.memberLockPath(g.Name, m.ID)); held {
+			// Expired, not dead: a stopped process still holds its locks.
+			// (A dead one's were released by the kernel, and another
+			// member may be taking them right now.)
+			c.breakOwnershipLocked(g.Name, m.ID)
+		}
 		delete(g.Assignment, m.ID)
 		os.Remove(c.memberLockPath(g.Name, m.ID))
 		os.Remove(c.memberHeartbeatPath(g.Name, m.ID))
@@ -513,7 +525,10 @@ func (o *Ownership) Release() {
 // AcquireOwnership takes partition tp for member at generation without
 // waiting. It returns (nil, nil) while another member holds it. The lock
 // file may be unlinked (broken) by an expulsion; the inode check makes
-// sure the lock taken is the one at the path.
+// sure the lock taken is the one at the path. The check and the owner
+// file's write are one step under the group lock, where expulsions break
+// locks: otherwise a lock just taken, its owner file still naming the
+// expelled member, could be broken under its new owner.
 func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member string, generation int64) (*Ownership, error) {
 	path := c.ownerLockPath(group, tp)
 	for attempt := 0; attempt < 3; attempt++ {
@@ -521,16 +536,23 @@ func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member strin
 		if err != nil || l == nil {
 			return nil, err
 		}
-		held, err1 := l.f.Stat()
-		now, err2 := os.Stat(path)
-		if err1 != nil || err2 != nil || !os.SameFile(held, now) {
-			l.unlock() // broken under us: lock the new file
-			continue
-		}
-		o := ownerFile{Member: member, Generation: generation, Acquired: time.Now().UTC().Format(time.RFC3339Nano)}
-		if err := writeJSON(c.ownerPath(group, tp), o); err != nil {
+		taken := false
+		err = withFileLock(c.groupLockPath(group), func() error {
+			held, err1 := l.f.Stat()
+			now, err2 := os.Stat(path)
+			if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+				return nil // broken under us: lock the new file
+			}
+			o := ownerFile{Member: member, Generation: generation, Acquired: time.Now().UTC().Format(time.RFC3339Nano)}
+			taken = true
+			return writeJSON(c.ownerPath(group, tp), o)
+		})
+		if err != nil || !taken {
 			l.unlock()
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
+			continue
 		}
 		return &Ownership{lock: l, TP: tp}, nil
 	}
@@ -663,6 +685,16 @@ func (c *Cluster) requireNoLiveMembers(g *Group) error {
 		return newError(ErrGroupActive, "group %s has %d live member(s) (%s); stop them first", g.Name, len(live), strings.Join(live, ", "))
 	}
 	return nil
+}
+
+// RequireNoLiveMembers is ErrGroupActive, naming the live members, if
+// group name has any (reset-offsets refuses even its dry run then).
+func (c *Cluster) RequireNoLiveMembers(name string) error {
+	g, err := c.Group(name)
+	if err != nil {
+		return err
+	}
+	return c.requireNoLiveMembers(g)
 }
 
 // SetOffsets writes offsets for a group without live members (reset-offsets).

@@ -204,7 +204,9 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 			if p.rd != nil {
 				paths = append(paths, p.rd.StatePath())
 			} else if p.notReady != "" {
-				paths = append(paths, p.notReady)
+				// The replica directory may not exist yet: watch the
+				// broker's data directory for it too.
+				paths = append(paths, p.notReady, filepath.Dir(filepath.Dir(p.notReady)))
 			}
 		}
 		if ws.set(ctx, paths, f.opts.Backstop) {

@@ -367,7 +367,7 @@ func (c *Cluster) JoinGroup(name string, m Member, strategy string) (*GroupMembe
 // costs two stats, so a consumer checks it before every round of fetches
 // and stops consuming what is no longer its own.
 func (m *GroupMember) Expelled() bool {
-	held, err1 := m.lock.f.Stat()
+	held, err1 := m.lock.stat()
 	now, err2 := os.Stat(m.c.memberLockPath(m.group, m.id))
 	return err1 == nil && (errors.Is(err2, os.ErrNotExist) || err2 == nil && !os.SameFile(held, now))
 }
@@ -538,7 +538,7 @@ func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member strin
 		}
 		taken := false
 		err = withFileLock(c.groupLockPath(group), func() error {
-			held, err1 := l.f.Stat()
+			held, err1 := l.stat()
 			now, err2 := os.Stat(path)
 			if err1 != nil || err2 != nil || !os.SameFile(held, now) {
 				return nil // broken under us: lock the new file

@@ -760,7 +760,7 @@ func TestExpiryRacesNewOwner(t *testing.T) {
 		if o == nil {
 			t.Fatalf("round %d: y could not take t-0", i)
 		}
-		held, _ := o.lock.f.Stat()
+		held, _ := o.lock.stat()
 		now, err := os.Stat(c.ownerLockPath("g", tp))
 		if err != nil || !os.SameFile(held, now) {
 			t.Fatalf("round %d: the lock y took was broken by the expiry of the dead member (%v)", i, err)

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/gofrs/flock"
 )
 
 // Locks are flock(2) locks. flock locks belong to an open file description,
@@ -22,72 +22,61 @@ import (
 // failing then is better than hanging every client.
 var MetaLockTimeout = 30 * time.Second
 
-// fileLock is a held flock on its own open file description.
-type fileLock struct{ f *os.File }
+// fileLock is a held flock on its own open file description
+// (gofrs/flock opens the file for each lock and closes it on unlock, which
+// is what a lock held for a process's lifetime wants).
+type fileLock struct{ fl *flock.Flock }
 
 // unlock releases the lock by closing its descriptor.
 func (l *fileLock) unlock() error {
-	if l == nil || l.f == nil {
+	if l == nil || l.fl == nil {
 		return nil
 	}
-	err := l.f.Close()
-	l.f = nil
+	err := l.fl.Close()
+	l.fl = nil
 	return err
 }
 
-// flock calls flock(2), retrying on EINTR.
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
+// stat describes the file the lock is held on (its inode, for callers that
+// must know the lock file was not replaced under them).
+func (l *fileLock) stat() (os.FileInfo, error) { return l.fl.Stat() }
 
 // tryLock takes an exclusive lock on path (created if missing) without
 // waiting. It returns (nil, nil) when another descriptor holds the lock.
 func tryLock(path string) (*fileLock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o644))
+	ok, err := fl.TryLock()
 	if err != nil {
-		return nil, err
-	}
-	switch err := flock(f, unix.LOCK_EX|unix.LOCK_NB); {
-	case err == nil:
-		return &fileLock{f: f}, nil
-	case errors.Is(err, unix.EWOULDBLOCK):
-		f.Close()
-		return nil, nil
-	default:
-		f.Close()
+		fl.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if !ok {
+		fl.Close()
+		return nil, nil
+	}
+	return &fileLock{fl: fl}, nil
 }
 
 // lockHeld reports whether some descriptor holds an exclusive lock on path.
-// It probes with LOCK_SH|LOCK_NB on its own descriptor and, when that
-// succeeds (nobody holds it), releases at once. The probe holds a shared
-// lock for a moment, so a process that takes the lock with LOCK_NB may see
-// it busy; RegisterBroker and the controller retry for that reason.
-// A missing file is a lock nobody holds.
+// It probes with a shared lock without waiting on its own descriptor and,
+// when that succeeds (nobody holds it), releases at once. The probe holds a
+// shared lock for a moment, so a process that takes the lock without
+// waiting may see it busy; RegisterBroker and the controller retry for that
+// reason. A missing file is a lock nobody holds.
 func lockHeld(path string) (bool, error) {
-	f, err := os.Open(path)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY))
+	defer fl.Close()
+	ok, err := fl.TryRLock()
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	switch err := flock(f, unix.LOCK_SH|unix.LOCK_NB); {
-	case err == nil:
-		flock(f, unix.LOCK_UN)
-		return false, nil
-	case errors.Is(err, unix.EWOULDBLOCK):
-		return true, nil
-	default:
 		return false, fmt.Errorf("probe lock %s: %w", path, err)
 	}
+	return !ok, nil
 }
 
 // waitLockReleased blocks until no descriptor holds an exclusive lock on
@@ -95,15 +84,12 @@ func lockHeld(path string) (bool, error) {
 // callers run it in a goroutine that lives until the holder goes away. It
 // is how the controller learns of a broker's death at once.
 func waitLockReleased(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := flock(f, unix.LOCK_SH); err != nil {
-		return err
-	}
-	return flock(f, unix.LOCK_UN)
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY))
+	defer fl.Close()
+	return fl.RLock()
 }
 
 // withMetaLock runs fn while holding meta/lock, the lock that serializes

@@ -2,11 +2,10 @@ package commands
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -259,8 +258,6 @@ func runTail(cc *cli.Context) error {
 }
 
 func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
-	ctx, stop := signalContext()
-	defer stop()
 	f := client.NewFetcher(c, as, client.ConsumerOptions{
 		Follow:        follow,
 		ResetEarliest: resetEarliest,
@@ -268,8 +265,18 @@ func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignmen
 		Idle:          pr.w.Flush,
 	})
 	defer f.Close()
+	return printUntilDone(pr, maxMessages, f.Run)
+}
+
+// printUntilDone runs a consumer (a Fetcher's or a group member's Run)
+// with a handler that prints each record and stops after maxMessages (0:
+// no limit), until it ends or SIGINT/SIGTERM; then it flushes stdout. An
+// interrupted consumer exits 130 without a message: the signal says why.
+func printUntilDone(pr *recordPrinter, maxMessages int, run func(context.Context, client.Handler) error) error {
+	ctx, stop := signalContext()
+	defer stop()
 	printed := 0
-	err := f.Run(ctx, func(topic string, partition int32, r *logdir.Record) error {
+	err := run(ctx, func(topic string, partition int32, r *logdir.Record) error {
 		if err := pr.print(topic, partition, r); err != nil {
 			return err
 		}
@@ -283,12 +290,7 @@ func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignmen
 		err = ferr
 	}
 	if err == nil && ctx.Err() != nil {
-		return &format.ExitError{Code: format.ExitInterrupted} // silent: the signal says why
-	}
-	if errors.Is(err, client.ErrNoLeader) || errors.Is(err, client.ErrLeaderNotReady) {
-		return err
+		return &format.ExitError{Code: format.ExitInterrupted}
 	}
 	return err
 }
-
-var _ = strings.TrimSpace

@@ -67,26 +67,7 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ cli
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
-	max, printed := cc.Int("max-messages"), 0
-	err = g.Run(ctx, func(topic string, partition int32, r *logdir.Record) error {
-		if err := pr.print(topic, partition, r); err != nil {
-			return err
-		}
-		printed++
-		if max > 0 && printed >= max {
-			return client.ErrStop
-		}
-		return nil
-	})
-	if ferr := pr.w.Flush(); err == nil {
-		err = ferr
-	}
-	if err == nil && ctx.Err() != nil {
-		return &format.ExitError{Code: format.ExitInterrupted} // silent: the signal says why
-	}
-	return err
+	return printUntilDone(pr, cc.Int("max-messages"), g.Run)
 }
 
 func groupCommand() *cli.Command {

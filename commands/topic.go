@@ -2,7 +2,6 @@ package commands
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 
@@ -197,5 +196,3 @@ func topicDelete(cc *cli.Context) error {
 	}
 	return err
 }
-
-var _ = fmt.Sprint

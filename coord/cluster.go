@@ -264,6 +264,33 @@ func writeJSON(path string, v any) error {
 	return logdir.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
+// writeJSONVolatile replaces path atomically (temp file, rename) without
+// the fsyncs: for files that describe live state only, which a crash of the
+// machine voids anyway (who holds an ownership lock: the locks die with
+// the machine). A group member takes many partitions at once; the fsyncs
+// were most of its start-up time.
+func writeJSONVolatile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
 // newID returns 16 random bytes as 22 characters of unpadded URL-safe
 // base64, the form of Kafka's cluster and topic ids.
 func newID() string {

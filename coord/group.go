@@ -545,7 +545,7 @@ func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member strin
 			}
 			o := ownerFile{Member: member, Generation: generation, Acquired: time.Now().UTC().Format(time.RFC3339Nano)}
 			taken = true
-			return writeJSON(c.ownerPath(group, tp), o)
+			return writeJSONVolatile(c.ownerPath(group, tp), o)
 		})
 		if err != nil || !taken {
 			l.unlock()

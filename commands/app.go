@@ -35,6 +35,13 @@ func Main() int {
 // code.
 func Run(args []string, stdio Stdio) int {
 	app := newApp(stdio)
+	if len(args) > 1 && args[1] == "help" {
+		// "mk help produce" is "mk produce --help".
+		args = append(append([]string{args[0]}, args[2:]...), "--help")
+	}
+	if err := unknownCommand(app, args); err != nil {
+		return format.Report(stdio.Err, err)
+	}
 	err := app.Run(reorderArgs(app, args))
 	return format.Report(stdio.Err, classify(err))
 }
@@ -265,6 +272,43 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 	}
 	return append(out, positional...)
+}
+
+// unknownCommand reports a command or subcommand name that does not
+// exist as a usage error (urfave/cli would print "no help topic" and exit 3).
+func unknownCommand(app *cli.App, args []string) error {
+	cmds, path := app.Commands, "mk"
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if isFlagArg(a) {
+			if f := lookupFlag(app.Flags, strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")); f != nil && !strings.Contains(a, "=") {
+				if _, isBool := f.(*cli.BoolFlag); !isBool {
+					i++ // the flag's value
+				}
+			}
+			continue
+		}
+		if a == "help" || a == "h" {
+			return nil // a command group's own help
+		}
+		var cmd *cli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				cmd = c
+			}
+		}
+		if cmd == nil {
+			return format.Usagef("unknown command %q; see %s --help", a, path)
+		}
+		if len(cmd.Subcommands) == 0 {
+			return nil // the rest are the command's own arguments
+		}
+		cmds, path = cmd.Subcommands, path+" "+cmd.Name
+	}
+	return nil
 }
 
 func isFlagArg(a string) bool { return len(a) > 1 && a[0] == '-' }

@@ -138,62 +138,17 @@ func (m *Manager) truncateDivergent(r *replica, leaderDir string, leaderEnd int6
 // the ISR; one that has not been caught up for ReplicaLagMax leaves it.
 // Followers' progress is read from their own state files, watched.
 func (m *Manager) lead(ctx context.Context, r *replica, p coord.Partition) {
+	ld := m.newLeading(r, p)
+	defer ld.close()
 	var paths []string
-	readers := map[int]*logdir.Reader{}
-	defer func() {
-		for _, rd := range readers {
-			rd.Close()
-		}
-	}()
 	for _, b := range p.Replicas {
 		if b != m.id {
 			paths = append(paths, filepath.Join(m.c.PartitionDir(b, r.topic, r.partition), "state"))
 		}
 	}
 	wake := coord.Watch(ctx, paths, m.opts.Backstop)
-	lastCaughtUp := map[int]time.Time{}
-	for _, b := range p.Replicas {
-		lastCaughtUp[b] = time.Now()
-	}
-	followerEnd := func(b int) (int64, bool) {
-		rd := readers[b]
-		if rd == nil {
-			var err error
-			if rd, err = logdir.OpenReader(m.c.PartitionDir(b, r.topic, r.partition)); err != nil {
-				return 0, false
-			}
-			readers[b] = rd
-		}
-		st, err := rd.State()
-		if err != nil || st.Leader {
-			return 0, false
-		}
-		return st.LogEndOffset, true
-	}
 	for {
-		my, err := r.log.State()
-		if err == nil {
-			hw := my.LogEndOffset
-			for _, b := range p.ISR {
-				if b == m.id {
-					continue
-				}
-				end, ok := followerEnd(b)
-				if !ok {
-					end = my.HighWatermark
-				}
-				hw = min(hw, end)
-				if end >= my.LogEndOffset {
-					lastCaughtUp[b] = time.Now()
-				}
-			}
-			if hw > my.HighWatermark {
-				if my, err = r.log.SetHighWatermark(hw); err != nil {
-					m.opts.Logf("%s: high watermark: %v", r.dir, err)
-				}
-			}
-			m.maintainISR(r, p, my, followerEnd, lastCaughtUp)
-		}
+		ld.pass()
 		select {
 		case <-ctx.Done():
 			return
@@ -202,22 +157,95 @@ func (m *Manager) lead(ctx context.Context, r *replica, p coord.Partition) {
 	}
 }
 
+// leading is a leader replica with followers, between two passes.
+type leading struct {
+	m            *Manager
+	r            *replica
+	p            coord.Partition
+	readers      map[int]*logdir.Reader // followers' replicas, read without locks
+	lastCaughtUp map[int]time.Time
+}
+
+func (m *Manager) newLeading(r *replica, p coord.Partition) *leading {
+	ld := &leading{m: m, r: r, p: p, readers: map[int]*logdir.Reader{}, lastCaughtUp: map[int]time.Time{}}
+	for _, b := range p.Replicas {
+		ld.lastCaughtUp[b] = time.Now()
+	}
+	return ld
+}
+
+func (ld *leading) close() {
+	for _, rd := range ld.readers {
+		rd.Close()
+	}
+}
+
+// followerEnd is follower b's log end offset, if its replica can be read
+// and is a follower.
+func (ld *leading) followerEnd(b int) (int64, bool) {
+	rd := ld.readers[b]
+	if rd == nil {
+		var err error
+		if rd, err = logdir.OpenReader(ld.m.c.PartitionDir(b, ld.r.topic, ld.r.partition)); err != nil {
+			return 0, false
+		}
+		ld.readers[b] = rd
+	}
+	st, err := rd.State()
+	if err != nil || st.Leader {
+		return 0, false
+	}
+	return st.LogEndOffset, true
+}
+
+// pass moves the high watermark up to the smallest log end offset in the
+// ISR (a follower that cannot be read holds it where it is) and asks for
+// the ISR changes the followers' progress calls for.
+func (ld *leading) pass() {
+	my, err := ld.r.log.State()
+	if err != nil {
+		return
+	}
+	hw := my.LogEndOffset
+	for _, b := range ld.p.ISR {
+		if b == ld.m.id {
+			continue
+		}
+		end, ok := ld.followerEnd(b)
+		if !ok {
+			end = my.HighWatermark
+		}
+		hw = min(hw, end)
+		if end >= my.LogEndOffset {
+			ld.lastCaughtUp[b] = time.Now()
+		}
+	}
+	if hw > my.HighWatermark {
+		if my, err = ld.r.log.SetHighWatermark(hw); err != nil {
+			ld.m.opts.Logf("%s: high watermark: %v", ld.r.dir, err)
+			return
+		}
+	}
+	ld.maintainISR(my)
+}
+
 // maintainISR asks for an ISR change when a follower caught up or fell
 // behind. The change is written under the metadata lock only if the
 // partition still has this leader and epoch; the new ISR then comes back
 // through reconcile.
-func (m *Manager) maintainISR(r *replica, p coord.Partition, my logdir.State, followerEnd func(int) (int64, bool), lastCaughtUp map[int]time.Time) {
+func (ld *leading) maintainISR(my logdir.State) {
+	m, r, p := ld.m, ld.r, ld.p
 	isr := slices.Clone(p.ISR)
 	for _, b := range p.Replicas {
 		if b == m.id {
 			continue
 		}
-		end, ok := followerEnd(b)
+		end, ok := ld.followerEnd(b)
 		in := slices.Contains(isr, b)
 		switch {
 		case !in && ok && end >= my.LogEndOffset && m.c.BrokerAlive(b):
 			isr = append(isr, b)
-		case in && time.Since(lastCaughtUp[b]) > m.opts.ReplicaLagMax:
+		case in && time.Since(ld.lastCaughtUp[b]) > m.opts.ReplicaLagMax:
 			isr = slices.DeleteFunc(isr, func(x int) bool { return x == b })
 		}
 	}

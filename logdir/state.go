@@ -2,6 +2,7 @@ package logdir
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -203,6 +204,7 @@ func decodeState(b []byte) (State, error) {
 // when it catches a concurrent rewrite half-way.
 func readStateFile(f *os.File, buf []byte) (State, error) {
 	var err error
+	var prev [stateFileSize]byte
 	for attempt := 0; attempt < 100; attempt++ {
 		var n int
 		n, err = f.ReadAt(buf[:stateFileSize], 0)
@@ -211,12 +213,21 @@ func readStateFile(f *os.File, buf []byte) (State, error) {
 			if s, err = decodeState(buf[:n]); err == nil {
 				return s, nil
 			}
+			// The same bad bytes twice in a row, a while apart: damage, not
+			// a rewrite caught half-way. No point waiting for it.
+			if attempt > 10 && bytes.Equal(prev[:], buf[:n]) {
+				break
+			}
+			copy(prev[:], buf[:n])
 		} else if err == nil {
 			err = ErrBadState
 		}
 		if attempt > 10 {
 			time.Sleep(time.Millisecond) // a writer is mid-pwrite; give it the CPU
 		}
+	}
+	if errors.Is(err, ErrBadState) {
+		return State{}, fmt.Errorf("%w: %s fails its checksum or does not parse", ErrBadState, f.Name())
 	}
 	return State{}, fmt.Errorf("%w: %s: %v", ErrBadState, f.Name(), err)
 }

@@ -80,7 +80,7 @@ func (l *Log) flushTo(target int64) error {
 		return err
 	}
 	defer l.lock.Unlock()
-	cur, err := readStateFile(l.stateF, l.stateBuf)
+	cur, err := readStateLocked(l.stateF, l.stateBuf)
 	if err != nil {
 		return err
 	}

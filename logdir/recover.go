@@ -67,7 +67,7 @@ func Recover(dir string, cfg Config) (*Log, *RecoveryReport, error) {
 
 func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	rep := &RecoveryReport{}
-	old, oldErr := readStateFile(l.stateF, l.stateBuf)
+	old, oldErr := readStateLocked(l.stateF, l.stateBuf)
 	cp, err := readCheckpoints(l.dir)
 	if errors.Is(err, ErrBadState) {
 		// Damaged on disk (it is replaced atomically, so nothing else

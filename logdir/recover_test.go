@@ -1,10 +1,12 @@
 package logdir
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func fileSize(t testing.TB, path string) int64 {
@@ -254,5 +256,46 @@ func TestOffsetForTimestamp(t *testing.T) {
 		if err != nil || got != c.want || found != c.found {
 			t.Errorf("ts %d: %d %v %v, want %d %v", c.ts, got, found, err, c.want, c.found)
 		}
+	}
+}
+
+// A reader that catches a rewrite of the state half-way waits for it to
+// end, even when the writer is descheduled mid-pwrite for a while (a
+// loaded machine): the half-written image stays the same for
+// milliseconds, and is not damage. Under the lock a bad image is damage
+// at once (TestAppendRebuildsDamagedState).
+func TestReaderWaitsForStalledStateWrite(t *testing.T) {
+	l, dir := newLeader(t, Config{})
+	appendN(t, l, 4, 2)
+	good, err := os.ReadFile(filepath.Join(dir, stateFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(filepath.Join(dir, stateFileName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The writer got as far as the first lines of a new image, then stalls.
+	torn := bytes.Replace(good, []byte("log-end-offset 8\n"), []byte("log-end-offset 9\n"), 1)
+	if bytes.Equal(torn, good) {
+		t.Fatal("no log-end-offset 8 line in the state")
+	}
+	f.WriteAt(torn, 0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(50 * time.Millisecond) // the stall
+		f.WriteAt(good, 0)
+	}()
+	st, err := r.State()
+	<-done
+	if err != nil || st.LogEndOffset != 8 {
+		t.Fatalf("state read during a stalled rewrite: %+v, %v", st, err)
 	}
 }

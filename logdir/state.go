@@ -200,12 +200,41 @@ func decodeState(b []byte) (State, error) {
 	return s, nil
 }
 
-// readStateFile reads and decodes the state through f, retrying a few times
-// when it catches a concurrent rewrite half-way.
+// stateTornPatience is how long a reader without the partition lock keeps
+// re-reading a state file image that fails its checksum before it calls the
+// file damaged. A bad image is normally a rewrite caught half-way (a pwrite
+// is not atomic against a concurrent read) and is gone microseconds later;
+// but a writer descheduled in the middle of its pwrite, as happens on a
+// loaded machine, leaves the same half-written image for as long as it
+// waits for a CPU: milliseconds, sometimes more. So only an image that stays
+// the same and bad this long is damage.
+const stateTornPatience = time.Second
+
+// readStateFile reads and decodes the state through f without the
+// partition lock, re-reading while it catches a rewrite half-way (see
+// stateTornPatience).
 func readStateFile(f *os.File, buf []byte) (State, error) {
+	return readStatePatient(f, buf, stateTornPatience)
+}
+
+// readStateLocked reads the state while holding the partition lock: every
+// writer of the state holds it, so no rewrite is under way and an image
+// that fails its checksum is damage at once.
+func readStateLocked(f *os.File, buf []byte) (State, error) {
+	return readStatePatient(f, buf, 0)
+}
+
+// readStatePatient reads the state, retrying a bad image a few times at
+// once, then until the same bad image has been read for patience (at most
+// ten times that in all, should bad images keep changing). A short file is
+// not a rewrite under way (a rewrite is one pwrite of the whole fixed-size
+// file): it fails after the quick retries.
+func readStatePatient(f *os.File, buf []byte, patience time.Duration) (State, error) {
 	var err error
 	var prev [stateFileSize]byte
-	for attempt := 0; attempt < 100; attempt++ {
+	start := time.Now()
+	badSince := start // when the image in prev was first read
+	for attempt := 0; ; attempt++ {
 		var n int
 		n, err = f.ReadAt(buf[:stateFileSize], 0)
 		if n == stateFileSize {
@@ -213,18 +242,24 @@ func readStateFile(f *os.File, buf []byte) (State, error) {
 			if s, err = decodeState(buf[:n]); err == nil {
 				return s, nil
 			}
-			// The same bad bytes twice in a row, a while apart: damage, not
-			// a rewrite caught half-way. No point waiting for it.
-			if attempt > 10 && bytes.Equal(prev[:], buf[:n]) {
-				break
-			}
-			copy(prev[:], buf[:n])
 		} else if err == nil {
 			err = ErrBadState
 		}
-		if attempt > 10 {
-			time.Sleep(time.Millisecond) // a writer is mid-pwrite; give it the CPU
+		const quick = 10 // retries without sleeping
+		if attempt < quick {
+			continue
 		}
+		now := time.Now()
+		if n != stateFileSize || now.Sub(start) >= 10*patience {
+			break
+		}
+		if !bytes.Equal(prev[:], buf[:n]) {
+			copy(prev[:], buf[:n])
+			badSince = now
+		} else if now.Sub(badSince) >= patience {
+			break // the same bad bytes all along: damage, not a rewrite under way
+		}
+		time.Sleep(time.Millisecond) // a writer is mid-pwrite; give it the CPU
 	}
 	if errors.Is(err, ErrBadState) {
 		return State{}, fmt.Errorf("%w: %s fails its checksum or does not parse", ErrBadState, f.Name())

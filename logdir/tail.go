@@ -132,7 +132,7 @@ func (l *Log) readState() (State, error) {
 			return l.lastState, nil
 		}
 	}
-	return readStateFile(l.stateF, l.stateBuf)
+	return readStateLocked(l.stateF, l.stateBuf)
 }
 
 // roll starts a new segment at the log end offset. The old segment's time

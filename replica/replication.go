@@ -164,6 +164,10 @@ type leading struct {
 	p            coord.Partition
 	readers      map[int]*logdir.Reader // followers' replicas, read without locks
 	lastCaughtUp map[int]time.Time
+	// requested is the ISR this leader last wrote: the new ISR comes back
+	// through reconcile, which restarts the leader with it, so until then
+	// the same change must not be written again.
+	requested []int
 }
 
 func (m *Manager) newLeading(r *replica, p coord.Partition) *leading {
@@ -249,7 +253,7 @@ func (ld *leading) maintainISR(my logdir.State) {
 			isr = slices.DeleteFunc(isr, func(x int) bool { return x == b })
 		}
 	}
-	if slices.Equal(isr, p.ISR) {
+	if slices.Equal(isr, p.ISR) || slices.Equal(isr, ld.requested) {
 		return
 	}
 	_, err := m.c.UpdateTopic(r.topic, func(t *coord.Topic) error {
@@ -265,6 +269,7 @@ func (ld *leading) maintainISR(my logdir.State) {
 	if err != nil && !errors.Is(err, errStale) {
 		m.opts.Logf("%s: update ISR to %v: %v", r.dir, isr, err)
 	} else if err == nil {
+		ld.requested = isr
 		m.opts.Logf("%s: ISR %v -> %v", r.dir, p.ISR, isr)
 	}
 }

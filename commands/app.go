@@ -169,6 +169,17 @@ func outputMode(cc *cli.Context) (string, error) {
 	}
 }
 
+// outputAndCluster is how list and describe commands start: -o, then the
+// cluster.
+func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, error) {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := openCluster(cc)
+	return mode, c, err
+}
+
 // oneArg returns the single positional argument named what.
 func oneArg(cc *cli.Context, what string) (string, error) {
 	// HelpName is "mk topic create"; FullName is only "create" for a

@@ -49,11 +49,7 @@ type clusterView struct {
 }
 
 func describeCluster(cc *cli.Context) error {
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -229,11 +225,7 @@ func describeTopic(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -252,11 +244,7 @@ func describeTopic(cc *cli.Context) error {
 }
 
 func describeTopics(cc *cli.Context) error {
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}

@@ -228,11 +228,7 @@ func describeGroup(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -269,11 +265,7 @@ func describeGroup(cc *cli.Context) error {
 }
 
 func groupList(cc *cli.Context) error {
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}

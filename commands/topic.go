@@ -126,11 +126,7 @@ type topicListEntry struct {
 }
 
 func topicList(cc *cli.Context) error {
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	mode, c, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,10 @@ The cluster directory is --dir, else $MK_DIR, else ` + defaultDirDoc + `.`,
 		ErrWriter:              stdio.Err,
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		ExitErrHandler:         func(*cli.Context, error) {},
+		// Values keep their commas: --config cleanup.policy=compact,delete
+		// and --topic orders:0,2 are one value each (repeat the flag for more).
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Usage: "cluster directory", EnvVars: []string{"MK_DIR"}},
 		},

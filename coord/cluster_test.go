@@ -155,10 +155,10 @@ func TestTopicFileReadersNeverSeeAPartialWrite(t *testing.T) {
 				// versions would break the tie.
 				want := "delete"
 				if tp.Version%2 == 0 {
-					want = "compact,delete"
+					want = "LogAppendTime"
 				}
 				if tp.Int64Config(ConfigRetentionMs) != tp.Version*1000 && tp.Version > 1 ||
-					tp.Version > 1 && tp.ConfigValue(ConfigCleanupPolicy) != want {
+					tp.Version > 1 && tp.ConfigValue(map[bool]string{true: ConfigMessageTimestampType, false: ConfigCleanupPolicy}[tp.Version%2 == 0]) != want {
 					fail(errors.New("mixed topic file: " + tp.ConfigValue(ConfigRetentionMs)))
 					return
 				}
@@ -177,7 +177,14 @@ func TestTopicFileReadersNeverSeeAPartialWrite(t *testing.T) {
 		_, err := c.UpdateTopic("atomic", func(tp *Topic) error {
 			next := tp.Version + 1
 			tp.Config[ConfigRetentionMs] = itoa64(next * 1000)
-			tp.Config[ConfigCleanupPolicy] = map[bool]string{true: "compact,delete", false: "delete"}[next%2 == 0]
+			// Alternate which of two keys is set, so a mix of versions shows.
+			delete(tp.Config, ConfigCleanupPolicy)
+			delete(tp.Config, ConfigMessageTimestampType)
+			if next%2 == 0 {
+				tp.Config[ConfigMessageTimestampType] = "LogAppendTime"
+			} else {
+				tp.Config[ConfigCleanupPolicy] = "delete"
+			}
 			return nil
 		})
 		if err != nil {

@@ -150,6 +150,11 @@ func NormalizeConfig(key, value string) (string, error) {
 			seen[it] = true
 			items[i] = it
 		}
+		if key == ConfigCleanupPolicy && seen[CleanupPolicyCompact] {
+			// Accepting compact and then only deleting would be a silent
+			// lie: say so instead (see ARCHITECTURE.md, compaction).
+			return bad("log compaction is not supported yet; mk removes records by retention (delete) only")
+		}
 		return strings.Join(items, ","), nil
 	}
 	panic("coord: unknown config kind")

@@ -54,11 +54,12 @@ bytes), since shared machines are noisy.
 				Action: benchProduce,
 			},
 			{
-				Name:      "consume",
-				Usage:     "read a topic from the beginning to its end; records/s, MB/s",
-				ArgsUsage: " ",
-				Flags:     slices.Clone(topicFlags),
-				Action:    benchConsume,
+				Name:        "consume",
+				Usage:       "read a topic from the beginning to its end; records/s, MB/s",
+				ArgsUsage:   " ",
+				Flags:       slices.Clone(topicFlags),
+				Action:      benchConsume,
+				Description: "   mk bench produce --topic bench --records 2000000\n   mk bench consume --topic bench",
 			},
 			{
 				Name:      "e2e",

@@ -79,8 +79,9 @@ func groupCommand() *cli.Command {
 		Name:  "group",
 		Usage: "list consumer groups, reset or delete their offsets",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: groupList},
-			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Action: describeGroup},
+			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: groupList,
+				Description: "   mk group list\n   mk group list -o json"},
+			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Action: describeGroup, Description: describeGroupDoc},
 			{
 				Name:      "reset-offsets",
 				Usage:     "move a group's committed offsets (a dry run unless --execute)",
@@ -104,15 +105,27 @@ does.
 				),
 				Action: groupResetOffsets,
 			},
-			{Name: "delete", Usage: "delete a group and its offsets (refused while it has live members)", ArgsUsage: "GROUP", Action: groupDelete},
+			{Name: "delete", Usage: "delete a group and its offsets (refused while it has live members)", ArgsUsage: "GROUP", Action: groupDelete,
+				Description: "   mk group delete billing"},
 			{
 				Name: "delete-offsets", Usage: "delete a group's committed offsets of a topic (refused while it has live members)", ArgsUsage: "GROUP",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "topic", Required: true, Usage: "the topic"}},
-				Action: groupDeleteOffsets,
+				Flags:       []cli.Flag{&cli.StringFlag{Name: "topic", Required: true, Usage: "the topic"}},
+				Action:      groupDeleteOffsets,
+				Description: "   mk group delete-offsets billing --topic orders",
 			},
 		},
 	}
 }
+
+// describeGroupDoc is the help of mk describe group.
+const describeGroupDoc = `State is Empty (no live member), Rebalancing (a partition is not yet owned by
+the member it is assigned to) or Stable. CURRENT-OFFSET is the committed
+offset, LOG-END-OFFSET the partition's high watermark, LAG their difference;
+- where there is none.
+
+   mk describe group billing
+   mk describe group billing --members
+   mk describe group billing -o json`
 
 func describeGroupFlags() []cli.Flag {
 	return []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "members", Usage: "one row per member with its partitions"}}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -526,37 +525,9 @@ type memberChild struct {
 // member id with a session timeout, and waits until it has joined.
 func startMemberChild(t *testing.T, c *Cluster, id string, session time.Duration) *memberChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), groupChildEnv+"="+id, "MK_COORD_TEST_DIR="+c.Dir(),
+	ch, stdin := spawnChild(t, "joined", groupChildEnv+"="+id, "MK_COORD_TEST_DIR="+c.Dir(),
 		"MK_COORD_TEST_GROUP=g", "MK_COORD_TEST_SESSION_MS="+strconv.FormatInt(session.Milliseconds(), 10))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ch := &memberChild{&child{cmd: cmd, lines: make(chan string, 100), pid: cmd.Process.Pid}, stdin}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			ch.lines <- sc.Text()
-		}
-		close(ch.lines)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGCONT)
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	ch.expect(t, "joined")
-	return ch
+	return &memberChild{ch, stdin}
 }
 
 // do sends a command and returns the child's answer, which starts with want.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -91,8 +92,17 @@ type child struct {
 // and waits until it has registered.
 func startChild(t *testing.T, dir, mode string, id int) *child {
 	t.Helper()
+	ch, _ := spawnChild(t, "registered", childEnv+"="+mode, "MK_COORD_TEST_DIR="+dir, "MK_COORD_TEST_BROKER="+strconv.Itoa(id))
+	return ch
+}
+
+// spawnChild re-executes the test binary with env added, reads its stdout
+// lines into the child's channel, waits for the line ready, and kills it
+// (continuing it first, in case a test stopped it) when the test ends.
+func spawnChild(t *testing.T, ready string, env ...string) (*child, io.WriteCloser) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, "MK_COORD_TEST_DIR="+dir, "MK_COORD_TEST_BROKER="+strconv.Itoa(id))
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -119,8 +129,8 @@ func startChild(t *testing.T, dir, mode string, id int) *child {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	ch.expect(t, "registered")
-	return ch
+	ch.expect(t, ready)
+	return ch, stdin
 }
 
 // expect waits for the child's next line that starts with prefix and

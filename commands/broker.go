@@ -32,6 +32,7 @@ retention. SIGINT or SIGTERM stop it cleanly (exit 0).
 			&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "how often retention runs (log.retention.check.interval.ms)"},
 			&cli.DurationFlag{Name: "checkpoint-interval", Value: time.Minute, Usage: "how often checkpoints are written"},
 			&cli.DurationFlag{Name: "session-timeout", Value: coord.SessionTimeout, Usage: "a broker whose heartbeat is older than this is failed (broker.session.timeout.ms)"},
+			&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "how often the controller gives leadership back to preferred replicas (leader.imbalance.check.interval.seconds)"},
 			&cli.DurationFlag{Name: "replica-lag-time-max", Value: 30 * time.Second, Usage: "a follower not caught up for this long leaves the ISR (replica.lag.time.max.ms)"},
 		},
 		Action: runBroker,
@@ -55,6 +56,10 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
+	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval")
+	if coord.LeaderImbalanceCheckInterval <= 0 {
+		return format.Usagef("broker: --leader-imbalance-check-interval must be positive")
+	}
 	sess, err := c.RegisterBroker(id)
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ alone.
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "brokers", Usage: "start brokers 1..N"},
 					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
+					&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "passed to each broker"},
 					timeout,
 				},
 				Action: clusterStart,
@@ -159,7 +160,8 @@ func clusterStart(cc *cli.Context) error {
 			return err
 		}
 		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
-			"--retention-check-interval", cc.Duration("retention-check-interval").String())
+			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
+			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed by the terminal's ^C
 		err = cmd.Start()

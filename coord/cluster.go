@@ -25,6 +25,7 @@ const (
 	ClusterAutoCreateTopics         = "auto.create.topics.enable"
 	ClusterNumPartitions            = "num.partitions"
 	ClusterDefaultReplicationFactor = "default.replication.factor"
+	ClusterAutoLeaderRebalance      = "auto.leader.rebalance.enable"
 )
 
 // clusterConfigDefaults are Kafka's broker defaults for the settings above.
@@ -32,6 +33,7 @@ var clusterConfigDefaults = map[string]string{
 	ClusterAutoCreateTopics:         "true",
 	ClusterNumPartitions:            "1",
 	ClusterDefaultReplicationFactor: "1",
+	ClusterAutoLeaderRebalance:      "true",
 }
 
 // clusterFile is cluster.json.
@@ -53,6 +55,10 @@ type ClusterConfig struct {
 	// DefaultReplicationFactor: replication factor of a topic created
 	// without one (default.replication.factor, default 1).
 	DefaultReplicationFactor int
+	// AutoLeaderRebalance: the controller gives leadership back to each
+	// partition's preferred replica every LeaderImbalanceCheckInterval
+	// (auto.leader.rebalance.enable, default true).
+	AutoLeaderRebalance bool
 }
 
 // Cluster is an open cluster directory. It holds no open files: every
@@ -176,6 +182,9 @@ func parseClusterConfig(m map[string]string) (ClusterConfig, error) {
 	}
 	if cfg.DefaultReplicationFactor, err = strconv.Atoi(get(ClusterDefaultReplicationFactor)); err != nil || cfg.DefaultReplicationFactor < 1 {
 		return cfg, fmt.Errorf("%s must be an integer of at least 1, not %q", ClusterDefaultReplicationFactor, get(ClusterDefaultReplicationFactor))
+	}
+	if cfg.AutoLeaderRebalance, err = strconv.ParseBool(get(ClusterAutoLeaderRebalance)); err != nil {
+		return cfg, fmt.Errorf("%s: %v", ClusterAutoLeaderRebalance, err)
 	}
 	return cfg, nil
 }

@@ -45,7 +45,7 @@ func TestInitIsIdempotentAcrossConcurrentCallers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ClusterConfig{AutoCreateTopics: true, NumPartitions: 1, DefaultReplicationFactor: 1}
+	want := ClusterConfig{AutoCreateTopics: true, NumPartitions: 1, DefaultReplicationFactor: 1, AutoLeaderRebalance: true}
 	if c.ClusterConfig() != want {
 		t.Errorf("ClusterConfig() = %+v, want %+v", c.ClusterConfig(), want)
 	}

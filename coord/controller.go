@@ -28,6 +28,13 @@ var (
 	// competing again at once, so that its successor can take the lock it
 	// lets go of instead of the two trading places.
 	controllerStepDownBackoff = 2 * time.Second
+	// LeaderImbalanceCheckInterval is how often the controller gives
+	// leadership back to preferred replicas (Kafka's
+	// leader.imbalance.check.interval.seconds, 300 s), when the cluster's
+	// auto.leader.rebalance.enable is on. Not at once: a broker that just
+	// came back first catches up and rejoins the ISR, and producers are
+	// not made to switch leaders twice in a row.
+	LeaderImbalanceCheckInterval = 5 * time.Minute
 )
 
 // controllerFile is meta/controller.json.
@@ -265,6 +272,9 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wake := Watch(ctx, []string{c.brokersDir(), c.topicsDir()}, ControllerBackstop)
+	imbalance := time.NewTicker(LeaderImbalanceCheckInterval)
+	defer imbalance.Stop()
+	preferred := false // give leadership back to preferred replicas in this pass
 	for {
 		if lock == nil {
 			// Took over from a stopped controller: take the lock once the
@@ -283,7 +293,8 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 			}
 			return
 		}
-		brokers, err := ctl.reconcile(epoch)
+		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance)
+		preferred = false
 		if errors.Is(err, ErrNotController) {
 			return
 		}
@@ -299,6 +310,8 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 			return
 		case <-wake:
 		case <-ctl.waiters.c:
+		case <-imbalance.C:
+			preferred = true
 		}
 	}
 }
@@ -307,7 +320,7 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 // brokers, and returns the brokers it saw. Topics are read without the
 // lock first; only those that need a change are read again and written
 // under meta/lock.
-func (ctl *controller) reconcile(epoch int64) ([]BrokerInfo, error) {
+func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, error) {
 	c := ctl.c
 	ids, err := c.registeredIDs()
 	if err != nil {
@@ -336,7 +349,7 @@ func (ctl *controller) reconcile(epoch int64) ([]BrokerInfo, error) {
 			}
 			continue
 		}
-		if _, changes := electLeaders(t, isAlive); len(changes) == 0 {
+		if _, changes := elect(t, isAlive, preferred); len(changes) == 0 {
 			continue
 		}
 		err = c.withMetaLock(func() error {
@@ -347,7 +360,7 @@ func (ctl *controller) reconcile(epoch int64) ([]BrokerInfo, error) {
 			if err != nil {
 				return err
 			}
-			next, changes := electLeaders(t, isAlive)
+			next, changes := elect(t, isAlive, preferred)
 			for _, ch := range changes {
 				if ch.OldLeader == ch.NewLeader || ctl.h.OnLeaderChange == nil {
 					continue
@@ -445,6 +458,32 @@ func electLeaders(t *Topic, alive func(int) bool) (*Topic, []PartitionChange) {
 		}
 		p.Leader, p.LeaderEpoch, p.ISR = leader, ch.NewEpoch, slices.Clone(isr)
 		changes = append(changes, ch)
+	}
+	return next, changes
+}
+
+// elect is electLeaders and then, when preferred is set, the preferred
+// leader election of Kafka's auto leader rebalance: a partition whose
+// first replica (its preferred leader, which assignment spreads evenly) is
+// alive and in the ISR but does not lead gets it back as leader, with the
+// epoch bumped, so leadership evens out again after a broker restarts.
+// The ISR member has every committed record, so the move loses nothing.
+func elect(t *Topic, alive func(int) bool, preferred bool) (*Topic, []PartitionChange) {
+	next, changes := electLeaders(t, alive)
+	if !preferred {
+		return next, changes
+	}
+	for i := range next.Partitions {
+		p := &next.Partitions[i]
+		if len(p.Replicas) == 0 {
+			continue
+		}
+		want := p.Replicas[0]
+		if p.Leader == want || p.Leader == NoLeader || !alive(want) || !slices.Contains(p.ISR, want) {
+			continue
+		}
+		changes = append(changes, PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: want, NewEpoch: p.LeaderEpoch + 1})
+		p.Leader, p.LeaderEpoch = want, p.LeaderEpoch+1
 	}
 	return next, changes
 }

@@ -272,7 +272,7 @@ func TestControllerIsFencedByEpoch(t *testing.T) {
 	var log hookLog
 	h := log.hooks()
 	stale := &controller{c: c, brokerID: 9, h: h, waiters: newLockWaiters()}
-	if _, err := stale.reconcile(epoch - 1); !errors.Is(err, ErrNotController) {
+	if _, err := stale.reconcile(epoch-1, false); !errors.Is(err, ErrNotController) {
 		t.Fatalf("reconcile with a stale epoch = %v, want ErrNotController", err)
 	}
 	if p := partitionOf(t, c, "t"); p.Leader != 1 || len(log.callsFor("")) != 0 {
@@ -440,5 +440,38 @@ func TestControllerReportsALastingErrorOnce(t *testing.T) {
 	waitFor(t, "good to lose its leader", func() bool { return partitionOf(t, c, "good").Leader == NoLeader })
 	if n := corrupt(); n != 1 {
 		t.Fatalf("the corrupt file was reported %d times, want once", n)
+	}
+}
+
+// Preferred leader election (auto leader rebalance) moves leadership back
+// to the first replica only when it is alive and in the ISR, bumping the
+// epoch; without the flag nothing moves.
+func TestElectPreferredLeaders(t *testing.T) {
+	tp := &Topic{Name: "t", Config: map[string]string{}, Partitions: []Partition{
+		{Partition: 0, Replicas: []int{1, 2, 3}, Leader: 2, LeaderEpoch: 4, ISR: []int{2, 3, 1}}, // 1 back in the ISR: moves
+		{Partition: 1, Replicas: []int{1, 2, 3}, Leader: 2, LeaderEpoch: 1, ISR: []int{2, 3}},    // 1 not in the ISR yet: stays
+		{Partition: 2, Replicas: []int{3, 1, 2}, Leader: 3, LeaderEpoch: 0, ISR: []int{3, 1, 2}}, // already preferred
+		{Partition: 3, Replicas: []int{4, 2, 3}, Leader: 2, LeaderEpoch: 2, ISR: []int{2, 3, 4}}, // 4 dead: stays
+	}}
+	alive := func(id int) bool { return id != 4 }
+	if _, changes := elect(tp, alive, false); len(changes) != 1 || changes[0].Partition != 3 {
+		// Only the ISR of partition 3 loses the dead broker 4.
+		t.Fatalf("without preferred election: %+v", changes)
+	}
+	next, changes := elect(tp, alive, true)
+	var moved []int
+	for _, ch := range changes {
+		if ch.OldLeader != ch.NewLeader {
+			moved = append(moved, ch.Partition)
+		}
+	}
+	if !slices.Equal(moved, []int{0}) {
+		t.Fatalf("moved partitions %v, want [0]", moved)
+	}
+	if p := next.Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 5 {
+		t.Fatalf("partition 0 after preferred election: leader %d epoch %d", p.Leader, p.LeaderEpoch)
+	}
+	if p := next.Partitions[1]; p.Leader != 2 || p.LeaderEpoch != 1 {
+		t.Fatalf("partition 1 moved: %+v", p)
 	}
 }

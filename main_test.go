@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,6 +72,10 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// inProcess serializes mk commands run inside the test process: scripts
+// run in parallel, and a real mk process only ever runs one command.
+var inProcess sync.Mutex
+
 // waitfor [-timeout D] REGEX ARGS... runs "mk ARGS..." (in this process,
 // against $MK_DIR) until its stdout matches REGEX, or with ! until it does
 // not; it fails after the timeout (default 15s). This is how a script waits
@@ -93,7 +98,9 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 		out.Reset()
 		errb.Reset()
 		argv := append([]string{"mk", "--dir", ts.Getenv("MK_DIR")}, args[1:]...)
+		inProcess.Lock() // urfave/cli mutates package-level flags (its help flag) on every run
 		commands.Run(argv, commands.Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+		inProcess.Unlock()
 		if re.Match(out.Bytes()) != neg {
 			ts.Logf("waitfor %s: %s", strings.Join(args[1:], " "), strings.TrimSpace(out.String()))
 			return

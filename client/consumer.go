@@ -124,15 +124,6 @@ func NewFetcher(c *coord.Cluster, as []Assignment, opts ConsumerOptions) *Fetche
 	return f
 }
 
-// Positions returns the next offset of every partition (-1 if not started).
-func (f *Fetcher) Positions() []int64 {
-	out := make([]int64, len(f.parts))
-	for i, p := range f.parts {
-		out[i] = p.next
-	}
-	return out
-}
-
 // Close releases the files.
 func (f *Fetcher) Close() {
 	for _, p := range f.parts {
@@ -308,7 +299,7 @@ func (f *Fetcher) resolve(p *fetchPart) error {
 	}
 	p.topicID = t.ID
 	if int(p.a.Partition) >= len(t.Partitions) {
-		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, p.a.Partition, t.Name, len(t.Partitions))
+		return PartitionRangeError(t.Name, int(p.a.Partition), len(t.Partitions))
 	}
 	part := t.Partitions[p.a.Partition]
 	if err := checkLeader(f.c, t, part); err != nil {

@@ -37,3 +37,9 @@ func (e *clientError) Unwrap() error { return e.sentinel }
 func newError(sentinel error, format string, args ...any) error {
 	return &clientError{fmt.Sprintf(format, args...), sentinel}
 }
+
+// PartitionRangeError is ErrPartitionRange for partition p of a topic with
+// n partitions.
+func PartitionRangeError(topic string, p, n int) error {
+	return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, p, topic, n)
+}

@@ -31,7 +31,7 @@ type Position struct {
 	CaughtUp  bool  // Next has reached the high watermark last read
 }
 
-// Positions lists the partitions being consumed.
+// PartitionPositions lists the partitions being consumed.
 func (f *Fetcher) PartitionPositions() []Position {
 	out := make([]Position, 0, len(f.parts))
 	for _, p := range f.parts {

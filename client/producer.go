@@ -146,7 +146,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	switch {
 	case partition >= 0:
 		if int(partition) >= n {
-			return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, partition, p.topic.Name, n)
+			return PartitionRangeError(p.topic.Name, int(partition), n)
 		}
 	case key != nil:
 		partition = KeyPartition(key, n)

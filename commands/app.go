@@ -183,6 +183,17 @@ func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, error) {
 	return mode, c, err
 }
 
+// argAndCluster is how commands on one named thing start: the argument,
+// then the cluster.
+func argAndCluster(cc *cli.Context, what string) (string, *coord.Cluster, error) {
+	arg, err := oneArg(cc, what)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := openCluster(cc)
+	return arg, c, err
+}
+
 // oneArg returns the single positional argument named what.
 func oneArg(cc *cli.Context, what string) (string, error) {
 	// HelpName is "mk topic create"; FullName is only "create" for a

@@ -3,7 +3,6 @@ package commands
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -136,7 +135,7 @@ func assignments(c *coord.Cluster, topics []string, partition int, start client.
 			return nil, err
 		}
 		if partition >= len(t.Partitions) {
-			return nil, fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", client.ErrPartitionRange, partition, name, len(t.Partitions))
+			return nil, client.PartitionRangeError(name, partition, len(t.Partitions))
 		}
 		for _, p := range t.Partitions {
 			if partition < 0 || p.Partition == partition {

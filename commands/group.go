@@ -340,7 +340,7 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 				return nil, format.Usagef("--topic %q: partitions are numbers: TOPIC:0,1,2", s)
 			}
 			if p >= len(t.Partitions) {
-				return nil, fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", client.ErrPartitionRange, p, name, len(t.Partitions))
+				return nil, client.PartitionRangeError(name, p, len(t.Partitions))
 			}
 			out = append(out, coord.TopicPartition{Topic: name, Partition: p})
 		}
@@ -473,11 +473,7 @@ func offsetForTime(c *coord.Cluster, t *coord.Topic, partition int, ms int64) (i
 }
 
 func groupDelete(cc *cli.Context) error {
-	name, err := oneArg(cc, "group name")
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	name, c, err := argAndCluster(cc, "group name")
 	if err != nil {
 		return err
 	}
@@ -485,11 +481,7 @@ func groupDelete(cc *cli.Context) error {
 }
 
 func groupDeleteOffsets(cc *cli.Context) error {
-	name, err := oneArg(cc, "group name")
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	name, c, err := argAndCluster(cc, "group name")
 	if err != nil {
 		return err
 	}

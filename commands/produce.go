@@ -148,7 +148,7 @@ func runProduce(cc *cli.Context) error {
 	}
 	partition := int32(cc.Int("partition"))
 	if partition >= int32(len(p.Topic().Partitions)) {
-		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", client.ErrPartitionRange, partition, topic, len(p.Topic().Partitions))
+		return client.PartitionRangeError(topic, int(partition), len(p.Topic().Partitions))
 	}
 	// The line limit is the largest record the topic takes, plus room for
 	// the JSON encoding of one.

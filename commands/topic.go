@@ -88,11 +88,7 @@ func parseConfigs(kvs []string) (map[string]string, error) {
 }
 
 func topicCreate(cc *cli.Context) error {
-	name, err := oneArg(cc, "topic name")
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	name, c, err := argAndCluster(cc, "topic name")
 	if err != nil {
 		return err
 	}
@@ -161,11 +157,7 @@ func configSummary(t *coord.Topic) string {
 }
 
 func topicAlter(cc *cli.Context) error {
-	name, err := oneArg(cc, "topic name")
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	name, c, err := argAndCluster(cc, "topic name")
 	if err != nil {
 		return err
 	}
@@ -181,11 +173,7 @@ func topicAlter(cc *cli.Context) error {
 }
 
 func topicDelete(cc *cli.Context) error {
-	name, err := oneArg(cc, "topic name")
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
+	name, c, err := argAndCluster(cc, "topic name")
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type brokerFile struct {
 	Started          string `json:"started"` // RFC 3339 with nanoseconds
 	DataDir          string `json:"data_dir"`
 	SessionTimeoutMs int64  `json:"session_timeout_ms"`
+	// Address is the advertised HOST:PORT of the broker's TCP listener
+	// (Kafka's advertised.listeners); empty when it serves only its Unix
+	// socket. It is kept across restarts by mk cluster start.
+	Address string `json:"address,omitempty"`
 }
 
 // BrokerInfo is what the metadata directory knows about one broker.
@@ -52,6 +56,9 @@ type BrokerInfo struct {
 	Started        time.Time
 	DataDir        string
 	SessionTimeout time.Duration
+	// Address is the advertised HOST:PORT of the broker's TCP listener, or
+	// "" when it has none.
+	Address string
 	// LastHeartbeat is the heartbeat file's mtime; zero if it has none.
 	LastHeartbeat time.Time
 	// LockHeld: some process holds the broker's lock, which the kernel
@@ -209,6 +216,26 @@ func (s *BrokerSession) ID() int { return s.id }
 // Info returns the registration as written at RegisterBroker.
 func (s *BrokerSession) Info() BrokerInfo { return s.info }
 
+// SetAddress records the advertised address of the broker's TCP listener
+// in its registration (empty: none).
+func (s *BrokerSession) SetAddress(addr string) error {
+	err := s.c.withMetaLock(func() error {
+		var reg brokerFile
+		if err := readJSON(s.c.brokerJSONPath(s.id), &reg); err != nil {
+			return err
+		}
+		if reg.Pid != os.Getpid() || reg.Epoch != s.info.Epoch {
+			return fmt.Errorf("broker %d: registration was replaced by another process", s.id)
+		}
+		reg.Address = addr
+		return writeJSON(s.c.brokerJSONPath(s.id), reg)
+	})
+	if err == nil {
+		s.info.Address = addr
+	}
+	return err
+}
+
 // Close stops the heartbeat and releases the broker's lock: from then on
 // every process sees the broker dead. The registration file stays, so the
 // broker is still listed (as dead) by Brokers. Close is idempotent.
@@ -255,6 +282,7 @@ func (f brokerFile) info() BrokerInfo {
 		Started:        started,
 		DataDir:        f.DataDir,
 		SessionTimeout: timeout,
+		Address:        f.Address,
 	}
 }
 

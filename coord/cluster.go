@@ -206,6 +206,12 @@ func (c *Cluster) BrokerDataDir(id int) string {
 	return filepath.Join(c.dir, "brokers", strconv.Itoa(id))
 }
 
+// SocketPath is where broker id serves the Kafka protocol on a Unix
+// socket (design decision 9).
+func (c *Cluster) SocketPath(id int) string {
+	return filepath.Join(c.BrokerDataDir(id), "kafka.sock")
+}
+
 // PartitionDir returns the directory of one partition replica,
 // <dir>/brokers/<id>/<topic>-<partition>, Kafka's log directory naming.
 func (c *Cluster) PartitionDir(brokerID int, topic string, partition int) string {

@@ -68,6 +68,7 @@ type replica struct {
 	log       *logdir.Log
 	role      string             // the role last applied: leader, epoch, ISR
 	cancel    context.CancelFunc // stops the leader or follower loop
+	replicaSeam
 }
 
 // NewManager makes the replica manager of broker id.
@@ -262,7 +263,9 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 			return nil, err
 		}
 	}
-	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}, nil
+	r := &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}
+	r.readers.dir = dir
+	return r, nil
 }
 
 // close stops r's leader or follower loop and closes its log.
@@ -270,6 +273,9 @@ func (m *Manager) close(r *replica) {
 	if r.cancel != nil {
 		r.cancel()
 	}
+	r.applied.Store(nil)
+	r.changed.notify()
+	r.readers.close()
 	r.log.Close()
 }
 
@@ -285,8 +291,12 @@ func (m *Manager) remove(r *replica) {
 func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition) {
 	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas)
 	if role == r.role {
+		if cur := r.applied.Load(); cur != nil && cur.TopicMeta.Version != t.Version {
+			r.applied.Store(m.roleOf(r, t, p)) // configs changed
+		}
 		return
 	}
+	defer r.changed.notify()
 	if r.cancel != nil {
 		r.cancel()
 		r.cancel = nil
@@ -321,6 +331,7 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 		}
 	}
 	r.role = role
+	r.applied.Store(m.roleOf(r, t, p))
 }
 
 // Fence is the controller's OnLeaderChange hook: before a new leader is

@@ -84,10 +84,11 @@ func (l *Log) acquire() error {
 
 // AppendResult tells where an append landed.
 type AppendResult struct {
-	BaseOffset    int64 // offset of the first record appended
-	LastOffset    int64 // offset of the last record appended
-	LogEndOffset  int64 // log end offset after the append
-	HighWatermark int64 // high watermark after the append
+	BaseOffset     int64 // offset of the first record appended
+	LastOffset     int64 // offset of the last record appended
+	LogEndOffset   int64 // log end offset after the append
+	HighWatermark  int64 // high watermark after the append
+	LogStartOffset int64 // log start offset at the append
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
@@ -307,6 +308,7 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	res.LastOffset = st.LogEndOffset - 1
 	res.LogEndOffset = st.LogEndOffset
 	res.HighWatermark = st.HighWatermark
+	res.LogStartOffset = st.LogStartOffset
 	return res, nil
 }
 

@@ -185,7 +185,12 @@ func (ld *leading) close() {
 }
 
 // followerEnd is follower b's log end offset, if its replica can be read
-// and is a follower.
+// and follows at this leader's epoch. A replica at another epoch counts
+// for nothing: at an older one it may hold a suffix of an older leader
+// that diverges from this log (it truncates once it takes the epoch); at
+// a newer one it follows a newer leader, and this one is a zombie (a
+// broker stopped while it led, fenced meanwhile) whose log the newer
+// leader's may have overwritten.
 func (ld *leading) followerEnd(b int) (int64, bool) {
 	rd := ld.readers[b]
 	if rd == nil {
@@ -196,7 +201,7 @@ func (ld *leading) followerEnd(b int) (int64, bool) {
 		ld.readers[b] = rd
 	}
 	st, err := rd.State()
-	if err != nil || st.Leader {
+	if err != nil || st.Leader || st.LeaderEpoch != int32(ld.p.LeaderEpoch) {
 		return 0, false
 	}
 	return st.LogEndOffset, true
@@ -207,7 +212,10 @@ func (ld *leading) followerEnd(b int) (int64, bool) {
 // the ISR changes the followers' progress calls for.
 func (ld *leading) pass() {
 	my, err := ld.r.log.State()
-	if err != nil {
+	if err != nil || !my.Leader || my.LeaderEpoch != int32(ld.p.LeaderEpoch) {
+		// Fenced (a new leader was elected while this broker was
+		// stopped): the new role comes through reconcile; until then
+		// this leader commits nothing and changes no ISR.
 		return
 	}
 	hw := my.LogEndOffset
@@ -225,7 +233,7 @@ func (ld *leading) pass() {
 		}
 	}
 	if hw > my.HighWatermark {
-		if my, err = ld.r.log.SetHighWatermark(hw); err != nil {
+		if my, err = ld.r.log.SetLeaderHighWatermark(int32(ld.p.LeaderEpoch), hw); err != nil {
 			ld.m.opts.Logf("%s: high watermark: %v", ld.r.dir, err)
 			return
 		}

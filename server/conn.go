@@ -21,6 +21,9 @@ type conn struct {
 	r    *bufio.Reader
 	w    *bufio.Writer
 	out  []byte // the response being encoded, reused
+	// later queues the answers from the first deferred one on (later.go);
+	// nil while every answer is written as soon as it is made.
+	later *answerQueue
 }
 
 func newConn(s *Server, nc net.Conn, unixSocket bool) *conn {
@@ -39,6 +42,7 @@ type request struct {
 }
 
 func (c *conn) serve() {
+	defer c.stopLater()
 	var size [4]byte
 	var body []byte
 	for {
@@ -65,6 +69,7 @@ func (c *conn) serve() {
 		}
 		if err != nil {
 			c.s.cfg.Logf("client %s: %v: closing the connection", c.nc.RemoteAddr(), err)
+			c.drainLater() // the answers to the requests before go out first
 			return
 		}
 		if resp == nil {
@@ -120,18 +125,16 @@ func (c *conn) handle(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	kresp.SetVersion(version)
+	if d, ok := kresp.(*deferredResponse); ok {
+		c.deferAnswer(corr, d)
+		return nil, nil
+	}
 	return c.frame(corr, kresp), nil
 }
 
 // frame encodes a response with its size and header into c.out.
 func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
-	b := append(c.out[:0], 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	if kresp.IsFlexible() && kresp.Key() != apiVersionsKey {
-		b = append(b, 0) // no tagged fields in the response header
-	}
-	b = kresp.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	b := appendFrame(c.out[:0], corr, kresp)
 	if cap(b) <= 1<<20 {
 		c.out = b
 	} else {
@@ -140,7 +143,16 @@ func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
 	return b
 }
 
+// write sends an answer, behind the deferred answers still queued.
 func (c *conn) write(b []byte) error {
+	if c.later != nil {
+		c.later.push(b)
+		return nil
+	}
+	return c.writeNow(b)
+}
+
+func (c *conn) writeNow(b []byte) error {
 	if _, err := c.w.Write(b); err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "0 (do not wait), 1 (leader has it) or all (every in-sync replica has it)"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for a leader or for acks (delivery.timeout.ms)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
-			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record"},
+			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record (with --acks 0 the broker tells no offsets: none are printed)"},
 			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
 		},
 		Action: runProduce,
@@ -132,6 +132,9 @@ func runProduce(cc *cli.Context) error {
 	}
 	if cc.Bool("print-offsets") {
 		opts.OnAck = func(partition int32, base int64, n int) {
+			if base < 0 {
+				return // acks=0: the broker answers nothing
+			}
 			for i := 0; i < n; i++ {
 				out.WriteString(topic)
 				out.WriteByte(' ')
@@ -156,7 +159,7 @@ func runProduce(cc *cli.Context) error {
 	if jsonInput {
 		maxLine = maxLine*2 + 4096
 	}
-	in := bufio.NewReaderSize(cc.App.Reader, 1<<20)
+	in := bufio.NewReaderSize(newIdleReader(cc.App.Reader, p), 1<<20)
 	lines := format.NewLineReader(in, maxLine)
 	var dec format.RecordDecoder
 	// A long pipe into a terminal session shows how far it got (on stderr,
@@ -172,6 +175,9 @@ func runProduce(cc *cli.Context) error {
 			var tooLong *format.LineTooLongError
 			if errors.As(err, &tooLong) {
 				return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.Topic().Int64Config("max.message.bytes"), topic)
+			}
+			if perr := p.Err(); perr != nil {
+				return perr // stopped while waiting for input
 			}
 			if err != nil {
 				return fmt.Errorf("read stdin: %w", err)
@@ -210,13 +216,6 @@ func runProduce(cc *cli.Context) error {
 			if err != nil {
 				return err
 			}
-			if !lines.Buffered() && in.Buffered() == 0 {
-				// The input went idle: send what is batched now rather than
-				// wait for more (a producer typing, or a slow pipe).
-				if err := p.Flush(); err != nil {
-					return err
-				}
-			}
 		}
 	}()
 	closeErr := p.Close()
@@ -235,4 +234,82 @@ func runProduce(cc *cli.Context) error {
 		return sendErr
 	}
 	return closeErr
+}
+
+// idleReader reads the input in a goroutine of its own, so that while no
+// input is ready the producer sends what it has batched and handles its
+// acknowledgements and retries: a line that trickles in is sent and
+// acknowledged at once (tail -f | mk produce), and a stream that never
+// pauses is never held up waiting for acknowledgements.
+type idleReader struct {
+	chunks chan inputChunk
+	free   chan []byte
+	cur    inputChunk
+	off    int
+	p      *client.Producer
+}
+
+type inputChunk struct {
+	b   []byte
+	err error
+}
+
+// idleChunkBytes is the size of one read of the input; idleChunks of them
+// are in use at once (one being parsed, the others read ahead).
+const (
+	idleChunkBytes = 256 << 10
+	idleChunks     = 3
+)
+
+func newIdleReader(r io.Reader, p *client.Producer) *idleReader {
+	ir := &idleReader{chunks: make(chan inputChunk, idleChunks), free: make(chan []byte, idleChunks), p: p}
+	for range idleChunks {
+		ir.free <- make([]byte, idleChunkBytes)
+	}
+	go func() {
+		for {
+			buf := <-ir.free
+			n, err := r.Read(buf)
+			ir.chunks <- inputChunk{buf[:n], err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ir
+}
+
+func (ir *idleReader) Read(b []byte) (int, error) {
+	for ir.off >= len(ir.cur.b) {
+		if ir.cur.err != nil {
+			return 0, ir.cur.err
+		}
+		if ir.cur.b != nil {
+			ir.free <- ir.cur.b[:cap(ir.cur.b)]
+			ir.cur = inputChunk{}
+		}
+		select {
+		case ir.cur = <-ir.chunks:
+			ir.off = 0
+			continue
+		default:
+		}
+		// Nothing to read now: send what is batched, and meanwhile take
+		// the answers as they come.
+		ir.p.SendNow()
+		for ir.cur.b == nil && ir.cur.err == nil {
+			if err := ir.p.Err(); err != nil {
+				return 0, err
+			}
+			select {
+			case ir.cur = <-ir.chunks:
+				ir.off = 0
+			case <-ir.p.Wake():
+				ir.p.Poll()
+			}
+		}
+	}
+	n := copy(b, ir.cur.b[ir.off:])
+	ir.off += n
+	return n, nil
 }

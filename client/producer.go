@@ -61,11 +61,13 @@ const maxPendingBytes = 1 << 20
 
 // Retry backoff after a retriable answer (NOT_LEADER_OR_FOLLOWER from a
 // broker that has not applied its new role yet, say): short at first,
-// because a failover is usually a matter of milliseconds, and doubling.
-// A metadata change (a new leader published) retries at once.
+// because a failover is a matter of milliseconds, and doubling up to a
+// bound well under Kafka's retry.backoff.ms (100 ms): the brokers are
+// local, a retry costs little. A metadata change (a new leader
+// published, a broker dead) retries at once.
 const (
-	minRetryBackoff = 2 * time.Millisecond
-	maxRetryBackoff = 100 * time.Millisecond
+	minRetryBackoff = time.Millisecond
+	maxRetryBackoff = 16 * time.Millisecond
 )
 
 // answerGrace is how long past a request's deadline the producer waits for
@@ -154,6 +156,10 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 	for i := range t.Partitions {
 		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader, probing: true})
 	}
+	// Watched from the start: a leader's death and its successor are
+	// seen the moment they are published, never after a watch set up
+	// too late.
+	p.watchMetadata()
 	return p, nil
 }
 
@@ -525,7 +531,7 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 }
 
 // watchMetadata makes a change of the topics or the brokers wake the
-// producer, while it has partitions without a leader.
+// producer: partitions without a leader look for one at once.
 func (p *Producer) watchMetadata() {
 	if p.watch != nil {
 		return

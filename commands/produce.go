@@ -159,8 +159,7 @@ func runProduce(cc *cli.Context) error {
 	if jsonInput {
 		maxLine = maxLine*2 + 4096
 	}
-	in := bufio.NewReaderSize(newIdleReader(cc.App.Reader, p), 1<<20)
-	lines := format.NewLineReader(in, maxLine)
+	lines := format.NewLineReader(newIdleReader(cc.App.Reader, p), maxLine)
 	var dec format.RecordDecoder
 	// A long pipe into a terminal session shows how far it got (on stderr,
 	// only when stderr is a terminal).

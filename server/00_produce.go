@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,7 +68,9 @@ func handleProduce(r *request) (kmsg.Response, error) {
 	failed := 0
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		// A copy: the answer may be written after the connection has read
+		// its next request into the buffer the request was decoded from.
+		st.Topic, st.TopicID = strings.Clone(rt.Topic), rt.TopicID
 		name, topicErr := rt.Topic, error(nil)
 		if r.version >= 13 {
 			name, topicErr = s.topicNameByID(rt.TopicID)

@@ -246,13 +246,15 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 }
 
 // batchLimit is the size at which w's batch is sealed: BatchBytes
-// (Kafka's batch.size) when the batch would be sent at once; while the
-// partition's earlier batches still wait to be sent (the broker is busy
-// with the ones in flight), the batch grows up to grownBatchBytes
-// instead: sent in one request, it costs the broker one append where
-// small batches would queue up and cost one each.
+// (Kafka's batch.size) when the partition has nothing in flight or
+// waiting, so the batch would be sent at once; while its earlier batches
+// are with the broker or wait to be sent, the batch grows up to
+// grownBatchBytes instead: sent in one request, it costs the broker one
+// append where small batches would cost one each, and it would have
+// waited anyway. (Input that pauses is sent at once whatever the size:
+// see SendNow.)
 func (p *Producer) batchLimit(w *partitionWriter) int {
-	if len(w.queue) == 0 && len(w.retry) == 0 {
+	if w.inflight == 0 && len(w.queue) == 0 && len(w.retry) == 0 {
 		return p.opts.BatchBytes
 	}
 	return max(p.opts.BatchBytes, grownBatchBytes)

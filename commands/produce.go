@@ -159,7 +159,8 @@ func runProduce(cc *cli.Context) error {
 	if jsonInput {
 		maxLine = maxLine*2 + 4096
 	}
-	lines := format.NewLineReader(newIdleReader(cc.App.Reader, p), maxLine)
+	input := newIdleReader(cc.App.Reader, p)
+	lines := format.NewLineReader(input, maxLine)
 	var dec format.RecordDecoder
 	// A long pipe into a terminal session shows how far it got (on stderr,
 	// only when stderr is a terminal).
@@ -168,20 +169,23 @@ func runProduce(cc *cli.Context) error {
 	sendErr := func() error {
 		for {
 			line, err := lines.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			var tooLong *format.LineTooLongError
-			if errors.As(err, &tooLong) {
-				return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.Topic().Int64Config("max.message.bytes"), topic)
-			}
-			if perr := p.Err(); perr != nil {
-				return perr // stopped while waiting for input
-			}
 			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				var tooLong *format.LineTooLongError
+				if errors.As(err, &tooLong) {
+					return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.Topic().Int64Config("max.message.bytes"), topic)
+				}
+				if perr := p.Err(); perr != nil {
+					return perr // stopped while waiting for input
+				}
 				return fmt.Errorf("read stdin: %w", err)
 			}
-			key, value, hs, part, ts := fixedKey, line, headers, partition, time.Now().UnixMilli()
+			// A record's timestamp is when its line was read: the input
+			// comes in reads, each stamped when it arrived (a clock read
+			// per line costs more than the rest of a line's work).
+			key, value, hs, part, ts := fixedKey, line, headers, partition, input.stamp
 			if jsonInput {
 				rec, err := dec.Decode(line)
 				if err != nil {
@@ -246,11 +250,15 @@ type idleReader struct {
 	cur    inputChunk
 	off    int
 	p      *client.Producer
+	// stamp is the wall clock (ms) when the bytes last returned by Read
+	// were read from the input.
+	stamp int64
 }
 
 type inputChunk struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	stamp int64 // when it was read, ms
 }
 
 // idleChunkBytes is the size of one read of the input; idleChunks of them
@@ -269,7 +277,7 @@ func newIdleReader(r io.Reader, p *client.Producer) *idleReader {
 		for {
 			buf := <-ir.free
 			n, err := r.Read(buf)
-			ir.chunks <- inputChunk{buf[:n], err}
+			ir.chunks <- inputChunk{buf[:n], err, time.Now().UnixMilli()}
 			if err != nil {
 				return
 			}
@@ -310,5 +318,6 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 	}
 	n := copy(b, ir.cur.b[ir.off:])
 	ir.off += n
+	ir.stamp = ir.cur.stamp
 	return n, nil
 }

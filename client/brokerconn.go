@@ -56,7 +56,8 @@ type brokerConn struct {
 	broken      bool
 	closeReason error // why the producer gave the connection up
 	corr        int32
-	buf         []byte
+	buf         []byte      // a request's bytes other than its records, reused
+	bufs        net.Buffers // a request's parts, reused
 }
 
 // dialBroker connects to broker id's socket and starts reading answers,
@@ -142,35 +143,16 @@ func readProduceResponse(r *bufio.Reader, body []byte, req *produceRequest) (*km
 func (bc *brokerConn) send(req *produceRequest, topic string, acks int16) error {
 	bc.corr++
 	req.corr, req.version = bc.corr, produceVersion
-	kreq := kmsg.NewPtrProduceRequest()
-	kreq.Version = produceVersion
-	kreq.Acks = acks
-	kreq.TimeoutMillis = int32(max(time.Until(req.deadline), time.Millisecond).Milliseconds())
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	for _, b := range req.batches {
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = b.w.partition, b.data
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	kreq.Topics = append(kreq.Topics, rt)
-
-	b := append(bc.buf[:0], 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint16(b, 0) // api key: Produce
-	b = binary.BigEndian.AppendUint16(b, uint16(produceVersion))
-	b = binary.BigEndian.AppendUint32(b, uint32(req.corr))
-	b = binary.BigEndian.AppendUint16(b, uint16(len(clientID)))
-	b = append(b, clientID...)
-	b = append(b, 0) // no tagged fields in the header (flexible versions)
-	b = kreq.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	if cap(b) <= 4<<20 {
-		bc.buf = b
+	timeout := int32(max(time.Until(req.deadline), time.Millisecond).Milliseconds())
+	bufs := appendProduceRequest(bc.bufs[:0], bc.buf[:0], req.corr, acks, timeout, topic, req.batches)
+	bc.bufs = bufs[:0]
+	if n := cap(bufs[0]); n <= 64<<10 {
+		bc.buf = bufs[0][:0]
 	}
 	// A broker that stopped reading (SIGSTOP) must not hold the producer
 	// past the records' delivery timeout.
 	bc.nc.SetWriteDeadline(req.deadline)
-	if _, err := bc.nc.Write(b); err != nil {
+	if _, err := bufs.WriteTo(bc.nc); err != nil {
 		return fmt.Errorf("send to broker %d: %w", bc.broker, err)
 	}
 	if acks != 0 {
@@ -179,6 +161,58 @@ func (bc *brokerConn) send(req *produceRequest, topic string, acks int16) error 
 		bc.deadlines = append(bc.deadlines, req.deadline)
 	}
 	return nil
+}
+
+// appendProduceRequest encodes a Produce request (produceVersion, a
+// flexible version) with its size and header, as Kafka's
+// ProduceRequest.json lays it out, into buffers to be written with one
+// writev: the records are not copied into the request. meta holds
+// everything but the records (its parts sliced in between them).
+//
+//	size int32, api key int16, api version int16, correlation id int32,
+//	client id (int16 length, bytes), no tagged fields (0)
+//	transactional id: compact nullable string, null (0)
+//	acks int16, timeout ms int32
+//	topics: compact array (n+1), each: name (compact string),
+//	  partitions: compact array (n+1), each: index int32,
+//	    records (compact bytes: length+1, bytes), no tagged fields (0)
+//	  no tagged fields (0)
+//	no tagged fields (0)
+func appendProduceRequest(bufs net.Buffers, meta []byte, corr int32, acks int16, timeout int32, topic string, batches []*batch) net.Buffers {
+	b := append(meta, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, 0) // api key: Produce
+	b = binary.BigEndian.AppendUint16(b, uint16(produceVersion))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(clientID)))
+	b = append(b, clientID...)
+	b = append(b, 0) // header tagged fields
+	b = append(b, 0) // transactional id: null
+	b = binary.BigEndian.AppendUint16(b, uint16(acks))
+	b = binary.BigEndian.AppendUint32(b, uint32(timeout))
+	b = binary.AppendUvarint(b, 1+1) // one topic
+	b = binary.AppendUvarint(b, uint64(len(topic))+1)
+	b = append(b, topic...)
+	b = binary.AppendUvarint(b, uint64(len(batches))+1)
+	// The records go between the parts of meta: remember where each part
+	// ends, and slice meta once it is complete (appending may move it).
+	ends := make([]int, 0, len(batches)+1)
+	size := 0
+	for _, bt := range batches {
+		b = binary.BigEndian.AppendUint32(b, uint32(bt.w.partition))
+		b = binary.AppendUvarint(b, uint64(len(bt.data))+1)
+		ends = append(ends, len(b))
+		b = append(b, 0) // partition tagged fields
+		size += len(bt.data)
+	}
+	b = append(b, 0, 0) // topic and request tagged fields
+	ends = append(ends, len(b))
+	binary.BigEndian.PutUint32(b[len(meta):], uint32(len(b)-len(meta)-4+size))
+	from := len(meta)
+	for i, bt := range batches {
+		bufs = append(bufs, b[from:ends[i]], bt.data)
+		from = ends[i]
+	}
+	return append(bufs, b[from:])
 }
 
 // clientID is what mk's producer calls itself in its requests.

@@ -284,14 +284,13 @@ func (p *Producer) seal(w *partitionWriter) {
 	if w.builder.Count() == 0 {
 		return
 	}
-	data := w.builder.Finish()
-	var buf []byte
-	if n := len(p.free); n > 0 && cap(p.free[n-1]) >= len(data) {
-		buf, p.free = p.free[n-1][:0], p.free[:n-1]
+	records := w.builder.Count()
+	var next []byte
+	if n := len(p.free); n > 0 {
+		next, p.free = p.free[n-1], p.free[:n-1]
 	}
-	b := &batch{w: w, data: append(buf, data...), records: w.builder.Count(), seq: w.seq, deadline: time.Now().Add(p.opts.Timeout)}
+	b := &batch{w: w, data: w.builder.Take(next), records: records, seq: w.seq, deadline: time.Now().Add(p.opts.Timeout)}
 	w.seq++
-	w.builder.Reset()
 	w.queue = append(w.queue, b)
 	// Send counted the records' bytes; the batch is those and its header.
 	p.pending += logdir.BatchHeaderSize
@@ -809,9 +808,11 @@ func (p *Producer) setErr(err error) {
 	}
 }
 
+// recycle keeps an acknowledged (or failed) batch's storage for the
+// builders: a few buffers go round instead of one allocation per batch.
 func (p *Producer) recycle(b *batch) {
-	if len(p.free) < 2*maxInFlight && cap(b.data) <= 2*p.opts.BatchBytes {
-		p.free = append(p.free, b.data)
+	if len(p.free) < 2*maxInFlight && cap(b.data) <= 2*max(p.opts.BatchBytes, grownBatchBytes) {
+		p.free = append(p.free, b.data[:0])
 	}
 	b.data = nil
 }

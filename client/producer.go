@@ -240,7 +240,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	p.pending += w.builder.Size() - before
 	if p.pending >= maxPendingBytes {
 		p.sealAll()
-		p.waitUntil(func() bool { return p.pending < maxPendingBytes/2 })
+		p.waitUntil(func() bool { return p.pending < maxPendingBytes })
 	}
 	return nil
 }

@@ -67,7 +67,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor": waitfor,
+			"waitfor":  waitfor,
+			"waitfile": waitfile,
 		},
 	})
 }
@@ -107,6 +108,34 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("waitfor %q %s: not satisfied after %s; last stdout:\n%s\nstderr:\n%s", args[0], strings.Join(args[1:], " "), timeout, out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
+	}
+}
+
+// waitfile [-timeout D] REGEX FILE waits until FILE (a broker's log, say)
+// has a line matching REGEX, or with ! until it has none; it fails after
+// the timeout (default 15s).
+func waitfile(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 15 * time.Second
+	if len(args) > 1 && args[0] == "-timeout" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout, args = d, args[2:]
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfile [-timeout D] REGEX FILE")
+	}
+	re, err := regexp.Compile("(?m)" + args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[1]))
+		if re.Match(data) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile %q %s: not satisfied after %s; the file holds:\n%s", args[0], args[1], timeout, data)
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
 	}

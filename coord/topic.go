@@ -117,9 +117,27 @@ func (c *Cluster) Topic(name string) (*Topic, error) {
 	return c.readTopic(name)
 }
 
-// readTopic reads and checks one topic file.
+// readTopic reads and checks one topic file. The topic is unknown
+// (ErrUnknownTopic) only when meta/topics holds no entry of its name: a
+// symbolic link is followed, and one whose target is missing, like an entry
+// that is not a regular file (a directory, a FIFO), is an unreadable topic
+// file, not a deleted topic.
 func (c *Cluster) readTopic(name string) (*Topic, error) {
 	path := c.topicPath(name)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, corruptError(path, errors.New("it is a symbolic link to a file that does not exist"))
+		}
+		return nil, newError(ErrUnknownTopic, "unknown topic %s", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		// Not read: a FIFO would block the reader forever.
+		return nil, corruptError(path, fmt.Errorf("it is not a regular file (%s)", fi.Mode().Type()))
+	}
 	var t Topic
 	if err := readJSON(path, &t); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -195,28 +213,58 @@ func checkTopic(t *Topic) error {
 	return nil
 }
 
-// Topics returns every topic, sorted by name. Files whose names are not
-// topic names (editor leftovers, temporary files) are ignored.
+// Topics returns every topic, sorted by name, or the error of the first
+// topic file that cannot be read. Files whose names are not topic names
+// (editor leftovers, temporary files) are ignored.
 func (c *Cluster) Topics() ([]*Topic, error) {
-	names, err := c.topicNames()
+	topics, unreadable, err := c.ListTopics()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Topic, 0, len(names))
-	for _, name := range names {
-		t, err := c.readTopic(name)
-		if errors.Is(err, ErrUnknownTopic) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+	for _, u := range unreadable {
+		return nil, u.Err
 	}
-	return out, nil
+	return topics, nil
 }
 
-// topicNames lists the names of the topic files, sorted.
+// UnreadableTopic is a topic file that exists but cannot be read.
+type UnreadableTopic struct {
+	Name string
+	Err  error
+}
+
+// ListTopics reads every topic file: the topics it could read and the
+// files it could not (corrupt, unreadable, a symbolic link to nothing, not
+// a regular file), each sorted by name; err is for the listing itself.
+//
+// It is the one listing that clients, brokers and the controller use, so
+// that they agree on which topics exist. A topic exists while meta/topics
+// holds an entry <name>.json for a valid topic name, whatever that entry
+// is, and is deleted only once the entry is gone: a topic whose file cannot
+// be read is not a deleted topic, and nothing may delete its data.
+func (c *Cluster) ListTopics() (topics []*Topic, unreadable []UnreadableTopic, err error) {
+	names, err := c.topicNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	topics = make([]*Topic, 0, len(names))
+	for _, name := range names {
+		t, err := c.readTopic(name)
+		switch {
+		case errors.Is(err, ErrUnknownTopic):
+			// deleted since the listing
+		case err != nil:
+			unreadable = append(unreadable, UnreadableTopic{name, err})
+		default:
+			topics = append(topics, t)
+		}
+	}
+	return topics, unreadable, nil
+}
+
+// topicNames lists the names of the topic files, sorted: every entry
+// <name>.json whose name is a valid topic name, of any file type (see
+// ListTopics).
 func (c *Cluster) topicNames() ([]string, error) {
 	entries, err := os.ReadDir(c.topicsDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -228,7 +276,7 @@ func (c *Cluster) topicNames() ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && e.Type().IsRegular() && ValidateTopicName(name) == nil {
+		if ok && ValidateTopicName(name) == nil {
 			names = append(names, name)
 		}
 	}

@@ -187,39 +187,26 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	}
 }
 
-// readTopics reads every topic file. It returns the topics it could read
-// and the names of those it could not (each logged once per distinct
-// error); err is for the listing itself.
+// readTopics reads every topic file through coord's one listing (so the
+// broker agrees with clients and the controller on which topics exist). It
+// returns the topics it could read and the names of those it could not
+// (each logged once per distinct error); err is for the listing itself.
 func (m *Manager) readTopics() ([]*coord.Topic, map[string]bool, error) {
-	ents, err := os.ReadDir(m.c.TopicsMetaDir())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	topics, bad, err := m.c.ListTopics()
+	if err != nil {
 		return nil, nil, err
 	}
-	var topics []*coord.Topic
 	unreadable := map[string]bool{}
-	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !e.Type().IsRegular() || coord.ValidateTopicName(name) != nil {
-			continue // not a topic file: a temporary file, say
+	for _, u := range bad {
+		unreadable[u.Name] = true
+		if m.unreadable[u.Name] != u.Err.Error() {
+			m.opts.Logf("read topic %s: %v; its replicas are left as they are", u.Name, u.Err)
 		}
-		t, err := m.c.Topic(name)
-		if errors.Is(err, coord.ErrUnknownTopic) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			unreadable[name] = true
-			if m.unreadable[name] != err.Error() {
-				m.opts.Logf("read topic %s: %v; its replicas are left as they are", name, err)
-			}
-			m.unreadable[name] = err.Error()
-			continue
-		}
-		delete(m.unreadable, name)
-		topics = append(topics, t)
+		m.unreadable[u.Name] = u.Err.Error()
 	}
 	for name := range m.unreadable {
 		if !unreadable[name] {
-			delete(m.unreadable, name) // deleted
+			delete(m.unreadable, name) // readable again, or deleted
 		}
 	}
 	return topics, unreadable, nil

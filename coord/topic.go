@@ -469,6 +469,13 @@ func checkUpdate(prev, next *Topic) error {
 // has a partition open keeps writing to the removed files until it sees
 // the topic gone; brokers must compare the topic id of a partition
 // directory with the topic's before using it.
+//
+// A directory whose partition.metadata names another topic id (a topic of
+// the same name created since) is not touched, and neither is one whose
+// partition.metadata cannot be read: whose data it holds is then unknown.
+// The error names the directories kept. A topic whose own file is corrupt
+// is deleted too (its id is then unknown, and its directories are known
+// by their name only).
 func (c *Cluster) DeleteTopic(name string) error {
 	if err := ValidateTopicName(name); err != nil {
 		return err
@@ -487,15 +494,17 @@ func (c *Cluster) DeleteTopic(name string) error {
 	if err != nil {
 		return err
 	}
-	id := "unknown"
+	id := ""
 	if t != nil {
 		id = t.ID
 	}
 	return c.removePartitionDirs(name, id)
 }
 
-// removePartitionDirs removes <topic>-<n> from every broker data directory.
+// removePartitionDirs removes <topic>-<n> from every broker data directory
+// (id "" when the topic's id is unknown).
 func (c *Cluster) removePartitionDirs(topic, id string) error {
+	var kept []string
 	brokerDirs, err := os.ReadDir(filepath.Join(c.dir, "brokers"))
 	if err != nil {
 		return nil // no data directories: nothing to remove
@@ -515,9 +524,17 @@ func (c *Cluster) removePartitionDirs(topic, id string) error {
 			if n, err := strconv.Atoi(rest); err != nil || n < 0 || strconv.Itoa(n) != rest {
 				continue // another topic's directory, like <topic>-x-0
 			}
+			dir := filepath.Join(bdir, e.Name())
+			if got, err := logdir.ReadPartitionMetadata(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				kept = append(kept, dir)
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			} else if err == nil && id != "" && got != id {
+				continue // a new topic's replica
+			}
 			// A short name, so that a 249-character topic fits in 255 bytes.
-			gone := filepath.Join(bdir, "."+id+"-"+rest+"-delete")
-			if err := os.Rename(filepath.Join(bdir, e.Name()), gone); err != nil {
+			gone := filepath.Join(bdir, "."+cmp.Or(id, "unknown")+"-"+rest+"-delete")
+			if err := os.Rename(dir, gone); err != nil {
 				if !errors.Is(err, os.ErrNotExist) { // removed by someone else first
 					firstErr = cmp.Or(firstErr, err)
 				}
@@ -525,6 +542,9 @@ func (c *Cluster) removePartitionDirs(topic, id string) error {
 			}
 			firstErr = cmp.Or(firstErr, os.RemoveAll(gone))
 		}
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("topic %s deleted but %s kept: %w; remove what is not needed by hand", topic, strings.Join(kept, ", "), firstErr)
 	}
 	if firstErr != nil {
 		return fmt.Errorf("topic %s deleted but its data is not all removed: %w", topic, firstErr)

@@ -379,3 +379,41 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Deleting a topic removes its replicas, not a newer topic's of the same
+// name (another topic id), nor one whose partition.metadata cannot be read:
+// those are kept and named in the error.
+func TestDeleteTopicRemovesOnlyItsOwnReplicas(t *testing.T) {
+	c := newCluster(t)
+	registerBrokers(t, c, 1)
+	tp, err := c.CreateTopic("gone", 3, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[int]string{
+		0: "version: 0\ntopic_id: " + tp.ID + "\n", // its own
+		1: "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n",
+		2: "", // unreadable
+	}
+	for p, m := range meta {
+		d := c.PartitionDir(1, "gone", p)
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "00000000000000000000.log"), []byte("data"), 0o644))
+		must(t, os.WriteFile(filepath.Join(d, "partition.metadata"), []byte(m), 0o644))
+	}
+	err = c.DeleteTopic("gone")
+	if err == nil || !strings.Contains(err.Error(), "topic gone deleted but "+c.PartitionDir(1, "gone", 2)+" kept: unreadable partition.metadata") {
+		t.Fatalf("DeleteTopic = %v; want it to name the replica it kept", err)
+	}
+	if _, err := c.Topic("gone"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("Topic after delete = %v", err)
+	}
+	if _, err := os.Stat(c.PartitionDir(1, "gone", 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the topic's own replica survived: %v", err)
+	}
+	for _, p := range []int{1, 2} {
+		if _, err := os.Stat(filepath.Join(c.PartitionDir(1, "gone", p), "00000000000000000000.log")); err != nil {
+			t.Errorf("replica gone-%d was removed: %v", p, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@
 //	state                           live state, rewritten in place after every append
 //	checkpoints                     durable facts, replaced atomically
 //	leader-epoch-checkpoint         Kafka's epoch -> start offset list
+//	partition.metadata              Kafka's: the topic id the replica belongs to
 //	lock                            flock: held by whoever writes the log or the state
 //	flush.lock                      flock: held by whoever runs an fsync (group commit)
 //

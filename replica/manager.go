@@ -58,6 +58,9 @@ type Manager struct {
 	// the last reconciliation, with the error last logged for each (used by
 	// reconcile only, on the Run goroutine).
 	unreadable map[string]string
+	// openErrs holds, by "<topic>-<partition>", the error last logged for a
+	// replica that could not be opened, so that it is logged once.
+	openErrs map[string]string
 }
 
 type replica struct {
@@ -88,7 +91,7 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}}
+	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{}}
 }
 
 // Run serves the broker's replicas until ctx ends, then checkpoints and
@@ -153,9 +156,13 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			}
 			if r == nil {
 				if r, err = m.open(t, p); err != nil {
-					m.opts.Logf("open replica %s: %v", k, err)
+					if msg := err.Error(); m.openErrs[k] != msg {
+						m.opts.Logf("open replica %s: %v", k, err)
+						m.openErrs[k] = msg
+					}
 					continue
 				}
+				delete(m.openErrs, k)
 				m.reps[k] = r
 			}
 			r.log.SetConfig(t.LogConfig())
@@ -173,17 +180,48 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			delete(m.reps, k)
 		}
 	}
-	if first && len(unreadable) == 0 {
-		// Replica directories left from topics deleted while this broker
-		// was down. Not while a topic is unreadable: its replicas would
-		// look deleted.
-		ents, _ := os.ReadDir(m.c.BrokerDataDir(m.id))
-		for _, e := range ents {
-			if e.IsDir() && !want[e.Name()] && isPartitionDir(e.Name()) {
-				m.opts.Logf("removing replica %s of a deleted topic", e.Name())
-				os.RemoveAll(filepath.Join(m.c.BrokerDataDir(m.id), e.Name()))
+	if first {
+		m.sweep(want, topics, unreadable)
+	}
+}
+
+// sweep removes, at the broker's start, the replica directories of topics
+// deleted while it was down (and of partitions no longer assigned to it).
+// "Deleted" means that meta/topics holds no file of the topic's name: the
+// replicas of a topic whose file cannot be read are kept, and so is a
+// replica whose partition.metadata cannot be read, since whose it is is
+// then unknown; both are reported.
+func (m *Manager) sweep(want map[string]bool, topics []*coord.Topic, unreadable map[string]bool) {
+	byName := map[string]*coord.Topic{}
+	for _, t := range topics {
+		byName[t.Name] = t
+	}
+	data := m.c.BrokerDataDir(m.id)
+	ents, _ := os.ReadDir(data)
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || want[name] || !isPartitionDir(name) {
+			continue
+		}
+		topic := name[:strings.LastIndexByte(name, '-')]
+		if coord.ValidateTopicName(topic) != nil || unreadable[topic] {
+			continue // not a replica directory; or its topic cannot be read
+		}
+		dir := filepath.Join(data, name)
+		id, err := logdir.ReadPartitionMetadata(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.opts.Logf("keeping replica %s of no current partition: %v", name, err)
+			continue
+		}
+		why := "of a deleted topic"
+		if t := byName[topic]; t != nil {
+			why = "of a partition not assigned to this broker"
+			if id != "" && id != t.ID {
+				why = fmt.Sprintf("of an older topic %s (topic id %s)", topic, id)
 			}
 		}
+		m.opts.Logf("removing replica %s %s", name, why)
+		os.RemoveAll(dir)
 	}
 }
 
@@ -221,16 +259,27 @@ func isPartitionDir(name string) bool {
 	return err == nil
 }
 
-// partitionMetadata is Kafka's partition.metadata: the topic id the
-// replica belongs to, so a replica of a deleted topic is never taken for
-// one of a new topic with the same name.
-const partitionMetadata = "partition.metadata"
-
+// open recovers the replica of partition p of topic t. The replica's
+// partition.metadata says which topic it belongs to: a replica of an older
+// topic of the same name (deleted, then created again while this broker
+// was down) is removed. Only a topic id that can be read and differs from
+// t's leads to that: a partition.metadata that cannot be read (empty, cut
+// short, garbage) leaves the replica closed and its bytes where they are,
+// and the error says what to do.
 func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	dir := m.c.PartitionDir(m.id, t.Name, p.Partition)
-	metaPath := filepath.Join(dir, partitionMetadata)
-	if data, err := os.ReadFile(metaPath); err == nil && !strings.Contains(string(data), "topic_id: "+t.ID+"\n") {
-		m.opts.Logf("replica %s belongs to an older topic %s: removing it", dir, t.Name)
+	id, err := logdir.ReadPartitionMetadata(dir)
+	write := err != nil // rewritten after recovery: missing, or the replica was removed
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// A new replica, or one from before partition.metadata: it is
+		// written below.
+	case err != nil:
+		fence(dir)
+		return nil, fmt.Errorf("%w; the replica is left closed and its data kept: if it is topic %s's, write %q into the file, else move the directory away", err, t.Name, "version: 0\ntopic_id: "+t.ID+"\n")
+	case id != t.ID:
+		m.opts.Logf("replica %s belongs to an older topic %s (topic id %s; the topic's is now %s): removing it", dir, t.Name, id, t.ID)
+		write = true
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
@@ -243,13 +292,28 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 		m.opts.Logf("recovered %s: cut %d bytes and %d segments at offset %d: %s",
 			dir, rep.TruncatedBytes, len(rep.DeletedSegments), rep.LogEndOffset, rep.Damage)
 	}
-	if _, err := os.Stat(metaPath); err != nil {
-		if err := logdir.WriteFileAtomic(metaPath, []byte("version: 0\ntopic_id: "+t.ID+"\n"), 0o644); err != nil {
+	if write {
+		if err := logdir.WritePartitionMetadata(dir, t.ID); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
 	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}, nil
+}
+
+// fence makes the replica in dir a follower at its epoch, if it is a
+// leader, so that no producer appends to a replica its broker does not
+// serve. Best effort: it changes only the state, never the data.
+func fence(dir string) {
+	l, err := logdir.Open(dir, logdir.Config{})
+	if err != nil {
+		return
+	}
+	defer l.Close()
+	l.LockTimeout = 2 * time.Second
+	if st, err := l.State(); err == nil && st.Leader {
+		l.BecomeFollower(st.LeaderEpoch)
+	}
 }
 
 // close stops r's leader or follower loop and closes its log.

@@ -3,6 +3,7 @@ package logdir
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -88,7 +89,10 @@ type EpochEntry struct {
 }
 
 // ReadLeaderEpochs reads leader-epoch-checkpoint in Kafka's format: a
-// version line (0), a count line, then "epoch startOffset" lines.
+// version line (0), a count line, then "epoch startOffset" lines, epochs
+// growing and start offsets not going back. A file that is not that is
+// ErrBadState; it is derived data, rebuilt from the log by whoever next
+// needs it under the partition lock (and by Recover).
 func ReadLeaderEpochs(dir string) ([]EpochEntry, error) {
 	path := filepath.Join(dir, epochFileName)
 	data, err := os.ReadFile(path)
@@ -99,7 +103,7 @@ func ReadLeaderEpochs(dir string) ([]EpochEntry, error) {
 		return nil, err
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	bad := func() error { return fmt.Errorf("%w: %s", ErrBadState, path) }
+	bad := func() error { return fmt.Errorf("%w: %s is not a valid leader-epoch-checkpoint", ErrBadState, path) }
 	if len(lines) < 2 || lines[0] != "0" {
 		return nil, bad()
 	}
@@ -112,12 +116,121 @@ func ReadLeaderEpochs(dir string) ([]EpochEntry, error) {
 		e, o, ok := strings.Cut(l, " ")
 		ev, err1 := strconv.ParseInt(e, 10, 32)
 		ov, err2 := strconv.ParseInt(o, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
+		if !ok || err1 != nil || err2 != nil || ev < 0 || ov < 0 {
+			return nil, bad()
+		}
+		if k := len(out); k > 0 && (int32(ev) <= out[k-1].Epoch || ov < out[k-1].StartOffset) {
 			return nil, bad()
 		}
 		out = append(out, EpochEntry{int32(ev), ov})
 	}
 	return out, nil
+}
+
+// ScanLeaderEpochs computes the leader-epoch list of the replica in dir
+// from its log, without a lock and without writing anything: what
+// leader-epoch-checkpoint should hold, for a reader that found it damaged.
+func ScanLeaderEpochs(dir string) ([]EpochEntry, error) {
+	f, err := os.Open(filepath.Join(dir, stateFileName))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := readStateFile(f, make([]byte, stateFileSize))
+	if err != nil {
+		return nil, err
+	}
+	return scanLeaderEpochs(dir, &st)
+}
+
+// scanLeaderEpochs rebuilds the leader-epoch list from the
+// partitionLeaderEpoch of the batches below st's log end offset (every
+// batch carries the epoch of the leader that appended it): an entry where
+// the epoch grows. A leader that has appended nothing at its epoch yet
+// gets that epoch at its log end, as BecomeLeader records it.
+func scanLeaderEpochs(dir string, st *State) ([]EpochEntry, error) {
+	bases, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	var es []EpochEntry
+	var hdr [BatchHeaderSize]byte
+	for _, base := range bases {
+		if base >= st.LogEndOffset {
+			break
+		}
+		f, err := os.Open(segmentPath(dir, base, logSuffix))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by retention since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		for pos := int64(0); ; {
+			if n, _ := f.ReadAt(hdr[:], pos); n < BatchHeaderSize {
+				break
+			}
+			h, err := ParseBatchHeader(hdr[:])
+			if err != nil || h.BaseOffset >= st.LogEndOffset {
+				break
+			}
+			if e := h.PartitionLeaderEpoch; e >= 0 && (len(es) == 0 || e > es[len(es)-1].Epoch) {
+				es = append(es, EpochEntry{e, h.BaseOffset})
+			}
+			pos += int64(h.Size())
+		}
+		f.Close()
+	}
+	if st.Leader && (len(es) == 0 || es[len(es)-1].Epoch < st.LeaderEpoch) {
+		es = append(es, EpochEntry{st.LeaderEpoch, st.LogEndOffset})
+	}
+	return es, nil
+}
+
+// leaderEpochsLocked reads leader-epoch-checkpoint with the partition lock
+// held and st reconciled with the files. A damaged file is rebuilt from
+// the log, written back and reported: it is derived data, and a partition
+// must not stay unavailable for want of it.
+func (l *Log) leaderEpochsLocked(st *State) ([]EpochEntry, error) {
+	es, err := ReadLeaderEpochs(l.dir)
+	if !errors.Is(err, ErrBadState) {
+		return es, err
+	}
+	rebuilt, serr := scanLeaderEpochs(l.dir, st)
+	if serr != nil {
+		return nil, fmt.Errorf("%w (and rebuilding it from the log failed: %v)", err, serr)
+	}
+	if werr := writeLeaderEpochs(l.dir, rebuilt); werr != nil {
+		return nil, werr
+	}
+	l.logf("%v; rebuilt it from the log: %s", err, FormatEpochs(rebuilt))
+	return rebuilt, nil
+}
+
+// FormatEpochs renders a leader-epoch list for a log line:
+// "epoch 0 from offset 0, epoch 3 from offset 120".
+func FormatEpochs(es []EpochEntry) string {
+	if len(es) == 0 {
+		return "no epochs"
+	}
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = fmt.Sprintf("epoch %d from offset %d", e.Epoch, e.StartOffset)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// trimEpochs drops the entries that start past a log cut at end (as Kafka's
+// truncateFromEnd): an entry starting at end is kept only if it is the
+// first, so that the list is never empty for a log that had epochs.
+func trimEpochs(es []EpochEntry, end int64) []EpochEntry {
+	kept := es[:0:0]
+	for _, e := range es {
+		if e.StartOffset < end || len(kept) == 0 && e.StartOffset == end {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }
 
 func writeLeaderEpochs(dir string, es []EpochEntry) error {
@@ -129,14 +242,11 @@ func writeLeaderEpochs(dir string, es []EpochEntry) error {
 	return WriteFileAtomic(filepath.Join(dir, epochFileName), []byte(b.String()), 0o644)
 }
 
-// assignEpoch records that epoch starts at offset, dropping entries that
-// the new one supersedes (same or later epochs, or starting at or after
-// offset), as Kafka's LeaderEpochFileCache.assign does.
-func assignEpoch(dir string, epoch int32, offset int64) error {
-	es, err := ReadLeaderEpochs(dir)
-	if err != nil {
-		return err
-	}
+// assignEpoch records that epoch starts at offset in the list es (read
+// from dir), dropping entries that the new one supersedes (same or later
+// epochs, or starting at or after offset), as Kafka's
+// LeaderEpochFileCache.assign does.
+func assignEpoch(dir string, es []EpochEntry, epoch int32, offset int64) error {
 	if n := len(es); n > 0 && es[n-1].Epoch == epoch {
 		return nil
 	}

@@ -17,6 +17,11 @@ type RecoveryReport struct {
 	DeletedSegments []int64 // segments after the damage, removed whole
 	Damage          string  // what the first damage was ("" if none)
 	LogEndOffset    int64
+	// LeaderEpochs says what was wrong with leader-epoch-checkpoint and
+	// how it was repaired ("" if nothing was): rebuilt from the batches'
+	// partitionLeaderEpoch when damaged, cut to the log when it named
+	// epochs starting past the log end.
+	LeaderEpochs string
 }
 
 // Truncated reports whether recovery removed anything.
@@ -186,6 +191,9 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 		st.HighWatermark = cp.HighWatermark
 	}
 	st.HighWatermark = min(max(st.HighWatermark, st.LogStartOffset), st.LogEndOffset)
+	if err := l.recoverLeaderEpochs(&st, rep); err != nil {
+		return nil, err
+	}
 	st.FlushedOffset = st.LogEndOffset
 	st.LastFlushMs = l.Now()
 	if err := l.commit(&st); err != nil {
@@ -197,6 +205,35 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	rep.LogEndOffset = st.LogEndOffset
 	rep.Segments = len(bases) - len(rep.DeletedSegments)
 	return rep, nil
+}
+
+// recoverLeaderEpochs makes leader-epoch-checkpoint agree with the
+// recovered log: a damaged file is rebuilt from the batches, entries that
+// start past the log end (the log was cut under them) are dropped.
+func (l *Log) recoverLeaderEpochs(st *State, rep *RecoveryReport) error {
+	es, err := ReadLeaderEpochs(l.dir)
+	if errors.Is(err, ErrBadState) {
+		rebuilt, serr := scanLeaderEpochs(l.dir, st)
+		if serr != nil {
+			return serr
+		}
+		rep.LeaderEpochs = fmt.Sprintf("%v; rebuilt it from the log: %s", err, FormatEpochs(rebuilt))
+		return writeLeaderEpochs(l.dir, rebuilt)
+	}
+	if err != nil {
+		return err
+	}
+	kept := es[:0:0]
+	for _, e := range es {
+		if e.StartOffset <= st.LogEndOffset {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(es) {
+		return nil
+	}
+	rep.LeaderEpochs = fmt.Sprintf("leader-epoch-checkpoint named epochs starting past the log end %d: cut to %s", st.LogEndOffset, FormatEpochs(kept))
+	return writeLeaderEpochs(l.dir, kept)
 }
 
 // closeTimeIndex ends the time index of a rebuilt segment that is not the

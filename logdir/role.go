@@ -38,11 +38,15 @@ func (l *Log) BecomeLeader(epoch int32, isrIsLeaderOnly bool) error {
 		if epoch < st.LeaderEpoch {
 			return fmt.Errorf("%w: %s is at epoch %d, cannot lead at %d", ErrFenced, l.dir, st.LeaderEpoch, epoch)
 		}
+		es, err := l.leaderEpochsLocked(st)
+		if err != nil {
+			return err
+		}
 		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO = true, epoch, isrIsLeaderOnly
 		if isrIsLeaderOnly {
 			st.HighWatermark = max(st.HighWatermark, st.LogEndOffset)
 		}
-		return assignEpoch(l.dir, epoch, st.LogEndOffset)
+		return assignEpoch(l.dir, es, epoch, st.LogEndOffset)
 	})
 	if err != nil {
 		return err
@@ -79,6 +83,23 @@ func (l *Log) SetHighWatermark(hw int64) (State, error) {
 		}
 		return nil
 	})
+}
+
+// LeaderEpochs returns the replica's leader-epoch list, read under the
+// partition lock: a damaged leader-epoch-checkpoint is rebuilt from the
+// log (and reported through Logf).
+func (l *Log) LeaderEpochs() ([]EpochEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.acquire(); err != nil {
+		return nil, err
+	}
+	defer l.lock.Unlock()
+	st, err := l.loadTail()
+	if err != nil {
+		return nil, err
+	}
+	return l.leaderEpochsLocked(&st)
 }
 
 // Checkpoint writes the checkpoints file from the committed state, as a

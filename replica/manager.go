@@ -288,9 +288,13 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.Logf = m.opts.Logf
 	if rep.Truncated() {
 		m.opts.Logf("recovered %s: cut %d bytes and %d segments at offset %d: %s",
 			dir, rep.TruncatedBytes, len(rep.DeletedSegments), rep.LogEndOffset, rep.Damage)
+	}
+	if rep.LeaderEpochs != "" {
+		m.opts.Logf("recovered %s: %s", dir, rep.LeaderEpochs)
 	}
 	if write {
 		if err := logdir.WritePartitionMetadata(dir, t.ID); err != nil {

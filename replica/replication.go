@@ -110,11 +110,17 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 // truncateDivergent applies KIP-101: cut r to where its latest epoch ended
 // on the leader.
 func (m *Manager) truncateDivergent(r *replica, leaderDir string, leaderEnd int64) error {
-	mine, err := logdir.ReadLeaderEpochs(r.dir)
+	mine, err := r.log.LeaderEpochs()
 	if err != nil || len(mine) == 0 {
 		return err
 	}
 	theirs, err := logdir.ReadLeaderEpochs(leaderDir)
+	if errors.Is(err, logdir.ErrBadState) {
+		// Derived data: what it should say is in the leader's batches.
+		if theirs, err = logdir.ScanLeaderEpochs(leaderDir); err == nil {
+			m.opts.Logf("%s: the leader's leader-epoch-checkpoint is damaged; read its epochs from its log instead: %s", r.dir, logdir.FormatEpochs(theirs))
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 //	leader-epoch 3            the fence and the role, so that a damaged state
 //	leader 1                  file can be rebuilt without waiting for the
 //	high-watermark-follows-log-end 1   controller to say them again
+//	lost-committed-to 0       see State.LostCommittedTo
 type Checkpoints struct {
 	LogStartOffset          int64
 	RecoveryPoint           int64
@@ -28,11 +29,51 @@ type Checkpoints struct {
 	LeaderEpoch             int32
 	Leader                  bool
 	HighWatermarkFollowsLEO bool
+	LostCommittedTo         int64
 }
 
 // checkpointsOf takes the durable facts out of a state.
 func checkpointsOf(st *State) Checkpoints {
-	return Checkpoints{st.LogStartOffset, st.FlushedOffset, st.HighWatermark, st.LeaderEpoch, st.Leader, st.HighWatermarkFollowsLEO}
+	return Checkpoints{st.LogStartOffset, st.FlushedOffset, st.HighWatermark, st.LeaderEpoch, st.Leader, st.HighWatermarkFollowsLEO, st.LostCommittedTo}
+}
+
+// committedEnd is the offset below which the replica st describes had
+// every record that may have been committed, as far as it can tell: its
+// high watermark, and for a follower its log end as well (its leader may
+// have committed anything a follower in its ISR had copied).
+func committedEnd(st *State) int64 {
+	end := max(st.HighWatermark, st.LostCommittedTo)
+	if !st.Leader {
+		end = max(end, st.LogEndOffset)
+	}
+	return end
+}
+
+// committedEnd is committedEnd for a replica known only by its
+// checkpoints: the recovery point stands for a follower's log end (every
+// record below it was written and fsynced).
+func (c *Checkpoints) committedEnd() int64 {
+	end := max(c.HighWatermark, c.LostCommittedTo)
+	if !c.Leader {
+		end = max(end, c.RecoveryPoint)
+	}
+	return end
+}
+
+// markLost records in st that its log lacks records below committed, if
+// it does: st is no longer a leader (a leader missing committed records
+// would make its followers truncate them) and remembers how far the
+// records went. It reports whether it marked anything.
+func markLost(st *State, committed int64) bool {
+	if st.LogEndOffset >= committed {
+		if st.LostCommittedTo <= st.LogEndOffset {
+			st.LostCommittedTo = 0
+		}
+		return false
+	}
+	st.LostCommittedTo = max(st.LostCommittedTo, committed)
+	st.Leader, st.HighWatermarkFollowsLEO = false, false
+	return true
 }
 
 func readCheckpoints(dir string) (Checkpoints, error) {
@@ -68,14 +109,16 @@ func readCheckpoints(dir string) (Checkpoints, error) {
 			c.Leader = v == 1
 		case "high-watermark-follows-log-end":
 			c.HighWatermarkFollowsLEO = v == 1
+		case "lost-committed-to":
+			c.LostCommittedTo = v
 		}
 	}
 	return c, nil
 }
 
 func writeCheckpoints(dir string, c Checkpoints) error {
-	s := fmt.Sprintf("log-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\n",
-		c.LogStartOffset, c.RecoveryPoint, c.HighWatermark, c.LeaderEpoch, b2i(c.Leader), b2i(c.HighWatermarkFollowsLEO))
+	s := fmt.Sprintf("log-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\nlost-committed-to %d\n",
+		c.LogStartOffset, c.RecoveryPoint, c.HighWatermark, c.LeaderEpoch, b2i(c.Leader), b2i(c.HighWatermarkFollowsLEO), c.LostCommittedTo)
 	return WriteFileAtomic(filepath.Join(dir, checkpointName), []byte(s), 0o644)
 }
 

@@ -66,14 +66,18 @@ type Log struct {
 var ErrLockTimeout = errors.New("partition lock is held by another process")
 
 // acquire takes the partition flock, waiting at most LockTimeout.
-func (l *Log) acquire() error {
-	if l.LockTimeout <= 0 {
+func (l *Log) acquire() error { return l.acquireWithin(l.LockTimeout) }
+
+// acquireWithin takes the partition flock, waiting at most timeout (0: as
+// long as it takes).
+func (l *Log) acquireWithin(timeout time.Duration) error {
+	if timeout <= 0 {
 		if err := l.lock.Lock(); err != nil {
 			return fmt.Errorf("lock partition %s: %w", l.dir, err)
 		}
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.LockTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ok, err := l.lock.TryLockContext(ctx, 5*time.Millisecond)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -307,6 +311,9 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	}
 	if st.HighWatermarkFollowsLEO {
 		st.HighWatermark = st.LogEndOffset
+	}
+	if st.LostCommittedTo > 0 && st.LogEndOffset >= st.LostCommittedTo {
+		st.LostCommittedTo = 0 // copied back what it had lost
 	}
 	if err := l.commit(st); err != nil {
 		return res, err

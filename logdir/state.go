@@ -26,8 +26,15 @@ type State struct {
 	// is committed as soon as it is written and the appender moves the high
 	// watermark itself. With followers in the ISR the leader broker moves it.
 	HighWatermarkFollowsLEO bool
-	FlushedOffset           int64 // every offset below this is fsynced (the recovery point)
-	LastFlushMs             int64 // wall clock of the last fsync, for flush.ms
+	// LostCommittedTo, when above LogEndOffset, says that the log lost
+	// records it had and that may have been committed: offsets
+	// LogEndOffset to LostCommittedTo-1 (damage cut by recovery, segment
+	// bytes gone under a running broker). Such a replica is never left a
+	// leader and may not become one (ErrMissingRecords) until it holds
+	// them again or an unclean election accepts the loss. 0 otherwise.
+	LostCommittedTo int64
+	FlushedOffset   int64 // every offset below this is fsynced (the recovery point)
+	LastFlushMs     int64 // wall clock of the last fsync, for flush.ms
 
 	ActiveSegment        int64 // base offset of the segment appends go to
 	ActiveSize           int64 // committed bytes of the active segment
@@ -68,6 +75,7 @@ func (s *State) appendText(b []byte) []byte {
 	line("log-end-offset", s.LogEndOffset)
 	line("high-watermark", s.HighWatermark)
 	line("high-watermark-follows-log-end", b2i(s.HighWatermarkFollowsLEO))
+	line("lost-committed-to", s.LostCommittedTo)
 	line("flushed-offset", s.FlushedOffset)
 	line("last-flush-ms", s.LastFlushMs)
 	line("active-segment", s.ActiveSegment)
@@ -165,6 +173,8 @@ func decodeState(b []byte) (State, error) {
 			p = &s.HighWatermark
 		case "high-watermark-follows-log-end":
 			p = &follows
+		case "lost-committed-to":
+			p = &s.LostCommittedTo
 		case "flushed-offset":
 			p = &s.FlushedOffset
 		case "last-flush-ms":

@@ -52,6 +52,83 @@ type Partition struct {
 	// ISR is the in-sync replica set. Never empty: when every member has
 	// failed it keeps the last one, whose data is the best there is.
 	ISR []int `json:"isr"`
+	// Damaged lists the replicas known to lack records that may have been
+	// committed (their log was damaged and cut, or found shorter than a
+	// high watermark a follower had seen). Such a replica leaves the ISR
+	// (unless it is its last member) and may not lead while a replica
+	// that may hold the records is alive: only an unclean election can
+	// make it leader. It is taken off the list when it joins the ISR
+	// again, having copied the records back from a leader.
+	Damaged []DamagedReplica `json:"damaged,omitempty"`
+	// LastUncleanEpoch is the leader epoch of the latest unclean election
+	// (0: none), which accepted the loss of records the new leader lacked:
+	// a follower whose latest epoch is older may have to truncate records
+	// it had seen committed, and is allowed to.
+	LastUncleanEpoch int `json:"last_unclean_epoch,omitempty"`
+}
+
+// DamagedReplica is a replica known to lack records that may have been
+// committed: Broker's replica ends at LogEndOffset, while offsets up to
+// HighWatermark-1 may have been committed.
+type DamagedReplica struct {
+	Broker        int   `json:"broker"`
+	LogEndOffset  int64 `json:"log_end_offset"`
+	HighWatermark int64 `json:"high_watermark"`
+}
+
+// String says what the replica lacks, for messages.
+func (d DamagedReplica) String() string {
+	return fmt.Sprintf("broker %d's replica ends at offset %d and lacks offsets %d to %d, which may have been committed",
+		d.Broker, d.LogEndOffset, d.LogEndOffset, d.HighWatermark-1)
+}
+
+// DamagedReplica returns the entry of broker's replica in p.Damaged.
+func (p *Partition) DamagedReplica(broker int) (DamagedReplica, bool) {
+	for _, d := range p.Damaged {
+		if d.Broker == broker {
+			return d, true
+		}
+	}
+	return DamagedReplica{}, false
+}
+
+// IsDamaged reports whether broker's replica is listed in p.Damaged.
+func (p *Partition) IsDamaged(broker int) bool {
+	_, ok := p.DamagedReplica(broker)
+	return ok
+}
+
+// MarkDamaged lists d in p.Damaged (replacing broker's entry, keeping the
+// larger high watermark) and takes the broker out of the ISR unless it is
+// its last member. It reports whether p changed.
+func (p *Partition) MarkDamaged(d DamagedReplica) bool {
+	changed := false
+	if old, ok := p.DamagedReplica(d.Broker); ok {
+		d.HighWatermark = max(d.HighWatermark, old.HighWatermark)
+		if old != d {
+			p.ClearDamaged(d.Broker)
+			changed = true
+		}
+	} else {
+		changed = true
+	}
+	if changed {
+		p.Damaged = append(p.Damaged, d)
+		slices.SortFunc(p.Damaged, func(a, b DamagedReplica) int { return cmp.Compare(a.Broker, b.Broker) })
+	}
+	if len(p.ISR) > 1 && slices.Contains(p.ISR, d.Broker) {
+		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(x int) bool { return x == d.Broker })
+		changed = true
+	}
+	return changed
+}
+
+// ClearDamaged takes broker off p.Damaged.
+func (p *Partition) ClearDamaged(broker int) {
+	p.Damaged = slices.DeleteFunc(slices.Clone(p.Damaged), func(d DamagedReplica) bool { return d.Broker == broker })
+	if len(p.Damaged) == 0 {
+		p.Damaged = nil
+	}
 }
 
 // Clone returns a deep copy of t.
@@ -65,6 +142,7 @@ func (t *Topic) Clone() *Topic {
 	for i, p := range t.Partitions {
 		p.Replicas = slices.Clone(p.Replicas)
 		p.ISR = slices.Clone(p.ISR)
+		p.Damaged = slices.Clone(p.Damaged)
 		u.Partitions[i] = p
 	}
 	return &u
@@ -208,6 +286,16 @@ func checkTopic(t *Topic) error {
 				return fmt.Errorf("partition %d: isr %v must be distinct replicas", i, p.ISR)
 			}
 			inISR[r] = true
+		}
+		damaged := map[int]bool{}
+		for _, d := range p.Damaged {
+			if !seen[d.Broker] || damaged[d.Broker] || d.LogEndOffset < 0 || d.HighWatermark <= d.LogEndOffset {
+				return fmt.Errorf("partition %d: damaged replica %+v must be a replica listed once, lacking offsets", i, d)
+			}
+			damaged[d.Broker] = true
+		}
+		if p.LastUncleanEpoch < 0 || p.LastUncleanEpoch > p.LeaderEpoch {
+			return fmt.Errorf("partition %d: last_unclean_epoch %d must be between 0 and the leader epoch", i, p.LastUncleanEpoch)
 		}
 	}
 	return nil
@@ -438,6 +526,33 @@ func (c *Cluster) UpdateTopic(name string, fn func(*Topic) error) (*Topic, error
 	return out, err
 }
 
+// errNoChange makes UpdateTopic write nothing.
+var errNoChange = errors.New("no change")
+
+// ReportDamagedReplica lists replica d of partition of topic (whose id
+// must be topicID) as damaged: lacking records that may have been
+// committed (see Partition.Damaged), and out of the ISR unless it is its
+// last member. With leaderEpoch >= 0 it does so only while the partition
+// is at that leader epoch (a follower reporting its leader). It reports
+// whether the topic changed; the controller then moves leadership away
+// from the replica.
+func (c *Cluster) ReportDamagedReplica(topic, topicID string, partition int, d DamagedReplica, leaderEpoch int) (bool, error) {
+	_, err := c.UpdateTopic(topic, func(t *Topic) error {
+		if t.ID != topicID || partition >= len(t.Partitions) {
+			return errNoChange
+		}
+		p := &t.Partitions[partition]
+		if leaderEpoch >= 0 && p.LeaderEpoch != leaderEpoch || !slices.Contains(p.Replicas, d.Broker) || !p.MarkDamaged(d) {
+			return errNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // checkUpdate checks that next is a valid successor of prev.
 func checkUpdate(prev, next *Topic) error {
 	bad := func(format string, args ...any) error {
@@ -452,6 +567,9 @@ func checkUpdate(prev, next *Topic) error {
 	for i, p := range prev.Partitions {
 		if next.Partitions[i].LeaderEpoch < p.LeaderEpoch {
 			return bad("leader epoch of partition %d cannot go back from %d to %d", i, p.LeaderEpoch, next.Partitions[i].LeaderEpoch)
+		}
+		if next.Partitions[i].LastUncleanEpoch < p.LastUncleanEpoch {
+			return bad("last unclean epoch of partition %d cannot go back from %d to %d", i, p.LastUncleanEpoch, next.Partitions[i].LastUncleanEpoch)
 		}
 	}
 	next.Version = prev.Version + 1

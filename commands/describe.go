@@ -136,7 +136,14 @@ type partitionView struct {
 	// offline replicas): when the leader is one, the partition has no
 	// working leader, whatever the metadata last recorded.
 	OfflineReplicas []int `json:"offline_replicas"`
-	leaderState     string
+	// Damaged are the replicas known to lack records that may have been
+	// committed; they do not lead while a replica that may hold them is
+	// alive (see coord.Partition.Damaged).
+	Damaged []coord.DamagedReplica `json:"damaged"`
+	// LastUncleanEpoch is the leader epoch of the partition's latest
+	// unclean election, 0 if none.
+	LastUncleanEpoch int `json:"last_unclean_epoch"`
+	leaderState      string
 }
 
 type topicView struct {
@@ -170,7 +177,18 @@ func viewTopic(c *coord.Cluster, t *coord.Topic) topicView {
 	}
 	stale := false // a leader or ISR member is down
 	for _, p := range t.Partitions {
-		pv := partitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1, OfflineReplicas: []int{}}
+		pv := partitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1,
+			OfflineReplicas: []int{}, Damaged: append([]coord.DamagedReplica{}, p.Damaged...), LastUncleanEpoch: p.LastUncleanEpoch}
+		for _, d := range p.Damaged {
+			note := fmt.Sprintf("partition %d: %s; it may not lead while a replica that may hold them is alive", p.Partition, d)
+			if p.Leader == coord.NoLeader {
+				note += " (with none alive, the partition has no leader until one comes back or unclean.leader.election.enable is set)"
+			}
+			v.Notes = append(v.Notes, note)
+		}
+		if p.LastUncleanEpoch > 0 && p.LastUncleanEpoch == p.LeaderEpoch {
+			v.Notes = append(v.Notes, fmt.Sprintf("partition %d: broker %d was elected leader uncleanly at epoch %d: records acknowledged before may be lost", p.Partition, p.Leader, p.LeaderEpoch))
+		}
 		for _, b := range p.Replicas {
 			if state(b) != "alive" {
 				pv.OfflineReplicas = append(pv.OfflineReplicas, b)

@@ -59,7 +59,8 @@ type Manager struct {
 	// reconcile only, on the Run goroutine).
 	unreadable map[string]string
 	// openErrs holds, by "<topic>-<partition>", the error last logged for a
-	// replica that could not be opened, so that it is logged once.
+	// replica that could not be opened (and by "check <topic>-<partition>"
+	// for one whose check failed), so that it is logged once.
 	openErrs map[string]string
 }
 
@@ -71,6 +72,12 @@ type replica struct {
 	log       *logdir.Log
 	role      string             // the role last applied: leader, epoch, ISR
 	cancel    context.CancelFunc // stops the leader or follower loop
+	// missing is the message last logged about committed records the log
+	// lacks ("" while it lacks none), so that it is logged once.
+	missing string
+	// notLeading is the leader epoch at which it last said it would not
+	// lead (-1: none), so that it says it once per epoch.
+	notLeading int
 }
 
 // NewManager makes the replica manager of broker id.
@@ -166,7 +173,18 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				m.reps[k] = r
 			}
 			r.log.SetConfig(t.LogConfig())
-			m.applyRole(ctx, r, t, p)
+			st, err := r.log.Check()
+			if err != nil {
+				// Its role stays as it was until the check passes.
+				if msg := err.Error(); m.openErrs["check "+k] != msg {
+					m.opts.Logf("%s: check: %v", r.dir, err)
+					m.openErrs["check "+k] = msg
+				}
+				continue
+			}
+			delete(m.openErrs, "check "+k)
+			m.reportMissing(r, t, p, st)
+			m.applyRole(ctx, r, t, p, st)
 		}
 	}
 	for k, r := range m.reps {
@@ -302,7 +320,7 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 			return nil, err
 		}
 	}
-	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}, nil
+	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l, notLeading: -1}, nil
 }
 
 // fence makes the replica in dir a follower at its epoch, if it is a
@@ -336,9 +354,58 @@ func (m *Manager) remove(r *replica) {
 	}
 }
 
-// applyRole gives r the role the metadata says, when it changed.
-func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition) {
-	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas)
+// lacksCommitted reports whether st's log lacks records that may have
+// been committed (see logdir.State.LostCommittedTo).
+func lacksCommitted(st logdir.State) bool { return st.LostCommittedTo > st.LogEndOffset }
+
+// acceptsLoss reports whether an unclean election made this broker's
+// replica, which lacks committed records, the leader of p after the loss
+// was found: the partition accepts the loss and the replica leads with
+// what it has.
+func (m *Manager) acceptsLoss(p coord.Partition, st logdir.State) bool {
+	return p.Leader == m.id && p.LastUncleanEpoch == p.LeaderEpoch && !p.IsDamaged(m.id) && st.LeaderEpoch < int32(p.LeaderEpoch)
+}
+
+// reportMissing says, once, that r's log lacks records that may have
+// been committed (damage cut by recovery, segment bytes gone while it ran),
+// and lists r as damaged in the topic's metadata so that the controller
+// elects a replica that holds them. The replica meanwhile copies them back
+// from its leader, if it has one, and is taken off the list when it joins
+// the ISR again.
+func (m *Manager) reportMissing(r *replica, t *coord.Topic, p coord.Partition, st logdir.State) {
+	if !lacksCommitted(st) {
+		if r.missing != "" {
+			m.opts.Logf("%s: holds every committed record again (log end %d)", r.dir, st.LogEndOffset)
+		}
+		r.missing = ""
+		return
+	}
+	d := coord.DamagedReplica{Broker: m.id, LogEndOffset: st.LogEndOffset, HighWatermark: st.LostCommittedTo}
+	if msg := fmt.Sprintf("%d-%d", st.LogEndOffset, st.LostCommittedTo); r.missing != msg {
+		m.opts.Logf("%s: LOST COMMITTED RECORDS: the log ends at %d, but offsets %d to %d may have been committed; this replica will not lead while a replica that may hold them is alive, and copies them back from its leader", r.dir, st.LogEndOffset, st.LogEndOffset, st.LostCommittedTo-1)
+		r.missing = msg
+	}
+	if m.acceptsLoss(p, st) {
+		return // applyRole takes it
+	}
+	if cur, ok := p.DamagedReplica(m.id); ok && cur.HighWatermark >= d.HighWatermark {
+		return // reported
+	}
+	changed, err := m.c.ReportDamagedReplica(t.Name, t.ID, p.Partition, d, -1)
+	if err != nil {
+		m.opts.Logf("%s: report the lost records in the metadata: %v", r.dir, err)
+	} else if changed {
+		m.opts.Logf("%s: listed as damaged in topic %s's metadata, out of the ISR: the controller elects a replica that holds every committed record", r.dir, t.Name)
+	}
+}
+
+// applyRole gives r the role the metadata says, when it changed. A replica
+// that lacks records that may have been committed, or that the metadata
+// lists as damaged, does not lead, whatever the metadata says, unless an
+// unclean election chose it after the loss (see acceptsLoss): it would
+// make its followers truncate those records.
+func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition, st logdir.State) {
+	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v damaged=%v unclean=%d lacks=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas, p.Damaged, p.LastUncleanEpoch, lacksCommitted(st))
 	if role == r.role {
 		return
 	}
@@ -347,6 +414,26 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 		r.cancel = nil
 	}
 	epoch := int32(p.LeaderEpoch)
+	if p.Leader == m.id && lacksCommitted(st) && m.acceptsLoss(p, st) {
+		m.opts.Logf("%s: UNCLEAN LEADER ELECTION: leading at epoch %d with the log ending at %d; offsets %d to %d, which may have been committed, are lost", r.dir, epoch, st.LogEndOffset, st.LogEndOffset, st.LostCommittedTo-1)
+		if err := r.log.ClearLostCommitted(); err != nil {
+			m.opts.Logf("%s: %v", r.dir, err)
+			return
+		}
+	} else if p.Leader == m.id && (lacksCommitted(st) || p.IsDamaged(m.id)) {
+		if st.Leader {
+			if err := r.log.BecomeFollower(st.LeaderEpoch); err != nil {
+				m.opts.Logf("%s: step down: %v", r.dir, err)
+				return
+			}
+		}
+		if r.notLeading != p.LeaderEpoch {
+			m.opts.Logf("%s: not leading at epoch %d: the replica lacks records that may have been committed; waiting for the controller to elect one that holds them", r.dir, epoch)
+			r.notLeading = p.LeaderEpoch
+		}
+		r.role = role
+		return
+	}
 	if p.Leader == m.id {
 		onlyMe := len(p.ISR) == 1 && p.ISR[0] == m.id
 		if err := r.log.BecomeLeader(epoch, onlyMe); err != nil {
@@ -372,7 +459,7 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 			fctx, cancel := context.WithCancel(ctx)
 			r.cancel = cancel
 			m.wg.Add(1)
-			go func() { defer m.wg.Done(); m.follow(fctx, r, p.Leader, epoch) }()
+			go func() { defer m.wg.Done(); m.follow(fctx, r, p) }()
 		}
 	}
 	r.role = role

@@ -210,6 +210,7 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	}
 	st.HighWatermark = min(max(st.HighWatermark, st.LogStartOffset), st.LogEndOffset)
 	st.LostCommittedTo = 0
+	st.FollowsEpoch = -1 // the log may have changed: check it against the leader again
 	markLost(&st, committed)
 	if err := l.recoverLeaderEpochs(&st, rep); err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ func (l *Log) BecomeLeader(epoch int32, isrIsLeaderOnly bool) error {
 		if err != nil {
 			return err
 		}
-		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO = true, epoch, isrIsLeaderOnly
+		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO, st.FollowsEpoch = true, epoch, isrIsLeaderOnly, -1
 		if isrIsLeaderOnly {
 			st.HighWatermark = max(st.HighWatermark, st.LogEndOffset)
 		}
@@ -71,6 +71,9 @@ func (l *Log) BecomeFollower(epoch int32) error {
 		if epoch < st.LeaderEpoch {
 			return fmt.Errorf("%w: %s is at epoch %d, not going back to %d", ErrFenced, l.dir, st.LeaderEpoch, epoch)
 		}
+		if st.Leader || epoch != st.LeaderEpoch {
+			st.FollowsEpoch = -1
+		}
 		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO = false, epoch, false
 		return nil
 	})
@@ -78,6 +81,20 @@ func (l *Log) BecomeFollower(epoch int32) error {
 		return err
 	}
 	return writeCheckpoints(l.dir, checkpointsOf(&st))
+}
+
+// SetFollowing records that this follower, at epoch, has checked its log
+// against its leader's at that epoch (cut its divergent suffix): from now
+// on its log end counts towards the leader's high watermark.
+func (l *Log) SetFollowing(epoch int32) error {
+	_, err := l.withState(func(st *State) error {
+		if st.Leader || st.LeaderEpoch != epoch {
+			return fmt.Errorf("%w: %s is not a follower at epoch %d", ErrFenced, l.dir, epoch)
+		}
+		st.FollowsEpoch = epoch
+		return nil
+	})
+	return err
 }
 
 // ClearLostCommitted forgets that the replica lost committed records

@@ -270,6 +270,7 @@ func (l *Log) rebuildState(committed int64, why string) (State, error) {
 	}
 	st.FlushedOffset = min(cp.RecoveryPoint, st.LogEndOffset)
 	st.LostCommittedTo = 0
+	st.FollowsEpoch = -1
 	if markLost(&st, max(committed, cp.committedEnd())) {
 		l.logf("%s: the log, rebuilt from its files, ends at %d, below the %d it had, which may have been committed; no longer leader", why, st.LogEndOffset, st.LostCommittedTo)
 	}

@@ -62,6 +62,10 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 				if err != nil || !ok {
 					return true, err
 				}
+				// Checked against the leader: its log end counts now.
+				if err := r.log.SetFollowing(epoch); err != nil {
+					return true, err
+				}
 				truncated = true
 			}
 			my, err := r.log.State()
@@ -269,7 +273,9 @@ func (ld *leading) followerEnd(b int) (int64, bool) {
 }
 
 // followerState is follower b's state, if its replica can be read and is
-// a follower.
+// a follower that has checked its log against this leader's at its epoch
+// (before that, it may hold records this leader does not have, and its log
+// end says nothing).
 func (ld *leading) followerState(b int) (logdir.State, bool) {
 	rd := ld.readers[b]
 	if rd == nil {
@@ -280,7 +286,7 @@ func (ld *leading) followerState(b int) (logdir.State, bool) {
 		ld.readers[b] = rd
 	}
 	st, err := rd.State()
-	if err != nil || st.Leader {
+	if err != nil || st.Leader || st.FollowsEpoch != int32(ld.p.LeaderEpoch) {
 		return logdir.State{}, false
 	}
 	return st, true

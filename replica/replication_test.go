@@ -179,6 +179,16 @@ func TestLeaderHighWatermarkFollowsISR(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, leader, 0, "a", 4) // 0..7
+	// Until the follower has checked its log against the leader's at this
+	// epoch, its log end does not count.
+	ld0 := NewManager(c, 1, Options{Logf: t.Logf}).newLeading(&replica{topic: "t", partition: 0, dir: leaderDir, log: leader}, coord.Partition{Partition: 0, Replicas: []int{1, 2}, Leader: 1, ISR: []int{1, 2}})
+	if _, ok := ld0.followerState(2); ok {
+		t.Fatal("a follower that has not checked its log against the leader's counts")
+	}
+	ld0.close()
+	if err := follower.SetFollowing(0); err != nil {
+		t.Fatal(err)
+	}
 	if hw := state(t, leader).HighWatermark; hw != 0 {
 		t.Fatalf("high watermark %d before any follower copied", hw)
 	}
@@ -322,6 +332,16 @@ func TestFollowerRefusesToTruncateCommittedRecords(t *testing.T) {
 			}
 			if st := state(t, f); st.LogEndOffset != 20 || !bytes.Equal(segmentsOf(t, fDir), before) {
 				t.Fatalf("the follower's log changed: %+v", st)
+			}
+			// The refusing follower's log end (20, other records) does not
+			// commit what the leader appends meanwhile.
+			mustAppend(t, l, 1, "new", 1)
+			lm := NewManager(c, 2, Options{Logf: t.Logf})
+			ld := lm.newLeading(&replica{topic: "t", partition: 0, topicID: tp.ID, dir: lDir, log: l}, p)
+			defer ld.close()
+			ld.pass()
+			if hw := state(t, l).HighWatermark; hw > 10 {
+				t.Fatalf("the leader's high watermark moved to %d on the strength of a follower that refused to follow it", hw)
 			}
 		})
 	}

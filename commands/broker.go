@@ -82,16 +82,20 @@ func runBroker(cc *cli.Context) error {
 		if tcp, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("broker %d: cannot listen on %s: %w", id, addr, errors.Unwrap(err))
 		}
-		advertised, err := advertisedAddress(cc.String("advertise"), tcp.Addr().(*net.TCPAddr))
+		bound := tcp.Addr().(*net.TCPAddr)
+		advertised, err := advertisedAddress(cc.String("advertise"), bound)
 		if err != nil {
 			tcp.Close()
 			return err
 		}
-		if err := sess.SetAddress(advertised); err != nil {
+		// The host as asked, the port as bound: what mk cluster start
+		// passes to --listen when it restarts this broker.
+		host, _, _ := net.SplitHostPort(addr)
+		if err := sess.SetListener(net.JoinHostPort(host, strconv.Itoa(bound.Port)), advertised); err != nil {
 			tcp.Close()
 			return err
 		}
-	} else if err := sess.SetAddress(""); err != nil {
+	} else if err := sess.SetListener("", ""); err != nil {
 		return err
 	}
 	unixL, err := server.ListenUnixPath(c.SocketPath(id))
@@ -122,6 +126,8 @@ func runBroker(cc *cli.Context) error {
 		BrokerID:   id,
 		SocketPath: c.SocketPath(id),
 		Advertised: sess.Info().Address,
+		Listen:     sess.Info().Listen,
+		Settings:   brokerSettings(cc),
 		Logf:       logf,
 	})
 	defer srv.Close()
@@ -178,4 +184,17 @@ func advertisedAddress(flag string, bound *net.TCPAddr) (string, error) {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(bound.Port)), nil
+}
+
+// brokerSettings are the broker's flags under Kafka's config names, as
+// DescribeConfigs shows them.
+func brokerSettings(cc *cli.Context) []server.Setting {
+	ms := func(flag string) string { return strconv.FormatInt(cc.Duration(flag).Milliseconds(), 10) }
+	return []server.Setting{
+		{Name: "log.retention.check.interval.ms", Value: ms("retention-check-interval"), Static: cc.IsSet("retention-check-interval")},
+		{Name: "log.flush.offset.checkpoint.interval.ms", Value: ms("checkpoint-interval"), Static: cc.IsSet("checkpoint-interval")},
+		{Name: "broker.session.timeout.ms", Value: ms("session-timeout"), Static: cc.IsSet("session-timeout")},
+		{Name: "leader.imbalance.check.interval.seconds", Value: strconv.FormatInt(int64(cc.Duration("leader-imbalance-check-interval").Seconds()), 10), Static: cc.IsSet("leader-imbalance-check-interval")},
+		{Name: "replica.lag.time.max.ms", Value: ms("replica-lag-time-max"), Static: cc.IsSet("replica-lag-time-max")},
+	}
 }

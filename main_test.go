@@ -67,7 +67,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor": waitfor,
+			"waitfor":   waitfor,
+			"freeports": freeports,
 		},
 	})
 }

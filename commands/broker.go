@@ -28,11 +28,15 @@ to be the controller, recovers its replicas at start, takes the roles the
 controller gives them, copies from leaders into its followers, and applies
 retention. It serves the Kafka protocol on the Unix socket
 DIR/brokers/N/kafka.sock and, with --listen, on TCP, so that any Kafka client
-can use the cluster. SIGINT or SIGTERM stop it cleanly (exit 0).
+can use the cluster. The TCP address it advertises (--advertise, else the
+bound one) is in its registration: mk describe cluster shows it, mk cluster
+bootstrap lists it, and mk cluster start restarts the broker on the same
+port. SIGINT or SIGTERM stop it cleanly (exit 0).
 
    mk broker --id 1 &
    mk broker --id 2 --retention-check-interval 1s &
-   mk broker --id 3 --listen 127.0.0.1:9092 &`,
+   mk broker --id 3 --listen 127.0.0.1:9092 &
+   mk broker --id 4 --listen 0.0.0.0:9095 --advertise kafka.example:9095 &`,
 		Flags: []cli.Flag{
 			// Not Required: urfave/cli would print the help to stdout for it.
 			&cli.IntFlag{Name: "id", Usage: "broker id (a positive integer; required)"},
@@ -77,26 +81,24 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	defer sess.Close()
+	// Both listeners are bound before the address is registered, so that
+	// a registered address (what mk cluster start waits for, and what
+	// mk cluster bootstrap prints) accepts connections.
 	var tcp net.Listener
+	var listen, advertised string
 	if addr := cc.String("listen"); addr != "" {
 		if tcp, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("broker %d: cannot listen on %s: %w", id, addr, errors.Unwrap(err))
 		}
 		bound := tcp.Addr().(*net.TCPAddr)
-		advertised, err := advertisedAddress(cc.String("advertise"), bound)
-		if err != nil {
+		if advertised, err = advertisedAddress(cc.String("advertise"), bound); err != nil {
 			tcp.Close()
 			return err
 		}
 		// The host as asked, the port as bound: what mk cluster start
 		// passes to --listen when it restarts this broker.
 		host, _, _ := net.SplitHostPort(addr)
-		if err := sess.SetListener(net.JoinHostPort(host, strconv.Itoa(bound.Port)), advertised); err != nil {
-			tcp.Close()
-			return err
-		}
-	} else if err := sess.SetListener("", ""); err != nil {
-		return err
+		listen = net.JoinHostPort(host, strconv.Itoa(bound.Port))
 	}
 	unixL, err := server.ListenUnixPath(c.SocketPath(id))
 	if err != nil {
@@ -104,6 +106,13 @@ func runBroker(cc *cli.Context) error {
 			tcp.Close()
 		}
 		return fmt.Errorf("broker %d: %w", id, err)
+	}
+	if err := sess.SetListener(listen, advertised); err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
+		unixL.Close()
+		return err
 	}
 	stderr := cc.App.ErrWriter
 	var logMu sync.Mutex

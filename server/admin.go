@@ -45,28 +45,50 @@ func str(s string) *string { return &s }
 // that produce right after creating a topic then find its leaders ready
 // instead of retrying on NOT_LEADER_OR_FOLLOWER.
 func waitLeaders(ctx context.Context, c *coord.Cluster, name, id string, first int) bool {
-	var watch []string
+	// A partition stays ready while its leader and epoch stay the same,
+	// so each is checked until it is ready, and one directory is watched
+	// at a time: the first partition not ready yet. A topic of many
+	// partitions costs a pass over them, not a pass per wake.
+	type leadership struct{ partition, leader, epoch int }
+	ready := map[leadership]bool{}
+	watched := ""
 	for {
 		wctx, stop := context.WithCancel(ctx)
 		// The watch is in place before the state is read, so that no
 		// change between the read and the wait is missed.
-		wake := coord.Watch(wctx, append(watch, c.TopicsMetaDir()), 250*time.Millisecond)
+		paths := []string{c.TopicsMetaDir()}
+		if watched != "" {
+			// The replica's directory, which the leader creates and
+			// whose state it rewrites as it takes the partition.
+			paths = append(paths, watched)
+		}
+		wake := coord.Watch(wctx, paths, 250*time.Millisecond)
 		t, err := c.Topic(name)
 		if err != nil || t.ID != id {
 			stop()
 			return true
 		}
-		watch = watch[:0]
+		next := ""
 		for _, p := range t.Partitions[min(first, len(t.Partitions)):] {
-			if !leaderReady(c, t, p) {
-				// The replica's directory, which the leader creates and
-				// whose state it rewrites as it takes the partition.
-				watch = append(watch, c.PartitionDir(p.Leader, t.Name, p.Partition))
+			l := leadership{p.Partition, p.Leader, p.LeaderEpoch}
+			if ready[l] {
+				continue
 			}
+			if leaderReady(c, t, p) {
+				ready[l] = true
+				continue
+			}
+			next = c.PartitionDir(p.Leader, t.Name, p.Partition)
+			break
 		}
-		if len(watch) == 0 {
+		if next == "" {
 			stop()
 			return true
+		}
+		if next != watched {
+			watched = next
+			stop()
+			continue
 		}
 		select {
 		case <-wake:

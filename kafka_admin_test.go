@@ -15,7 +15,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // The admin APIs driven by franz-go's kadm (and raw kmsg requests where
@@ -754,6 +756,7 @@ func mustAtoi(t *testing.T, s string) int {
 // killed broker is listed as fenced only when asked (v2).
 func TestKafkaAdminDescribeCluster(t *testing.T) {
 	k := startKafkaCluster(t, 3)
+	k.mk("cluster", "wait", "--brokers", "3") // and a controller
 	ctx := testContext(t)
 	cl := k.client()
 	var view struct {
@@ -813,4 +816,95 @@ func TestKafkaAdminDescribeCluster(t *testing.T) {
 	}
 	resp = describe(false, 2)
 	wantErr(t, "controllers' endpoints", code(resp.ErrorCode), msgOf(resp.ErrorMessage), kerr.UnsupportedEndpointType)
+}
+
+// TestKafkaAdminOldVersions: the admin APIs at the versions older clients
+// send (kafka-python and kafkajs speak the 0.11-2.0 ones, librdkafka 2.0
+// those of 2.4-2.8), by kgo capped at each Kafka release's versions.
+func TestKafkaAdminOldVersions(t *testing.T) {
+	k := startKafkaCluster(t, 1)
+	ctx := testContext(t)
+	for _, release := range []struct {
+		name string
+		vs   *kversion.Versions
+	}{
+		{"0.11", kversion.V0_11_0()},
+		{"1.0", kversion.V1_0_0()},
+		{"2.0", kversion.V2_0_0()},
+		{"2.4", kversion.V2_4_0()},
+		{"2.8", kversion.V2_8_0()},
+		{"latest", kversion.Stable()},
+	} {
+		t.Run(release.name, func(t *testing.T) {
+			vs := release.vs
+			cl := k.client(kgo.MaxVersions(vs))
+			adm := kadm.NewClient(cl)
+			has := func(key kmsg.Key, min int16) bool {
+				v, ok := vs.LookupMaxKeyVersion(key.Int16())
+				return ok && v >= min
+			}
+			name := "v" + strings.ReplaceAll(release.name, ".", "_")
+			r, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": kadm.StringPtr("1000")}, name)
+			wantErr(t, "create", err, r.ErrMessage, nil)
+			if d := k.describeTopic(name); d.PartitionCount != 2 || !maps.Equal(d.Config, map[string]string{"retention.ms": "1000"}) {
+				t.Fatalf("created %+v", d)
+			}
+			if _, err := adm.CreateTopic(ctx, 2, 1, nil, name); !errors.Is(err, kerr.TopicAlreadyExists) {
+				t.Fatalf("create again: %v", err)
+			}
+
+			rcs, err := adm.DescribeTopicConfigs(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var retention kadm.Config
+			for _, c := range rcs[0].Configs {
+				if c.Key == "retention.ms" {
+					retention = c
+				}
+			}
+			if retention.MaybeValue() != "1000" || has(kmsg.DescribeConfigs, 1) && retention.Source != kmsg.ConfigSourceDynamicTopicConfig {
+				t.Fatalf("described retention.ms %+v", retention)
+			}
+
+			rs, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.bytes", Value: kadm.StringPtr("1048576")}}, name)
+			if err != nil || rs[0].Err != nil {
+				t.Fatalf("legacy alter: %v %v", err, rs)
+			}
+			want := map[string]string{"segment.bytes": "1048576"}
+			if has(kmsg.IncrementalAlterConfigs, 0) {
+				rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("2000")}}, name)
+				if err != nil || rs[0].Err != nil {
+					t.Fatalf("incremental alter: %v %v", err, rs)
+				}
+				want["retention.ms"] = "2000"
+			}
+			d := k.describeTopic(name)
+			if !maps.Equal(d.Config, want) {
+				t.Fatalf("configs %v, want %v", d.Config, want)
+			}
+			if has(kmsg.CreatePartitions, 0) {
+				rs, err := adm.CreatePartitions(ctx, 1, name)
+				if err != nil || rs[name].Err != nil {
+					t.Fatalf("create partitions: %v %v", err, rs)
+				}
+				if d := k.describeTopic(name); d.PartitionCount != 3 {
+					t.Fatalf("%d partitions after adding one", d.PartitionCount)
+				}
+			}
+			if has(kmsg.DescribeCluster, 0) {
+				k.mk("cluster", "wait", "--brokers", "1") // and a controller
+				resp, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+				if err != nil || resp.ErrorCode != 0 || resp.ClusterID == "" || len(resp.Brokers) != 1 || resp.ControllerID != 1 {
+					t.Fatalf("describe cluster: %v %+v", err, resp)
+				}
+			}
+			if rs, err := adm.DeleteTopics(ctx, name); err != nil || rs[name].Err != nil {
+				t.Fatalf("delete: %v %v", err, rs)
+			}
+			if slices.Contains(k.topicNames(), name) {
+				t.Fatal("not deleted")
+			}
+		})
+	}
 }

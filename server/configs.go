@@ -80,11 +80,12 @@ func topicConfigEntries(t *coord.Topic) []configEntry {
 }
 
 // toResponse turns entries into DescribeConfigs' form, keeping only the
-// names asked for (all when names is nil).
+// names asked for (all when none are named, null or empty, as Kafka
+// reads it).
 func toResponse(entries []configEntry, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	out := []kmsg.DescribeConfigsResponseResourceConfig{}
 	for _, e := range entries {
-		if names != nil && !slices.Contains(names, e.name) {
+		if len(names) > 0 && !slices.Contains(names, e.name) {
 			continue
 		}
 		rc := kmsg.NewDescribeConfigsResponseResourceConfig()

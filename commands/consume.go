@@ -237,9 +237,6 @@ func runTail(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if cc.Int64("lines") < 0 {
-		return format.Usagef("tail: -n must not be negative")
-	}
 	pr, err := newRecordPrinter(cc, cc.App.Writer)
 	if err != nil {
 		return err

@@ -174,6 +174,15 @@ func classify(err error) error {
 	}
 	code := format.ExitFailure
 	switch {
+	case errors.Is(err, coord.ErrCorruptMetadata), errors.Is(err, logdir.ErrCorrupt):
+		// First: a damaged file may hold an invalid name or config, which
+		// is not the user's usage.
+		code = format.ExitFailure
+	case errors.Is(err, coord.ErrInvalidTopic), errors.Is(err, coord.ErrInvalidGroup),
+		errors.Is(err, coord.ErrInvalidPartitions), errors.Is(err, coord.ErrInvalidReplicationFactor),
+		errors.Is(err, coord.ErrInvalidConfig):
+		// A name or value the user gave that mk refuses: nothing was done.
+		code = format.ExitUsage
 	case errors.Is(err, coord.ErrNoCluster), errors.Is(err, coord.ErrUnknownTopic), errors.Is(err, coord.ErrUnknownGroup),
 		errors.Is(err, client.ErrPartitionRange), errors.Is(err, errUnknownBroker):
 		code = format.ExitNotFound
@@ -182,8 +191,6 @@ func classify(err error) error {
 		code = format.ExitUnavailable
 	case errors.Is(err, client.ErrNotAcknowledged):
 		code = format.ExitNotAcknowledged
-	case errors.Is(err, logdir.ErrCorrupt):
-		code = format.ExitFailure
 	}
 	if code == format.ExitFailure {
 		var ue interface{ ExitCode() int }

@@ -49,18 +49,18 @@ alone.
 				Usage:       "stop brokers gracefully (SIGTERM) and wait until they are down",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
-				Description: "   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
+				Description: "A broker that is not running is left alone: stop succeeds (exit 0) with a note.\n\n   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
 				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
 			},
 			{
 				Name:        "kill",
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
-				Description: "   mk cluster kill --broker 2",
+				Description: "A broker that is not running is left alone: kill succeeds (exit 0) with a note.\n\n   mk cluster kill --broker 2",
 				// --broker is not Required: urfave/cli would print the help to stdout.
 				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
 				Action: func(cc *cli.Context) error {
-					if cc.Int("broker") <= 0 {
+					if !cc.IsSet("broker") {
 						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
 					}
 					return clusterSignal(cc, syscall.SIGKILL)
@@ -227,7 +227,7 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	only := cc.Int("broker")
+	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
 		if only != 0 && b.ID != only {
@@ -237,11 +237,18 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 			targets = append(targets, b)
 		}
 	}
-	if only != 0 && len(targets) == 0 {
+	// Stopping what is down succeeds, as systemctl stop does: the broker
+	// is down, which is what was asked. A note says nothing was done.
+	switch {
+	case only != 0 && len(targets) == 0:
 		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
 			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
 		}
-		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+		format.Infof(cc.App.ErrWriter, "broker %d is not running", only)
+		return nil
+	case len(targets) == 0:
+		format.Infof(cc.App.ErrWriter, "no broker is running")
+		return nil
 	}
 	for _, b := range targets {
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {

@@ -43,6 +43,9 @@ type brokerFile struct {
 	// (Kafka's advertised.listeners); empty when it serves only its Unix
 	// socket. It is kept across restarts by mk cluster start.
 	Address string `json:"address,omitempty"`
+	// MaxOpenFiles is the broker's open file limit (RLIMIT_NOFILE), which
+	// bounds the replicas it can host (see checkBrokerCapacity).
+	MaxOpenFiles int `json:"max_open_files,omitempty"`
 }
 
 // BrokerInfo is what the metadata directory knows about one broker.
@@ -173,6 +176,7 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			Started:          now.UTC().Format(time.RFC3339Nano),
 			DataDir:          c.BrokerDataDir(id),
 			SessionTimeoutMs: SessionTimeout.Milliseconds(),
+			MaxOpenFiles:     OpenFileLimit(),
 		}
 		return writeJSON(c.brokerJSONPath(id), reg)
 	})

@@ -216,6 +216,20 @@ func (c *Cluster) Topics() ([]*Topic, error) {
 	return out, nil
 }
 
+// readableTopics returns the topics whose files can be read, for checks
+// that count what exists (an unreadable file is reported where it is
+// read for its own sake).
+func (c *Cluster) readableTopics() []*Topic {
+	names, _ := c.topicNames()
+	var out []*Topic
+	for _, name := range names {
+		if t, err := c.readTopic(name); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // topicNames lists the names of the topic files, sorted.
 func (c *Cluster) topicNames() ([]string, error) {
 	entries, err := os.ReadDir(c.topicsDir())
@@ -259,6 +273,9 @@ func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, co
 	if replicationFactor < 1 {
 		return nil, newError(ErrInvalidReplicationFactor, "invalid replication factor %d for topic %s: it must be at least 1", replicationFactor, name)
 	}
+	if err := checkPartitionCount(name, partitions, partitions); err != nil {
+		return nil, err
+	}
 	cfg, err := ValidateConfig(config)
 	if err != nil {
 		return nil, err
@@ -283,6 +300,9 @@ func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, co
 		}
 		t = &Topic{Name: name, ID: newID(), Version: 1, Config: cfg}
 		t.Partitions = freshPartitions(name, brokers, 0, partitions, replicationFactor)
+		if err := c.checkBrokerCapacity(c.readableTopics(), t.Partitions); err != nil {
+			return err
+		}
 		return writeJSON(c.topicPath(name), t)
 	})
 	if err != nil {
@@ -340,14 +360,27 @@ func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]stri
 	if newPartitions < 0 {
 		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", newPartitions, name)
 	}
+	if newPartitions > MaxPartitionsPerTopic() {
+		// Whatever the topic has now: refused before anything is read.
+		if err := checkPartitionCount(name, newPartitions, 0); err != nil {
+			return nil, err
+		}
+	}
 	return c.UpdateTopic(name, func(t *Topic) error {
 		if have := len(t.Partitions); newPartitions > have {
+			if err := checkPartitionCount(name, newPartitions, newPartitions-have); err != nil {
+				return err
+			}
 			rf := t.ReplicationFactor()
 			brokers, err := c.brokersForReplicas(rf)
 			if err != nil {
 				return err
 			}
-			t.Partitions = append(t.Partitions, freshPartitions(name, brokers, have, newPartitions-have, rf)...)
+			added := freshPartitions(name, brokers, have, newPartitions-have, rf)
+			if err := c.checkBrokerCapacity(c.readableTopics(), added); err != nil {
+				return err
+			}
+			t.Partitions = append(t.Partitions, added...)
 		} else if newPartitions != 0 && newPartitions < have {
 			return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
 		}

@@ -113,8 +113,10 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // killBrokers SIGKILLs every broker process registered in the cluster dir
-// whose command line names it.
+// whose command line names it: by the pid in its registration, or in its
+// lock file (a script may have damaged the registration).
 func killBrokers(dir string) {
+	var pids []int
 	files, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.json"))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -122,12 +124,21 @@ func killBrokers(dir string) {
 			continue
 		}
 		var b struct{ Pid int }
-		if json.Unmarshal(data, &b) != nil || b.Pid <= 0 {
-			continue
+		if json.Unmarshal(data, &b) == nil && b.Pid > 0 {
+			pids = append(pids, b.Pid)
 		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", itoa(b.Pid), "cmdline"))
+	}
+	locks, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.lock"))
+	for _, f := range locks {
+		data, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "cmdline"))
 		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			syscall.Kill(b.Pid, syscall.SIGKILL)
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }

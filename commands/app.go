@@ -222,15 +222,29 @@ func outputMode(cc *cli.Context) (string, error) {
 	}
 }
 
+// openReadable opens the cluster for a command that reads what it can or
+// stops brokers: a damaged cluster.json is added to d, not a failure.
+func openReadable(cc *cli.Context, d *damage) (*coord.Cluster, error) {
+	dir, err := clusterDir(cc)
+	if err != nil {
+		return nil, err
+	}
+	c, bad, err := coord.OpenReadable(dir)
+	d.add(bad)
+	return c, err
+}
+
 // outputAndCluster is how list and describe commands start: -o, then the
-// cluster.
-func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, error) {
+// cluster, opened to read what can be read. What could not be read goes
+// to the damage the command reports when it has printed the rest.
+func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, *damage, error) {
 	mode, err := outputMode(cc)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	c, err := openCluster(cc)
-	return mode, c, err
+	d := &damage{}
+	c, err := openReadable(cc, d)
+	return mode, c, d, err
 }
 
 // argAndCluster is how commands on one named thing start: the argument,

@@ -112,10 +112,15 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	// A damaged registration still names its broker (by its file name),
+	// which is started again like the others.
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d := &damage{}
+	d.add(bad...)
+	d.warn(cc)
 	var ids []int
 	if n := cc.Int("brokers"); n > 0 {
 		for i := 1; i <= n; i++ {
@@ -218,15 +223,21 @@ func lastLine(path string) string {
 
 // clusterSignal sends sig to one or every live broker and waits until they
 // are down.
+// Damaged metadata does not keep brokers from being stopped: cluster.json
+// is not needed, and a broker whose registration is damaged is found by
+// its lock file. The damage is reported as warnings.
 func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
-	c, err := openCluster(cc)
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
+	d.warn(cc)
 	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
@@ -250,11 +261,21 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		format.Infof(cc.App.ErrWriter, "no broker is running")
 		return nil
 	}
+	var unknown []string
+	signalled := targets[:0:0]
 	for _, b := range targets {
+		if b.Pid <= 0 {
+			// kill(0) would signal our own process group, kill(-1) every
+			// process we may signal.
+			unknown = append(unknown, strconv.Itoa(b.ID))
+			continue
+		}
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
 		}
+		signalled = append(signalled, b)
 	}
+	targets = signalled
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
 	for _, b := range targets {
@@ -262,6 +283,9 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
 			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("broker(s) %s are running but their pid is not known (damaged registration, no pid in the lock file); stop them by hand", strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -299,8 +323,9 @@ func clusterWait(cc *cli.Context) error {
 func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
 	for {
+		// The lock alone: a damaged registration does not matter here.
 		b, err := c.Broker(id)
-		if err == nil && !b.LockHeld {
+		if !b.LockHeld && (err == nil || errors.Is(err, coord.ErrCorruptMetadata)) {
 			return nil
 		}
 		select {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -161,6 +162,9 @@ type groupView struct {
 	Offsets    []groupPartitionRow `json:"offsets"`
 	lag        int64
 	topics     []string
+	// damaged are the topic and offsets files that could not be read: the
+	// view leaves their rows out.
+	damaged []error
 }
 
 // viewGroup gathers a group's state, members, offsets and lag.
@@ -211,11 +215,13 @@ func viewGroup(c *coord.Cluster, name string) (*groupView, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			v.damaged = append(v.damaged, err)
+			continue
 		}
 		committed, err := c.CommittedOffsets(name, topic)
 		if err != nil {
-			return nil, err
+			v.damaged = append(v.damaged, err)
+			continue
 		}
 		tv := viewTopic(c, t)
 		for _, p := range tv.Partitions {
@@ -241,7 +247,7 @@ func describeGroup(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -249,8 +255,9 @@ func describeGroup(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	d.add(v.damaged...)
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, v)
+		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
 	}
 	w := cc.App.Writer
 	format.KeyValues(w, [][2]string{
@@ -267,25 +274,26 @@ func describeGroup(cc *cli.Context) error {
 			}
 			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, strconv.Itoa(m.Pid), strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
 		}
-		return format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows)
+		return cmp.Or(format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows), d.report(cc))
 	}
 	var rows [][]string
 	for _, r := range v.Offsets {
 		rows = append(rows, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.IntOrMissing(r.CurrentOffset),
 			format.IntOrMissing(r.LogEndOffset), format.IntOrMissing(r.Lag), r.ConsumerID, r.Host, r.ClientID})
 	}
-	return format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows)
+	return cmp.Or(format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows), d.report(cc))
 }
 
 func groupList(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	groups, err := c.Groups()
+	groups, bad, err := c.GroupsReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	type entry struct {
 		Group   string   `json:"group"`
 		State   string   `json:"state"`
@@ -298,15 +306,17 @@ func groupList(cc *cli.Context) error {
 	for _, g := range groups {
 		v, err := viewGroup(c, g.Name)
 		if err != nil {
-			return err
+			d.add(err) // damaged since the listing
+			continue
 		}
+		d.add(v.damaged...)
 		entries = append(entries, entry{v.Group, v.State, len(v.Members), v.topics, v.lag})
 		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.topics, ","), format.Int(v.lag)})
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, entries)
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
 	}
-	return format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows)
+	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
 }
 
 // resetTargets resolves --topic/--all-topics into partitions.
@@ -381,10 +391,15 @@ func groupResetOffsets(cc *cli.Context) error {
 		}
 		at = time.Now().Add(-d).UnixMilli()
 	}
-	c, err := openCluster(cc)
+	// A damaged cluster.json is a warning, another topic's file nothing:
+	// reset-offsets needs neither. A topic it is asked to reset must be
+	// readable (resetTargets).
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
+	d.warn(cc)
 	v, err := viewGroup(c, name)
 	if err != nil {
 		return err
@@ -473,10 +488,18 @@ func offsetForTime(c *coord.Cluster, t *coord.Topic, partition int, ms int64) (i
 }
 
 func groupDelete(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "group name")
+	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
 	}
+	// Neither a damaged cluster.json nor the group's own damaged
+	// group.json keeps a group from being deleted (coord.DeleteGroup).
+	d := &damage{}
+	c, err := openReadable(cc, d)
+	if err != nil {
+		return err
+	}
+	d.warn(cc)
 	return c.DeleteGroup(name)
 }
 

@@ -154,6 +154,13 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	// The pid in the lock file too: cluster stop finds the broker by it
+	// when the registration is damaged. Written through its own descriptor;
+	// the lock is on the inode, not on the descriptor that writes.
+	if err := os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		lock.unlock()
+		return nil, err
+	}
 	// Heartbeat before registration, so nobody sees the new registration
 	// with a stale heartbeat left by the previous life of this id.
 	if err := touch(c.heartbeatPath(id)); err != nil {

@@ -741,12 +741,23 @@ func (c *Cluster) SetOffsets(group string, offsets map[TopicPartition]int64) err
 	return err
 }
 
-// DeleteGroup removes a group without live members, offsets and all.
+// DeleteGroup removes a group without live members, offsets and all. A
+// group whose group.json is damaged can be deleted too: its members'
+// liveness is read from their lock files.
 func (c *Cluster) DeleteGroup(name string) error {
-	if _, err := c.Group(name); err != nil {
-		return err
+	_, err := c.Group(name)
+	switch {
+	case errors.Is(err, ErrCorruptMetadata):
+		err = withFileLock(c.groupLockPath(name), func() error {
+			live, err := c.liveMemberLocks(name)
+			if err == nil && len(live) > 0 {
+				err = newError(ErrGroupActive, "group %s has %d live member(s) (%s); stop them first", name, len(live), strings.Join(live, ", "))
+			}
+			return err
+		})
+	case err == nil:
+		_, err = c.withGroup(name, func(g *Group) (bool, error) { return false, c.requireNoLiveMembers(g) })
 	}
-	_, err := c.withGroup(name, func(g *Group) (bool, error) { return false, c.requireNoLiveMembers(g) })
 	if err != nil {
 		return err
 	}

@@ -216,20 +216,6 @@ func (c *Cluster) Topics() ([]*Topic, error) {
 	return out, nil
 }
 
-// readableTopics returns the topics whose files can be read, for checks
-// that count what exists (an unreadable file is reported where it is
-// read for its own sake).
-func (c *Cluster) readableTopics() []*Topic {
-	names, _ := c.topicNames()
-	var out []*Topic
-	for _, name := range names {
-		if t, err := c.readTopic(name); err == nil {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // topicNames lists the names of the topic files, sorted.
 func (c *Cluster) topicNames() ([]string, error) {
 	entries, err := os.ReadDir(c.topicsDir())

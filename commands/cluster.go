@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ func clusterCommand() *cli.Command {
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
-alone.
+alone; several starts at once take turns, and all succeed.
 
    mk cluster start --brokers 3`,
 				Flags: []cli.Flag{
@@ -112,6 +113,17 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	// Starts take turns: a start that runs while another is starting
+	// brokers waits for it, then finds them up and leaves them alone.
+	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c) })
+}
+
+// startBrokers starts the brokers of mk cluster start that are not alive,
+// and waits until they are, or ctx ends.
+func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster) error {
+	dir := c.Dir()
 	// A damaged registration still names its broker (by its file name),
 	// which is started again like the others.
 	infos, bad, err := c.BrokersReadable()
@@ -145,10 +157,11 @@ func clusterStart(cc *cli.Context) error {
 		alive[b.ID] = b.Alive
 	}
 	type started struct {
-		id   int
-		proc *os.Process
-		log  string
-		done chan error
+		id     int
+		proc   *os.Process
+		log    string
+		logEnd int64 // the log's size before this broker wrote to it
+		done   chan error
 	}
 	var procs []started
 	for _, id := range ids {
@@ -164,6 +177,10 @@ func clusterStart(cc *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		var logEnd int64
+		if fi, err := logf.Stat(); err == nil {
+			logEnd = fi.Size()
+		}
 		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
 			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
 			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
@@ -174,22 +191,26 @@ func clusterStart(cc *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("start broker %d: %w", id, err)
 		}
-		s := started{id, cmd.Process, logPath, make(chan error, 1)}
+		s := started{id, cmd.Process, logPath, logEnd, make(chan error, 1)}
 		go func() { s.done <- cmd.Wait() }()
 		procs = append(procs, s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
-	defer cancel()
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
 	up := func(id, pid int) bool {
 		b, err := c.Broker(id)
 		return err == nil && b.Alive && b.Pid == pid
 	}
 	for _, s := range procs {
+	wait:
 		for !up(s.id, s.proc.Pid) {
 			select {
 			case err := <-s.done:
-				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log))
+				if b, _ := c.Broker(s.id); b.Alive {
+					// Started by someone else meanwhile (mk broker run by
+					// hand): it is up, which is what was asked.
+					break wait
+				}
+				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log, s.logEnd))
 			case <-ctx.Done():
 				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
 			case <-wake:
@@ -204,13 +225,17 @@ func clusterStart(cc *cli.Context) error {
 	return nil
 }
 
-// lastLine is the last non-empty line of a log file, for error messages.
-func lastLine(path string) string {
+// lastLine is the last non-empty line a broker wrote to its log file from
+// offset from on, for error messages.
+func lastLine(path string, from int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "no log"
 	}
 	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return "no log"
+	}
 	last := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -20,11 +20,13 @@ const (
 
 // StartSpec says where a consumer starts in a partition: Offset >= 0 is
 // absolute; Earliest or Latest; FromEnd > 0 is that many records before
-// the high watermark; FromTime > 0 is the first record at or after that
-// time (milliseconds).
+// the high watermark; with ByTime, the first record whose timestamp is at
+// or after FromTime (milliseconds since 1970, any int64: a time at or
+// before 1970 is the log start).
 type StartSpec struct {
 	Offset   int64
 	FromEnd  int64
+	ByTime   bool
 	FromTime int64
 	// Committed: Offset is a group's committed offset; when it is out of
 	// range (retention passed it) the consumer resets by its policy and
@@ -341,7 +343,7 @@ func (f *Fetcher) resolve(p *fetchPart) error {
 
 func startOffset(rd *logdir.Reader, st logdir.State, s StartSpec) (int64, error) {
 	switch {
-	case s.FromTime > 0:
+	case s.ByTime:
 		off, _, err := rd.OffsetForTimestamp(s.FromTime)
 		return off, err
 	case s.FromEnd > 0:

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"strconv"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -89,12 +87,12 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 		case v == "latest" || v == "end":
 			s.Offset = client.Latest
 		default:
-			o, err := strconv.ParseInt(v, 10, 64)
+			o, fromEnd, err := parseOffsetArg(v)
 			if err != nil {
 				return s, format.Usagef("--offset %q: use a number, earliest, latest or -N", v)
 			}
-			if o < 0 {
-				s.FromEnd = -o
+			if fromEnd {
+				s.FromEnd = o
 			} else {
 				s.Offset = o
 			}
@@ -102,13 +100,11 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	}
 	if v := cc.String("from-time"); v != "" {
 		n++
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			s.FromTime = t.UnixMilli()
-		} else if d, err := format.ParseDuration(v); err == nil && d > 0 {
-			s.FromTime = time.Now().Add(-d).UnixMilli()
-		} else {
-			return s, format.Usagef("--from-time %q: use RFC 3339 (2024-05-01T10:00:00Z) or a duration (1h)", v)
+		ms, err := parseTimeArg("--from-time", v)
+		if err != nil {
+			return s, err
 		}
+		s.ByTime, s.FromTime = true, ms
 	}
 	if n > 1 {
 		return s, format.Usagef("use only one of --from-beginning, --offset and --from-time")

@@ -385,11 +385,9 @@ func groupResetOffsets(cc *cli.Context) error {
 		at = t.UnixMilli()
 	}
 	if s := cc.String("by-duration"); s != "" {
-		d, err := format.ParseDuration(s)
-		if err != nil {
-			return format.Usagef("--by-duration %q: use a duration (1h, 30m)", s)
+		if at, err = msAgo("--by-duration", s); err != nil {
+			return err
 		}
-		at = time.Now().Add(-d).UnixMilli()
 	}
 	// A damaged cluster.json is a warning, another topic's file nothing:
 	// reset-offsets needs neither. A topic it is asked to reset must be
@@ -446,7 +444,7 @@ func groupResetOffsets(cc *cli.Context) error {
 			if !ok {
 				return fmt.Errorf("group %s has no committed offset for %s to shift", name, tp)
 			}
-			off = cur.Offset + cc.Int64("shift-by")
+			off = addOffset(cur.Offset, cc.Int64("shift-by"))
 		default:
 			if off, err = offsetForTime(c, t, tp.Partition, at); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -115,6 +116,18 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	return s, nil
 }
 
+// topicArgs are the topics named on the command line, each once: a topic
+// named twice is consumed once, not printed twice.
+func topicArgs(cc *cli.Context) []string {
+	var out []string
+	for _, t := range cc.Args().Slice() {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // assignments lists the partitions of topics to consume, all starting at
 // start.
 func assignments(c *coord.Cluster, topics []string, partition int, start client.StartSpec) ([]client.Assignment, error) {
@@ -221,7 +234,7 @@ func runConsume(cc *cli.Context) error {
 	if cc.String("group") != "" {
 		return runGroupConsume(cc, c, pr, start)
 	}
-	as, err := assignments(c, cc.Args().Slice(), cc.Int("partition"), start)
+	as, err := assignments(c, topicArgs(cc), cc.Int("partition"), start)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ cli
 			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
 		}
 	}
-	topics := cc.Args().Slice()
+	topics := topicArgs(cc)
 	for _, t := range topics {
 		if err := coord.ValidateTopicName(t); err != nil {
 			return err
@@ -332,6 +332,13 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 		}
 	}
 	var out []coord.TopicPartition
+	seen := map[coord.TopicPartition]bool{}
+	add := func(tp coord.TopicPartition) {
+		if !seen[tp] { // named twice: one row, one reset
+			seen[tp] = true
+			out = append(out, tp)
+		}
+	}
 	for _, s := range specs {
 		name, parts, hasParts := strings.Cut(s, ":")
 		t, err := c.Topic(name)
@@ -340,7 +347,7 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 		}
 		if !hasParts {
 			for _, p := range t.Partitions {
-				out = append(out, coord.TopicPartition{Topic: name, Partition: p.Partition})
+				add(coord.TopicPartition{Topic: name, Partition: p.Partition})
 			}
 			continue
 		}
@@ -352,7 +359,7 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 			if p >= len(t.Partitions) {
 				return nil, client.PartitionRangeError(name, p, len(t.Partitions))
 			}
-			out = append(out, coord.TopicPartition{Topic: name, Partition: p})
+			add(coord.TopicPartition{Topic: name, Partition: p})
 		}
 	}
 	return out, nil

@@ -79,22 +79,22 @@ var ErrStop = errors.New("stop")
 // Fetcher reads committed records from a set of partitions, from their
 // leaders' replicas, in order per partition.
 type Fetcher struct {
-	c     *coord.Cluster
-	opts  ConsumerOptions
-	parts []*fetchPart
-	it    logdir.RecordIter
-	rec   logdir.Record
+	c      *coord.Cluster
+	opts   ConsumerOptions
+	parts  []*fetchPart
+	guards map[string]*topicGuard // per topic: was it deleted under us?
+	it     logdir.RecordIter
+	rec    logdir.Record
 }
 
 type fetchPart struct {
-	a       Assignment
-	topicID string
-	next    int64 // -1 until resolved from the start spec
-	rd      *logdir.Reader
-	leader  int
-	epoch   int32
-	hw      int64
-	buf     []byte
+	a      Assignment
+	next   int64 // -1 until resolved from the start spec
+	rd     *logdir.Reader
+	leader int
+	epoch  int32
+	hw     int64
+	buf    []byte
 	// notReady is the leader's state file while its broker has not taken
 	// the partition over yet (ErrLeaderNotReady): watched for the takeover.
 	notReady string
@@ -119,7 +119,7 @@ func NewFetcher(c *coord.Cluster, as []Assignment, opts ConsumerOptions) *Fetche
 	if opts.Warnf == nil {
 		opts.Warnf = func(string, ...any) {}
 	}
-	f := &Fetcher{c: c, opts: opts}
+	f := &Fetcher{c: c, opts: opts, guards: map[string]*topicGuard{}}
 	for _, a := range as {
 		f.parts = append(f.parts, &fetchPart{a: a, next: -1, leader: coord.NoLeader})
 	}
@@ -164,7 +164,7 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 				}
 				waitTakeover := notReady && time.Since(notReadySince) < leaderTakeoverWait
 				if !f.opts.Follow && !waitTakeover || !retriableFetch(err) {
-					return err
+					return f.topicDeleted(err)
 				}
 				caughtUp = false
 				continue
@@ -185,6 +185,10 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		}
 		if caughtUp && !f.opts.Follow {
 			return nil
+		}
+		// Before waiting: a deleted topic's partitions never commit again.
+		if err := f.checkTopics(); err != nil {
+			return err
 		}
 		if f.opts.Idle != nil {
 			if err := f.opts.Idle(); err != nil {
@@ -212,6 +216,42 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		case <-f.opts.Wake:
 		}
 	}
+}
+
+// guard returns the deletion guard of a topic.
+func (f *Fetcher) guard(topic string) *topicGuard {
+	g := f.guards[topic]
+	if g == nil {
+		g = newTopicGuard(topic, "consuming")
+		f.guards[topic] = g
+	}
+	return g
+}
+
+// checkTopics returns ErrTopicDeleted if a topic being consumed was
+// deleted (its file unchanged costs a stat).
+func (f *Fetcher) checkTopics() error {
+	for _, g := range f.guards {
+		if g.id == "" {
+			continue // never read: resolve says what it finds
+		}
+		if _, err := g.check(f.c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// topicDeleted explains a failed fetch by its topic's deletion, when that
+// is what happened: the replica's files vanish with the topic.
+func (f *Fetcher) topicDeleted(err error) error {
+	if errors.Is(err, ErrTopicDeleted) {
+		return err
+	}
+	if derr := f.checkTopics(); derr != nil {
+		return derr
+	}
+	return err
 }
 
 func retriableFetch(err error) bool {
@@ -292,14 +332,14 @@ func (f *Fetcher) reset(p *fetchPart, st logdir.State) error {
 // resolve opens p's leader replica and, the first time, turns its start
 // spec into an offset.
 func (f *Fetcher) resolve(p *fetchPart) error {
+	g := f.guard(p.a.Topic)
 	t, err := f.c.Topic(p.a.Topic)
 	if err != nil {
+		return g.lookupErr(err)
+	}
+	if err := g.saw(t); err != nil {
 		return err
 	}
-	if p.topicID != "" && t.ID != p.topicID {
-		return fmt.Errorf("topic %s was deleted while consuming", t.Name)
-	}
-	p.topicID = t.ID
 	if int(p.a.Partition) >= len(t.Partitions) {
 		return PartitionRangeError(t.Name, int(p.a.Partition), len(t.Partitions))
 	}

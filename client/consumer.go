@@ -46,6 +46,13 @@ type ConsumerOptions struct {
 	// Follow: keep waiting for new records; otherwise stop once every
 	// partition is caught up with its high watermark (-e).
 	Follow bool
+	// FailUnavailable: a partition without a live leader ends Run with
+	// its error (after leaderTakeoverWait when the leader's broker is
+	// only taking over) instead of being waited for. Implied without
+	// Follow; a group consumer that exits at the end sets it, since it
+	// follows to wait for its assignment. A consumer that waits says so
+	// once on Warnf.
+	FailUnavailable bool
 	// ResetEarliest: an offset that fell out of range (retention) resets
 	// to the log start; otherwise to the high watermark. Kafka's
 	// auto.offset.reset.
@@ -98,6 +105,8 @@ type fetchPart struct {
 	// notReady is the leader's state file while its broker has not taken
 	// the partition over yet (ErrLeaderNotReady): watched for the takeover.
 	notReady string
+	// waiting: the consumer said it waits for this partition's leader.
+	waiting bool
 }
 
 // leaderTakeoverWait bounds how long a consumer that does not follow (-e)
@@ -163,12 +172,20 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 					}
 				}
 				waitTakeover := notReady && time.Since(notReadySince) < leaderTakeoverWait
-				if !f.opts.Follow && !waitTakeover || !retriableFetch(err) {
+				if (!f.opts.Follow || f.opts.FailUnavailable) && !waitTakeover || !retriableFetch(err) {
 					return f.topicDeleted(err)
+				}
+				if !p.waiting && (errors.Is(err, ErrNoLeader) || !waitTakeover) {
+					// A broker taking a replica over is a matter of
+					// milliseconds; a dead leader is not: say why nothing
+					// comes.
+					f.opts.Warnf("%v; waiting for a leader", err)
+					p.waiting = true
 				}
 				caughtUp = false
 				continue
 			}
+			p.waiting = false
 			progressed = progressed || n > 0
 			if n > 0 && f.opts.AfterFetch != nil {
 				if err := f.opts.AfterFetch(f); err != nil {

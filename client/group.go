@@ -129,12 +129,16 @@ func (g *GroupConsumer) Run(ctx context.Context, h Handler) (err error) {
 	}()
 	g.signal()
 	f := NewFetcher(g.c, nil, ConsumerOptions{
-		Follow:        true,
-		ResetEarliest: g.opts.ResetEarliest,
-		Warnf:         g.opts.Warnf,
-		Idle:          g.idle,
-		Hook:          g.hook,
-		Wake:          g.changed,
+		// The fetcher follows (ExitAtEnd is decided in hook, once the
+		// assignment is settled), but with ExitAtEnd a partition without
+		// a leader can never be caught up with: fail, as -e alone does.
+		Follow:          true,
+		FailUnavailable: g.opts.ExitAtEnd,
+		ResetEarliest:   g.opts.ResetEarliest,
+		Warnf:           g.opts.Warnf,
+		Idle:            g.idle,
+		Hook:            g.hook,
+		Wake:            g.changed,
 	})
 	if g.opts.Commit == CommitSync {
 		f.opts.AfterFetch = func(f *Fetcher) error {

@@ -51,15 +51,18 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ cli
 	}
 	// A partition without a committed offset (or whose offset retention
 	// passed) starts by Kafka's auto.offset.reset: latest, or earliest with
-	// --from-beginning. Unlike a plain consumer, -e alone does not mean
-	// earliest: a group resumes from its commits.
+	// --from-beginning. With -e it is earliest too, as -e alone reads from
+	// the beginning: a new group's "mk consume t -g g -e" processes what is
+	// in the topic and exits, where latest would print nothing and commit
+	// the end, skipping every record before it for good. A group with
+	// commits resumes from them either way.
 	g, err := client.JoinGroup(c, topics, client.GroupOptions{
 		Group:          cc.String("group"),
 		ClientID:       cc.String("client-id"),
 		Strategy:       cc.String("strategy"),
 		Commit:         cc.String("commit"),
 		SessionTimeout: cc.Duration("session-timeout"),
-		ResetEarliest:  cc.Bool("from-beginning"),
+		ResetEarliest:  cc.Bool("from-beginning") || cc.Bool("exit-at-end"),
 		ExitAtEnd:      cc.Bool("exit-at-end"),
 		Flush:          pr.w.Flush,
 		Warnf:          warnf(stderr),

@@ -35,7 +35,13 @@ func consumeCommand() *cli.Command {
 committed. Without --from-beginning, --offset or --from-time a consumer that
 follows starts at the end, like Kafka's console consumer; with -e (exit once
 caught up), which would then print nothing, it starts at the beginning, like
-kcat -e: mk consume orders -e prints the whole topic.
+kcat -e: mk consume orders -e prints the whole topic. A group member
+(--group) starts at the group's committed offsets; where there is none, at
+the end, or at the beginning with --from-beginning or -e.
+
+A partition without a live leader makes -e exit 5; a following consumer
+waits for a leader and says so on stderr. A topic deleted under the
+consumer ends it with exit 4.
 
    mk consume orders --from-beginning -e
    mk consume orders --partition 2 --offset -10 -e          # the last 10 of partition 2

@@ -53,6 +53,11 @@ type ConsumerOptions struct {
 	// follows to wait for its assignment. A consumer that waits says so
 	// once on Warnf.
 	FailUnavailable bool
+	// Subscribed topics are consumed whole: while following, partitions
+	// added to one are consumed too, from their beginning (every record in
+	// them is newer than the consumer). Without it, a following consumer
+	// of a topic that grew would miss what went to its new partitions.
+	Subscribed []string
 	// ResetEarliest: an offset that fell out of range (retention) resets
 	// to the log start; otherwise to the high watermark. Kafka's
 	// auto.offset.reset.
@@ -203,9 +208,12 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		if caughtUp && !f.opts.Follow {
 			return nil
 		}
-		// Before waiting: a deleted topic's partitions never commit again.
-		if err := f.checkTopics(); err != nil {
+		// Before waiting: a deleted topic's partitions never commit again,
+		// and a subscribed topic may have new partitions.
+		if added, err := f.checkTopics(); err != nil {
 			return err
+		} else if added {
+			continue
 		}
 		if f.opts.Idle != nil {
 			if err := f.opts.Idle(); err != nil {
@@ -246,17 +254,41 @@ func (f *Fetcher) guard(topic string) *topicGuard {
 }
 
 // checkTopics returns ErrTopicDeleted if a topic being consumed was
-// deleted (its file unchanged costs a stat).
-func (f *Fetcher) checkTopics() error {
-	for _, g := range f.guards {
+// deleted (its file unchanged costs a stat). While following, it adds the
+// partitions a subscribed topic gained, and says whether it did.
+func (f *Fetcher) checkTopics() (added bool, err error) {
+	for name, g := range f.guards {
 		if g.id == "" {
 			continue // never read: resolve says what it finds
 		}
-		if _, err := g.check(f.c); err != nil {
-			return err
+		t, err := g.check(f.c)
+		if err != nil {
+			return false, err
+		}
+		if t != nil && f.opts.Follow && slices.Contains(f.opts.Subscribed, name) {
+			added = f.addNewPartitions(t) || added
 		}
 	}
-	return nil
+	return added, nil
+}
+
+// addNewPartitions starts consuming the partitions of t it does not
+// consume yet, from their beginning.
+func (f *Fetcher) addNewPartitions(t *coord.Topic) bool {
+	have := map[int32]bool{}
+	for _, p := range f.parts {
+		if p.a.Topic == t.Name {
+			have[p.a.Partition] = true
+		}
+	}
+	added := false
+	for _, part := range t.Partitions {
+		if !have[int32(part.Partition)] {
+			f.AddPartition(Assignment{Topic: t.Name, Partition: int32(part.Partition), Start: StartSpec{Offset: Earliest}})
+			added = true
+		}
+	}
+	return added
 }
 
 // topicDeleted explains a failed fetch by its topic's deletion, when that
@@ -265,7 +297,7 @@ func (f *Fetcher) topicDeleted(err error) error {
 	if errors.Is(err, ErrTopicDeleted) {
 		return err
 	}
-	if derr := f.checkTopics(); derr != nil {
+	if _, derr := f.checkTopics(); derr != nil {
 		return derr
 	}
 	return err

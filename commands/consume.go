@@ -244,7 +244,11 @@ func runConsume(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
+	var whole []string // a topic consumed whole follows its new partitions
+	if cc.Int("partition") < 0 {
+		whole = topicArgs(cc)
+	}
+	return consumeAssignments(cc, c, as, whole, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
 }
 
 func runTail(cc *cli.Context) error {
@@ -265,12 +269,13 @@ func runTail(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
+	return consumeAssignments(cc, c, as, []string{topic}, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
 }
 
-func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
+func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, subscribed []string, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
 	f := client.NewFetcher(c, as, client.ConsumerOptions{
 		Follow:        follow,
+		Subscribed:    subscribed,
 		ResetEarliest: resetEarliest,
 		Warnf:         warnf(cc.App.ErrWriter),
 		Idle:          pr.w.Flush,

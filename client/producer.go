@@ -41,6 +41,10 @@ type ProducerOptions struct {
 	OnCreate func(t *coord.Topic)
 	// OnAck is called for every acknowledged batch, in order per partition.
 	OnAck func(partition int32, baseOffset int64, count int)
+	// Warnf, if set, is told once per append that waits for a partition
+	// without a leader or without enough in-sync replicas, which may last
+	// the whole Timeout.
+	Warnf func(format string, args ...any)
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
@@ -246,6 +250,7 @@ func (p *Producer) Close() error {
 // retrying through leader changes until the timeout.
 func (p *Producer) appendSealed(w *partitionWriter) error {
 	deadline := time.Now().Add(p.opts.Timeout)
+	warned := false
 	for {
 		res, err := p.tryAppend(w)
 		if err == nil {
@@ -265,6 +270,12 @@ func (p *Producer) appendSealed(w *partitionWriter) error {
 		}
 		if !retriable(err) || p.opts.Acks == AcksNone || time.Now().After(deadline) {
 			return err
+		}
+		if !warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
+			// A leader moving is a matter of milliseconds; a dead one is
+			// not: say why the records wait.
+			p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+			warned = true
 		}
 		if w.log != nil {
 			w.log.Close()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ func clusterCommand() *cli.Command {
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
-alone.
+alone; several starts at once take turns, and all succeed.
 
 Every broker serves the Kafka protocol on its Unix socket,
 DIR/brokers/ID/kafka.sock. With --listen HOST:PORT they also serve it on TCP,
@@ -63,18 +64,18 @@ started are stopped again.
 				Usage:       "stop brokers gracefully (SIGTERM) and wait until they are down",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
-				Description: "   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
+				Description: "A broker that is not running is left alone: stop succeeds (exit 0) with a note.\n\n   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
 				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
 			},
 			{
 				Name:        "kill",
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
-				Description: "   mk cluster kill --broker 2",
+				Description: "A broker that is not running is left alone: kill succeeds (exit 0) with a note.\n\n   mk cluster kill --broker 2",
 				// --broker is not Required: urfave/cli would print the help to stdout.
 				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
 				Action: func(cc *cli.Context) error {
-					if cc.Int("broker") <= 0 {
+					if !cc.IsSet("broker") {
 						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
 					}
 					return clusterSignal(cc, syscall.SIGKILL)
@@ -142,10 +143,26 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	// Starts take turns: a start that runs while another is starting
+	// brokers waits for it, then finds them up and leaves them alone.
+	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c, listen) })
+}
+
+// startBrokers starts the brokers of mk cluster start that are not alive,
+// and waits until they are, or ctx ends. listen is --listen (nil: none).
+func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster, listen *listenFlag) error {
+	dir := c.Dir()
+	// A damaged registration still names its broker (by its file name),
+	// which is started again like the others.
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d := &damage{}
+	d.add(bad...)
+	d.warn(cc)
 	var ids []int
 	if n := cc.Int("brokers"); n > 0 {
 		for i := 1; i <= n; i++ {
@@ -207,10 +224,11 @@ func clusterStart(cc *cli.Context) error {
 		listen bool
 		proc   *os.Process
 		log    string
+		logEnd int64         // the log's size before this broker wrote to it
 		gone   chan struct{} // closed when the process has exited
 		err    error         // its exit status, once gone
 		// elsewhere: it exited because another process is this broker
-		// (a concurrent mk cluster start), which is waited for instead.
+		// (started by hand meanwhile), which counts as started.
 		elsewhere bool
 	}
 	var procs []*started
@@ -243,6 +261,10 @@ func clusterStart(cc *cli.Context) error {
 			stopStarted()
 			return err
 		}
+		var logEnd int64
+		if fi, err := logf.Stat(); err == nil {
+			logEnd = fi.Size()
+		}
 		args := []string{"--dir", dir, "broker", "--id", strconv.Itoa(id),
 			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
 			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String()}
@@ -261,7 +283,7 @@ func clusterStart(cc *cli.Context) error {
 			stopStarted()
 			return fmt.Errorf("start broker %d: %w", id, err)
 		}
-		s := &started{id: id, listen: p.listen != "", proc: cmd.Process, log: logPath, gone: make(chan struct{})}
+		s := &started{id: id, listen: p.listen != "", proc: cmd.Process, log: logPath, logEnd: logEnd, gone: make(chan struct{})}
 		go func() {
 			s.err = cmd.Wait()
 			close(s.gone)
@@ -269,18 +291,19 @@ func clusterStart(cc *cli.Context) error {
 		}()
 		procs = append(procs, s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
-	defer cancel()
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
 	// A broker is up when it is registered, alive, and, if it was given a
-	// listener, has recorded its address: then mk cluster bootstrap can
-	// print it.
+	// listener, has recorded its address (which it does once it accepts
+	// connections): then mk cluster bootstrap can print it.
 	up := func(s *started) bool {
 		b, err := c.Broker(s.id)
-		return err == nil && b.Alive && (b.Pid == s.proc.Pid || s.elsewhere) && (!s.listen || b.Address != "")
+		if s.elsewhere {
+			return err == nil && b.Alive
+		}
+		return err == nil && b.Alive && b.Pid == s.proc.Pid && (!s.listen || b.Address != "")
 	}
 	pending := slices.Clone(procs)
-	for len(pending) > 0 {
+	for {
 		pending = slices.DeleteFunc(pending, up)
 		if len(pending) == 0 {
 			break
@@ -290,14 +313,14 @@ func clusterStart(cc *cli.Context) error {
 			if !slices.Contains(pending, s) {
 				continue // up, then gone: the next command will say so
 			}
-			if b, err := c.Broker(s.id); err == nil && b.LockHeld && !s.elsewhere {
-				// Another process is broker s.id (a concurrent mk
-				// cluster start started it): wait for that one instead.
+			if b, _ := c.Broker(s.id); b.Alive {
+				// Started by someone else meanwhile (mk broker run by
+				// hand): it is up, which is what was asked.
 				s.elsewhere = true
 				continue
 			}
 			stopStarted()
-			return fmt.Errorf("broker %d failed to start (%v): %s", s.id, s.err, lastLine(s.log))
+			return fmt.Errorf("broker %d failed to start (%v): %s", s.id, s.err, lastLine(s.log, s.logEnd))
 		case <-ctx.Done():
 			stopStarted()
 			return fmt.Errorf("broker %d did not come up within %s; see %s", pending[0].id, cc.Duration("timeout"), pending[0].log)
@@ -364,13 +387,17 @@ func portFree(addr string) error {
 	return l.Close()
 }
 
-// lastLine is the last non-empty line of a log file, for error messages.
-func lastLine(path string) string {
+// lastLine is the last non-empty line a broker wrote to its log file from
+// offset from on, for error messages.
+func lastLine(path string, from int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "no log"
 	}
 	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return "no log"
+	}
 	last := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -383,16 +410,22 @@ func lastLine(path string) string {
 
 // clusterSignal sends sig to one or every live broker and waits until they
 // are down.
+// Damaged metadata does not keep brokers from being stopped: cluster.json
+// is not needed, and a broker whose registration is damaged is found by
+// its lock file. The damage is reported as warnings.
 func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
-	c, err := openCluster(cc)
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
-	only := cc.Int("broker")
+	d.add(bad...)
+	d.warn(cc)
+	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
 		if only != 0 && b.ID != only {
@@ -402,17 +435,34 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 			targets = append(targets, b)
 		}
 	}
-	if only != 0 && len(targets) == 0 {
+	// Stopping what is down succeeds, as systemctl stop does: the broker
+	// is down, which is what was asked. A note says nothing was done.
+	switch {
+	case only != 0 && len(targets) == 0:
 		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
 			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
 		}
-		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+		format.Infof(cc.App.ErrWriter, "broker %d is not running", only)
+		return nil
+	case len(targets) == 0:
+		format.Infof(cc.App.ErrWriter, "no broker is running")
+		return nil
 	}
+	var unknown []string
+	signalled := targets[:0:0]
 	for _, b := range targets {
+		if b.Pid <= 0 {
+			// kill(0) would signal our own process group, kill(-1) every
+			// process we may signal.
+			unknown = append(unknown, strconv.Itoa(b.ID))
+			continue
+		}
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
 		}
+		signalled = append(signalled, b)
 	}
+	targets = signalled
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
 	for _, b := range targets {
@@ -420,6 +470,9 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
 			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("broker(s) %s are running but their pid is not known (damaged registration, no pid in the lock file); stop them by hand", strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -457,8 +510,9 @@ func clusterWait(cc *cli.Context) error {
 func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
 	for {
+		// The lock alone: a damaged registration does not matter here.
 		b, err := c.Broker(id)
-		if err == nil && !b.LockHeld {
+		if !b.LockHeld && (err == nil || errors.Is(err, coord.ErrCorruptMetadata)) {
 			return nil
 		}
 		select {

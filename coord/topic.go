@@ -297,14 +297,27 @@ func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]stri
 	if newPartitions < 0 {
 		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", newPartitions, name)
 	}
+	if newPartitions > MaxPartitionsPerTopic() {
+		// Whatever the topic has now: refused before anything is read.
+		if err := checkPartitionCount(name, newPartitions, 0); err != nil {
+			return nil, err
+		}
+	}
 	return c.UpdateTopic(name, func(t *Topic) error {
 		if have := len(t.Partitions); newPartitions > have {
+			if err := checkPartitionCount(name, newPartitions, newPartitions-have); err != nil {
+				return err
+			}
 			rf := t.ReplicationFactor()
 			brokers, err := c.brokersForReplicas(rf)
 			if err != nil {
 				return err
 			}
-			t.Partitions = append(t.Partitions, freshPartitions(name, brokers, have, newPartitions-have, rf)...)
+			added := freshPartitions(name, brokers, have, newPartitions-have, rf)
+			if err := c.checkBrokerCapacity(c.readableTopics(), added); err != nil {
+				return err
+			}
+			t.Partitions = append(t.Partitions, added...)
 		} else if newPartitions != 0 && newPartitions < have {
 			return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
 		}

@@ -80,6 +80,12 @@ func (c *Cluster) CreateTopicWith(name string, spec TopicSpec) (*Topic, error) {
 		if err != nil {
 			return err
 		}
+		if err := checkPartitionCount(name, len(ps), len(ps)); err != nil {
+			return err
+		}
+		if err := c.checkBrokerCapacity(c.readableTopics(), ps); err != nil {
+			return err
+		}
 		t = &Topic{Name: name, Version: 1, Config: cfg, Partitions: ps}
 		if spec.ValidateOnly {
 			return nil
@@ -109,6 +115,10 @@ func (c *Cluster) placedPartitions(topic string, first, count, replicationFactor
 	}
 	if count < 1 {
 		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", count, topic)
+	}
+	// Before placing: a count from the wire can be two billion.
+	if err := checkPartitionCount(topic, first+count, count); err != nil {
+		return nil, err
 	}
 	brokers, err := c.brokersForReplicas(replicationFactor)
 	if err != nil {
@@ -180,6 +190,12 @@ func (c *Cluster) manualPartitions(first int, assignment [][]int, replicationFac
 // validateOnly the topic that would result is returned and nothing is
 // written.
 func (c *Cluster) AddPartitions(name string, total int, assignment [][]int, validateOnly bool) (*Topic, error) {
+	if total > MaxPartitionsPerTopic() {
+		// Whatever the topic has now: refused before anything is read.
+		if err := checkPartitionCount(name, total, 0); err != nil {
+			return nil, err
+		}
+	}
 	t, err := c.UpdateTopic(name, func(t *Topic) error {
 		have := len(t.Partitions)
 		switch {
@@ -199,6 +215,12 @@ func (c *Cluster) AddPartitions(name string, total int, assignment [][]int, vali
 			ps, err = c.placedPartitions(name, have, total-have, t.ReplicationFactor())
 		}
 		if err != nil {
+			return err
+		}
+		if err := checkPartitionCount(name, total, total-have); err != nil {
+			return err
+		}
+		if err := c.checkBrokerCapacity(c.readableTopics(), ps); err != nil {
 			return err
 		}
 		t.Partitions = append(t.Partitions, ps...)

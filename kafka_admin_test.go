@@ -173,6 +173,7 @@ func TestKafkaAdminTopics(t *testing.T) {
 			{"ord_ers", 1, 1, nil, kerr.InvalidTopicException}, // collides with ord.ers, created first
 			{"zero-partitions", 0, 1, nil, kerr.InvalidPartitions},
 			{"minus-two-partitions", -2, 1, nil, kerr.InvalidPartitions},
+			{"two-billion-partitions", 2_000_000_000, 1, nil, kerr.InvalidPartitions}, // refused before anything is placed
 			{"zero-rf", 1, 0, nil, kerr.InvalidReplicationFactor},
 			{"rf-above-brokers", 1, 4, nil, kerr.InvalidReplicationFactor},
 			{"unknown-config", 1, 1, map[string]*string{"retention.forever": kadm.StringPtr("1")}, kerr.InvalidConfig},
@@ -304,6 +305,7 @@ func TestKafkaAdminTopics(t *testing.T) {
 			{"decrease", 2, "orders", kerr.InvalidPartitions},
 			{"same count", 5, "orders", kerr.InvalidPartitions},
 			{"unknown topic", 4, "nosuch", kerr.UnknownTopicOrPartition},
+			{"two billion", 2_000_000_000, "orders", kerr.InvalidPartitions},
 		} {
 			rs, err := adm.UpdatePartitions(ctx, tc.set, tc.topic)
 			if err != nil {

@@ -12,7 +12,9 @@ import (
 // now and sets VAR_1..VAR_N to them, for scripts of mk cluster start
 // --listen, which gives broker i port PORT+i-1. Another process may take
 // one before the script binds it; the range is drawn at random from
-// 20000-59999 so that scripts running at once rarely meet.
+// 20000-32767, below Linux's ephemeral ports (32768-60999), so that
+// neither scripts running at once nor the connections tests open meet it
+// often.
 func freeports(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: freeports VAR N")
@@ -22,7 +24,7 @@ func freeports(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("freeports: N must be 1 to 100")
 	}
 	for range 100 {
-		base := 20000 + rand.IntN(40000)
+		base := 20000 + rand.IntN(32768-20000-n)
 		var held []net.Listener
 		for i := range n {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)))

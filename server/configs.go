@@ -148,7 +148,7 @@ var brokerConfigInfo = map[string]struct {
 	"replica.lag.time.max.ms":                 {kmsg.ConfigTypeLong, "30000", "How long a follower may stay behind its leader before it leaves the ISR (mk broker --replica-lag-time-max)."},
 	coord.ClusterAutoCreateTopics:             {kmsg.ConfigTypeBoolean, "true", "Whether producing to or asking Metadata for an unknown topic creates it (cluster.json, for every broker)."},
 	coord.ClusterNumPartitions:                {kmsg.ConfigTypeInt, "1", "The partition count of a topic created without one (cluster.json, for every broker)."},
-	coord.ClusterDefaultReplicationFactor:     {kmsg.ConfigTypeShort, "1", "The replication factor of a topic created without one (cluster.json, for every broker)."},
+	coord.ClusterDefaultReplicationFactor:     {kmsg.ConfigTypeInt, "1", "The replication factor of a topic created without one (cluster.json, for every broker)."},
 	coord.ClusterAutoLeaderRebalance:          {kmsg.ConfigTypeBoolean, "true", "Whether the controller gives leadership back to preferred replicas (cluster.json, for every broker)."},
 }
 

@@ -42,6 +42,9 @@ func handleCreateTopics(r *request) (kmsg.Response, error) {
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	// The timeout runs from the request's arrival, as Kafka counts it.
+	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
+	defer cancel()
 	type made struct {
 		i     int // in resp.Topics
 		name  string
@@ -79,8 +82,6 @@ func handleCreateTopics(r *request) (kmsg.Response, error) {
 		st.Configs = createdConfigs(t)
 		resp.Topics = append(resp.Topics, st)
 	}
-	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
-	defer cancel()
 	for _, m := range created {
 		if wait && !waitLeaders(ctx, c, m.name, m.id, m.first) {
 			st := &resp.Topics[m.i]

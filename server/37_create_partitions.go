@@ -29,6 +29,9 @@ func handleCreatePartitions(r *request) (kmsg.Response, error) {
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	// The timeout runs from the request's arrival, as Kafka counts it.
+	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
+	defer cancel()
 	type grown struct {
 		i        int
 		name, id string
@@ -57,8 +60,6 @@ func handleCreatePartitions(r *request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
-	defer cancel()
 	for _, g := range added {
 		if wait && !waitLeaders(ctx, c, g.name, g.id, g.first) {
 			st := &resp.Topics[g.i]

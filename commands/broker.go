@@ -1,8 +1,11 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"mk/coord"
 	"mk/format"
 	"mk/replica"
+	"mk/server"
 )
 
 func brokerCommand() *cli.Command {
@@ -22,10 +26,17 @@ func brokerCommand() *cli.Command {
 DIR/meta/brokers/N.lock for its lifetime (its liveness), heartbeats, competes
 to be the controller, recovers its replicas at start, takes the roles the
 controller gives them, copies from leaders into its followers, and applies
-retention. SIGINT or SIGTERM stop it cleanly (exit 0).
+retention. It serves the Kafka protocol on the Unix socket
+DIR/brokers/N/kafka.sock and, with --listen, on TCP, so that any Kafka client
+can use the cluster. The TCP address it advertises (--advertise, else the
+bound one) is in its registration: mk describe cluster shows it, mk cluster
+bootstrap lists it, and mk cluster start restarts the broker on the same
+port. SIGINT or SIGTERM stop it cleanly (exit 0).
 
    mk broker --id 1 &
-   mk broker --id 2 --retention-check-interval 1s &`,
+   mk broker --id 2 --retention-check-interval 1s &
+   mk broker --id 3 --listen 127.0.0.1:9092 &
+   mk broker --id 4 --listen 0.0.0.0:9095 --advertise kafka.example:9095 &`,
 		Flags: []cli.Flag{
 			// Not Required: urfave/cli would print the help to stdout for it.
 			&cli.IntFlag{Name: "id", Usage: "broker id (a positive integer; required)"},
@@ -34,6 +45,8 @@ retention. SIGINT or SIGTERM stop it cleanly (exit 0).
 			&cli.DurationFlag{Name: "session-timeout", Value: coord.SessionTimeout, Usage: "a broker whose heartbeat is older than this is failed (broker.session.timeout.ms)"},
 			&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "how often the controller gives leadership back to preferred replicas (leader.imbalance.check.interval.seconds)"},
 			&cli.DurationFlag{Name: "replica-lag-time-max", Value: 30 * time.Second, Usage: "a follower not caught up for this long leaves the ISR (replica.lag.time.max.ms)"},
+			&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP at `HOST:PORT` (Kafka's listeners; port 0 picks a free port)"},
+			&cli.StringFlag{Name: "advertise", Usage: "the `HOST:PORT` clients are told to use for the TCP listener, when it differs from --listen (advertised.listeners)"},
 		},
 		Action: runBroker,
 	}
@@ -44,9 +57,6 @@ func runBroker(cc *cli.Context) error {
 	if !cc.IsSet("id") {
 		return format.Usagef("broker: missing --id: give the broker id, a positive integer")
 	}
-	if id <= 0 {
-		return format.Usagef("broker: --id must be a positive integer, not %d", id)
-	}
 	dir, err := clusterDir(cc)
 	if err != nil {
 		return err
@@ -56,15 +66,48 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
-	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval")
-	if coord.LeaderImbalanceCheckInterval <= 0 {
-		return format.Usagef("broker: --leader-imbalance-check-interval must be positive")
+	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval") // positive (checkFlagValues)
+	if cc.IsSet("advertise") && !cc.IsSet("listen") {
+		return format.Usagef("broker: --advertise needs --listen")
 	}
 	sess, err := c.RegisterBroker(id)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
+	// Both listeners are bound before the address is registered, so that
+	// a registered address (what mk cluster start waits for, and what
+	// mk cluster bootstrap prints) accepts connections.
+	var tcp net.Listener
+	var listen, advertised string
+	if addr := cc.String("listen"); addr != "" {
+		if tcp, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("broker %d: cannot listen on %s: %w", id, addr, errors.Unwrap(err))
+		}
+		bound := tcp.Addr().(*net.TCPAddr)
+		if advertised, err = advertisedAddress(cc.String("advertise"), bound); err != nil {
+			tcp.Close()
+			return err
+		}
+		// The host as asked, the port as bound: what mk cluster start
+		// passes to --listen when it restarts this broker.
+		host, _, _ := net.SplitHostPort(addr)
+		listen = net.JoinHostPort(host, strconv.Itoa(bound.Port))
+	}
+	unixL, err := server.ListenUnixPath(c.SocketPath(id))
+	if err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
+		return fmt.Errorf("broker %d: %w", id, err)
+	}
+	if err := sess.SetListener(listen, advertised); err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
+		unixL.Close()
+		return err
+	}
 	stderr := cc.App.ErrWriter
 	var logMu sync.Mutex
 	logf := func(f string, args ...any) {
@@ -80,6 +123,22 @@ func runBroker(cc *cli.Context) error {
 		ReplicaLagMax:          cc.Duration("replica-lag-time-max"),
 		Logf:                   logf,
 	})
+	srv := server.New(server.Config{
+		Cluster:    c,
+		Replicas:   mgr,
+		BrokerID:   id,
+		SocketPath: c.SocketPath(id),
+		Advertised: sess.Info().Address,
+		Listen:     sess.Info().Listen,
+		Settings:   brokerSettings(cc),
+		Logf:       logf,
+	})
+	defer srv.Close()
+	srv.Serve(unixL, true)
+	if tcp != nil {
+		srv.Serve(tcp, false)
+		logf("serving the Kafka protocol on %s (advertised as %s) and %s", tcp.Addr(), sess.Info().Address, c.SocketPath(id))
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -104,7 +163,42 @@ func runBroker(cc *cli.Context) error {
 		}
 	}()
 	err = mgr.Run(ctx, ready)
+	srv.Close()
 	wg.Wait()
 	logf("stopped")
 	return err
+}
+
+// advertisedAddress is the address a TCP listener is advertised at: the
+// --advertise value, else the bound address, with an unspecified host
+// (0.0.0.0, ::) advertised as localhost.
+func advertisedAddress(flag string, bound *net.TCPAddr) (string, error) {
+	if flag != "" {
+		host, port, err := net.SplitHostPort(flag)
+		if err != nil || host == "" {
+			return "", format.Usagef("broker: --advertise %q: give HOST:PORT", flag)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return "", format.Usagef("broker: --advertise %q: the port must be 1 to 65535", flag)
+		}
+		return flag, nil
+	}
+	host := bound.IP.String()
+	if bound.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(bound.Port)), nil
+}
+
+// brokerSettings are the broker's flags under Kafka's config names, as
+// DescribeConfigs shows them.
+func brokerSettings(cc *cli.Context) []server.Setting {
+	ms := func(flag string) string { return strconv.FormatInt(cc.Duration(flag).Milliseconds(), 10) }
+	return []server.Setting{
+		{Name: "log.retention.check.interval.ms", Value: ms("retention-check-interval"), Static: cc.IsSet("retention-check-interval")},
+		{Name: "log.flush.offset.checkpoint.interval.ms", Value: ms("checkpoint-interval"), Static: cc.IsSet("checkpoint-interval")},
+		{Name: "broker.session.timeout.ms", Value: ms("session-timeout"), Static: cc.IsSet("session-timeout")},
+		{Name: "leader.imbalance.check.interval.seconds", Value: strconv.FormatInt(int64(cc.Duration("leader-imbalance-check-interval").Seconds()), 10), Static: cc.IsSet("leader-imbalance-check-interval")},
+		{Name: "replica.lag.time.max.ms", Value: ms("replica-lag-time-max"), Static: cc.IsSet("replica-lag-time-max")},
+	}
 }

@@ -206,6 +206,12 @@ func (c *Cluster) BrokerDataDir(id int) string {
 	return filepath.Join(c.dir, "brokers", strconv.Itoa(id))
 }
 
+// SocketPath is where broker id serves the Kafka protocol on a Unix
+// socket (design decision 9).
+func (c *Cluster) SocketPath(id int) string {
+	return filepath.Join(c.BrokerDataDir(id), "kafka.sock")
+}
+
 // PartitionDir returns the directory of one partition replica,
 // <dir>/brokers/<id>/<topic>-<partition>, Kafka's log directory naming.
 func (c *Cluster) PartitionDir(brokerID int, topic string, partition int) string {
@@ -249,6 +255,11 @@ func (c *Cluster) controllerJSONPath() string {
 func (c *Cluster) topicPath(name string) string {
 	return filepath.Join(c.topicsDir(), name+".json")
 }
+
+// TopicPath returns the file of topic name (which may not exist). Every
+// write replaces it with a new file, so a client that stats it learns
+// whether the topic changed without reading it.
+func (c *Cluster) TopicPath(name string) string { return c.topicPath(name) }
 
 // readJSON reads a metadata file into v. A missing file is an error that
 // matches os.ErrNotExist; one that does not parse is ErrCorruptMetadata.

@@ -78,6 +78,7 @@ type replica struct {
 	// notLeading is the leader epoch at which it last said it would not
 	// lead (-1: none), so that it says it once per epoch.
 	notLeading int
+	replicaSeam
 }
 
 // NewManager makes the replica manager of broker id.
@@ -162,7 +163,10 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				r = nil
 			}
 			if r == nil {
-				if r, err = m.open(t, p); err != nil {
+				if r, err = m.open(t, p); errors.Is(err, errTopicGone) {
+					m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
+					break
+				} else if err != nil {
 					if msg := err.Error(); m.openErrs[k] != msg {
 						m.opts.Logf("open replica %s: %v", k, err)
 						m.openErrs[k] = msg
@@ -277,15 +281,44 @@ func isPartitionDir(name string) bool {
 	return err == nil
 }
 
-// open recovers the replica of partition p of topic t. The replica's
+// errTopicGone: open found the topic deleted since it was read.
+var errTopicGone = errors.New("topic deleted")
+
+// topicExists reports whether the topic file of name is still there (a
+// topic is deleted only when its file is absent: Lstat, so that a link to
+// nothing is a topic whose file cannot be read, not a deleted one). A
+// stat, not a read: a broker opening thousands of new replicas checks it
+// before and after each one.
+func (m *Manager) topicExists(name string) bool {
+	_, err := os.Lstat(filepath.Join(m.c.TopicsMetaDir(), name+".json"))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// open opens (recovers) the replica of partition p of topic t.
+func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
+	dir := m.c.PartitionDir(m.id, t.Name, p.Partition)
+	// mk topic delete removes the topic file, then the replica directories
+	// it finds. A broker still creating the topic's replicas must stop,
+	// and remove the one it was creating if the delete came in between.
+	if !m.topicExists(t.Name) {
+		return nil, errTopicGone
+	}
+	r, err := m.openReplica(t, p, dir)
+	if err == nil && !m.topicExists(t.Name) {
+		m.remove(r)
+		return nil, errTopicGone
+	}
+	return r, err
+}
+
+// openReplica recovers the replica of partition p of topic t in dir. The replica's
 // partition.metadata says which topic it belongs to: a replica of an older
 // topic of the same name (deleted, then created again while this broker
 // was down) is removed. Only a topic id that can be read and differs from
 // t's leads to that: a partition.metadata that cannot be read (empty, cut
 // short, garbage) leaves the replica closed and its bytes where they are,
 // and the error says what to do.
-func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
-	dir := m.c.PartitionDir(m.id, t.Name, p.Partition)
+func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*replica, error) {
 	id, err := logdir.ReadPartitionMetadata(dir)
 	write := err != nil // rewritten after recovery: missing, or the replica was removed
 	switch {
@@ -320,7 +353,9 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 			return nil, err
 		}
 	}
-	return &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l, notLeading: -1}, nil
+	r := &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l, notLeading: -1}
+	r.readers.dir = dir
+	return r, nil
 }
 
 // fence makes the replica in dir a follower at its epoch, if it is a
@@ -343,6 +378,9 @@ func (m *Manager) close(r *replica) {
 	if r.cancel != nil {
 		r.cancel()
 	}
+	r.applied.Store(nil)
+	r.changed.notify()
+	r.readers.close()
 	r.log.Close()
 }
 
@@ -407,8 +445,12 @@ func (m *Manager) reportMissing(r *replica, t *coord.Topic, p coord.Partition, s
 func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition, st logdir.State) {
 	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v damaged=%v unclean=%d lacks=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas, p.Damaged, p.LastUncleanEpoch, lacksCommitted(st))
 	if role == r.role {
+		if cur := r.applied.Load(); cur != nil && cur.TopicMeta.Version != t.Version {
+			r.applied.Store(m.roleOf(r, t, p)) // configs changed
+		}
 		return
 	}
+	defer r.changed.notify()
 	if r.cancel != nil {
 		r.cancel()
 		r.cancel = nil
@@ -432,6 +474,9 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 			r.notLeading = p.LeaderEpoch
 		}
 		r.role = role
+		applied := m.roleOf(r, t, p)
+		applied.IsLeader = false
+		r.applied.Store(applied)
 		return
 	}
 	if p.Leader == m.id {
@@ -463,6 +508,7 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 		}
 	}
 	r.role = role
+	r.applied.Store(m.roleOf(r, t, p))
 }
 
 // Fence is the controller's OnLeaderChange hook: before a new leader is

@@ -319,6 +319,7 @@ func (ld *leading) pass() {
 			ld.m.opts.Logf("%s: high watermark: %v", ld.r.dir, err)
 			return
 		}
+		ld.r.changed.notify()
 	}
 	ld.maintainISR(my)
 }

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"mk/coord"
+)
+
+// Metadata v0-v12: brokers (with the addresses of the listener the
+// request came through), cluster id (v2+), controller (v1+), topics with
+// ids (v10+), partitions with leader, leader epoch (v7+), replicas, ISR
+// and offline replicas (v5+). Auto-creation as Kafka: when the cluster's
+// auto.create.topics.enable is on and the request allows it (always
+// before v4), an unknown topic is created with the cluster's defaults and
+// answered with LEADER_NOT_AVAILABLE, so the client asks again.
+func init() { register(3, 0, 12, handleMetadata) }
+
+func handleMetadata(r *request) (kmsg.Response, error) {
+	req := r.kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	s := r.c.s
+	c := s.cfg.Cluster
+	brokers, alive := s.liveBrokers(r.c.unix)
+	resp.Brokers = brokers
+	id := c.ID()
+	resp.ClusterID = &id
+	resp.ControllerID = s.controllerID()
+
+	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
+	if all {
+		topics, _ := c.Topics()
+		for _, t := range topics {
+			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
+		}
+		return resp, nil
+	}
+	autoCreate := (r.version < 4 || req.AllowAutoTopicCreation) && c.ClusterConfig().AutoCreateTopics
+	var byID map[[16]byte]*coord.Topic
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			// v10+: by topic id.
+			if byID == nil {
+				byID = map[[16]byte]*coord.Topic{}
+				topics, _ := c.Topics()
+				for _, t := range topics {
+					byID[topicID(t.ID)] = t
+				}
+			}
+			t := byID[rt.TopicID]
+			if t == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
+			continue
+		}
+		name := *rt.Topic
+		t, err := c.Topic(name)
+		if errors.Is(err, coord.ErrUnknownTopic) && autoCreate {
+			if err = coord.ValidateTopicName(name); err == nil {
+				cc := c.ClusterConfig()
+				_, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
+				if err == nil || errors.Is(err, coord.ErrTopicExists) {
+					s.cfg.Logf("topic %s created by a Metadata request from %q (auto.create.topics.enable)", name, r.clientID)
+					err = errLeaderNotAvailable
+				}
+			}
+		}
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = &name
+			mt.ErrorCode = errorCode(err)
+			if errors.Is(err, errLeaderNotAvailable) {
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, topicMetadata(t, alive))
+	}
+	return resp, nil
+}
+
+var errLeaderNotAvailable = errors.New("leader not available")
+
+// topicMetadata describes t. A partition whose recorded leader is not alive
+// has leader -1 and LEADER_NOT_AVAILABLE, as Kafka's metadata cache shows a
+// partition the controller has not moved yet; replicas that are not alive
+// are listed offline.
+func topicMetadata(t *coord.Topic, alive map[int]bool) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = topicID(t.ID)
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(p.Partition)
+		mp.Leader = int32(p.Leader)
+		mp.LeaderEpoch = int32(p.LeaderEpoch)
+		mp.Replicas = int32s(p.Replicas)
+		mp.ISR = int32s(p.ISR)
+		for _, b := range p.Replicas {
+			if !alive[b] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, int32(b))
+			}
+		}
+		if p.Leader == coord.NoLeader || !alive[p.Leader] {
+			mp.Leader = -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	slices.SortFunc(mt.Partitions, func(a, b kmsg.MetadataResponseTopicPartition) int { return int(a.Partition - b.Partition) })
+	return mt
+}

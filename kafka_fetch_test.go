@@ -19,6 +19,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"mk/logdir"
 )
 
 // mkIn runs an mk command against the cluster with stdin and returns its
@@ -692,5 +694,95 @@ func TestKafkaFetchTopicDeleted(t *testing.T) {
 	_, _, _, oid := partitionInfo(t, cl, "other", 0)
 	if _, p := rawFetch(t, cl, 1, fetchRequest("other", oid, 0, 0, -1, 0)); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
 		t.Fatalf("fetch of another topic after the deletion: %+v", p)
+	}
+}
+
+// batchesIn splits a fetch's record batches and returns their base and
+// last offsets.
+func batchesIn(t testing.TB, b []byte) [][2]int64 {
+	t.Helper()
+	var out [][2]int64
+	for len(b) > 0 {
+		batch, rest, err := logdir.NextBatch(b)
+		if err != nil {
+			t.Fatalf("fetched bytes are not whole batches: %v", err)
+		}
+		if err := logdir.VerifyBatch(batch); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, [2]int64{logdir.BatchBaseOffset(batch), logdir.BatchLastOffset(batch)})
+		b = rest
+	}
+	return out
+}
+
+// TestKafkaFetchSizes: partition max bytes and max bytes bound the
+// answer in whole batches, except that the first partition with data
+// returns one whole batch however small the limits (KIP-74); partitions
+// are read in request order; read_committed is answered with the high
+// watermark as last stable offset and an empty list of aborted
+// transactions.
+func TestKafkaFetchSizes(t *testing.T) {
+	k := startKafkaCluster(t, 1)
+	k.mk("topic", "create", "t", "--partitions", "2")
+	// Batches of a few records each: --batch-size 200.
+	k.produceLines("t", 0, 100, "zero", "--batch-size", "200")
+	k.produceLines("t", 1, 100, "one", "--batch-size", "200")
+	cl := k.client()
+	_, _, _, id := partitionInfo(t, cl, "t", 0)
+	fetch := func(maxBytes, partMax int32, isolation int8, parts ...int32) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes = maxBytes
+		req.IsolationLevel = isolation
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "t", id
+		for _, p := range parts {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes = p, partMax
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testContext(t), cl.Broker(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	// Limits of one byte: one whole batch from the first partition,
+	// nothing from the second.
+	resp := fetch(1, 1, 0, 1, 0)
+	ps := resp.Topics[0].Partitions
+	if len(ps) != 2 || ps[0].Partition != 1 || ps[1].Partition != 0 {
+		t.Fatalf("partitions answered %+v, want 1 then 0", ps)
+	}
+	if bs := batchesIn(t, ps[0].RecordBatches); len(bs) != 1 || bs[0][0] != 0 {
+		t.Fatalf("first partition: batches %v, want the first one only", bs)
+	}
+	if len(ps[1].RecordBatches) != 0 || ps[1].HighWatermark != 100 {
+		t.Fatalf("second partition past max bytes: %d bytes, high watermark %d", len(ps[1].RecordBatches), ps[1].HighWatermark)
+	}
+	// A partition max of 1000 bytes: whole batches within 1000 bytes from
+	// each partition; read_uncommitted has no aborted transaction list.
+	resp = fetch(1<<20, 1000, 0, 0, 1)
+	for _, p := range resp.Topics[0].Partitions {
+		n := len(p.RecordBatches)
+		bs := batchesIn(t, p.RecordBatches)
+		if n > 1000 || len(bs) < 2 || bs[0][0] != 0 {
+			t.Fatalf("partition %d: %d bytes in batches %v", p.Partition, n, bs)
+		}
+		if p.AbortedTransactions != nil {
+			t.Fatalf("read_uncommitted: aborted transactions %v, want null", p.AbortedTransactions)
+		}
+	}
+	// read_committed: the same records, last stable offset = high
+	// watermark, an empty aborted transaction list.
+	resp = fetch(1<<20, 1<<20, 1, 0)
+	p := resp.Topics[0].Partitions[0]
+	if p.LastStableOffset != 100 || p.HighWatermark != 100 || p.AbortedTransactions == nil || len(p.AbortedTransactions) != 0 {
+		t.Fatalf("read_committed: %+v", p)
+	}
+	if bs := batchesIn(t, p.RecordBatches); bs[len(bs)-1][1] != 99 {
+		t.Fatalf("read_committed: batches %v, want up to offset 99", bs)
 	}
 }

@@ -360,6 +360,12 @@ func (f *fetch) respond(resp *kmsg.FetchResponse) {
 			if fp.diverging != nil {
 				rp.DivergingEpoch = *fp.diverging
 			}
+			if f.req.IsolationLevel == 1 {
+				// Kafka lists the aborted transactions the records
+				// overlap for read_committed (none here), and sends
+				// null for read_uncommitted.
+				rp.AbortedTransactions = noAbortedTransactions
+			}
 		}
 		if version >= 16 && (fp.code == kerr.NotLeaderForPartition.Code || fp.code == kerr.FencedLeaderEpoch.Code) {
 			if leaders == nil {
@@ -371,7 +377,10 @@ func (f *fetch) respond(resp *kmsg.FetchResponse) {
 	}
 }
 
-var noRecords = []byte{}
+var (
+	noRecords             = []byte{}
+	noAbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+)
 
 // currentLeader fills the current leader of a partition from the metadata
 // (KIP-951), and adds the leader's endpoint to the response's brokers once.

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"net"
 	"math/rand/v2"
+	"net"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"

@@ -53,9 +53,6 @@ func runBroker(cc *cli.Context) error {
 	if !cc.IsSet("id") {
 		return format.Usagef("broker: missing --id: give the broker id, a positive integer")
 	}
-	if id <= 0 {
-		return format.Usagef("broker: --id must be a positive integer, not %d", id)
-	}
 	dir, err := clusterDir(cc)
 	if err != nil {
 		return err
@@ -65,10 +62,7 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
-	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval")
-	if coord.LeaderImbalanceCheckInterval <= 0 {
-		return format.Usagef("broker: --leader-imbalance-check-interval must be positive")
-	}
+	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval") // positive (checkFlagValues)
 	if cc.IsSet("advertise") && !cc.IsSet("listen") {
 		return format.Usagef("broker: --advertise needs --listen")
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ func clusterCommand() *cli.Command {
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
-alone.
+alone; several starts at once take turns, and all succeed.
 
    mk cluster start --brokers 3`,
 				Flags: []cli.Flag{
@@ -49,18 +50,18 @@ alone.
 				Usage:       "stop brokers gracefully (SIGTERM) and wait until they are down",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
-				Description: "   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
+				Description: "A broker that is not running is left alone: stop succeeds (exit 0) with a note.\n\n   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
 				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
 			},
 			{
 				Name:        "kill",
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
-				Description: "   mk cluster kill --broker 2",
+				Description: "A broker that is not running is left alone: kill succeeds (exit 0) with a note.\n\n   mk cluster kill --broker 2",
 				// --broker is not Required: urfave/cli would print the help to stdout.
 				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
 				Action: func(cc *cli.Context) error {
-					if cc.Int("broker") <= 0 {
+					if !cc.IsSet("broker") {
 						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
 					}
 					return clusterSignal(cc, syscall.SIGKILL)
@@ -112,10 +113,26 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	// Starts take turns: a start that runs while another is starting
+	// brokers waits for it, then finds them up and leaves them alone.
+	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c) })
+}
+
+// startBrokers starts the brokers of mk cluster start that are not alive,
+// and waits until they are, or ctx ends.
+func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster) error {
+	dir := c.Dir()
+	// A damaged registration still names its broker (by its file name),
+	// which is started again like the others.
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d := &damage{}
+	d.add(bad...)
+	d.warn(cc)
 	var ids []int
 	if n := cc.Int("brokers"); n > 0 {
 		for i := 1; i <= n; i++ {
@@ -140,10 +157,11 @@ func clusterStart(cc *cli.Context) error {
 		alive[b.ID] = b.Alive
 	}
 	type started struct {
-		id   int
-		proc *os.Process
-		log  string
-		done chan error
+		id     int
+		proc   *os.Process
+		log    string
+		logEnd int64 // the log's size before this broker wrote to it
+		done   chan error
 	}
 	var procs []started
 	for _, id := range ids {
@@ -159,6 +177,10 @@ func clusterStart(cc *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		var logEnd int64
+		if fi, err := logf.Stat(); err == nil {
+			logEnd = fi.Size()
+		}
 		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
 			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
 			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
@@ -169,22 +191,26 @@ func clusterStart(cc *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("start broker %d: %w", id, err)
 		}
-		s := started{id, cmd.Process, logPath, make(chan error, 1)}
+		s := started{id, cmd.Process, logPath, logEnd, make(chan error, 1)}
 		go func() { s.done <- cmd.Wait() }()
 		procs = append(procs, s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
-	defer cancel()
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
 	up := func(id, pid int) bool {
 		b, err := c.Broker(id)
 		return err == nil && b.Alive && b.Pid == pid
 	}
 	for _, s := range procs {
+	wait:
 		for !up(s.id, s.proc.Pid) {
 			select {
 			case err := <-s.done:
-				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log))
+				if b, _ := c.Broker(s.id); b.Alive {
+					// Started by someone else meanwhile (mk broker run by
+					// hand): it is up, which is what was asked.
+					break wait
+				}
+				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log, s.logEnd))
 			case <-ctx.Done():
 				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
 			case <-wake:
@@ -199,13 +225,17 @@ func clusterStart(cc *cli.Context) error {
 	return nil
 }
 
-// lastLine is the last non-empty line of a log file, for error messages.
-func lastLine(path string) string {
+// lastLine is the last non-empty line a broker wrote to its log file from
+// offset from on, for error messages.
+func lastLine(path string, from int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "no log"
 	}
 	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return "no log"
+	}
 	last := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -218,16 +248,22 @@ func lastLine(path string) string {
 
 // clusterSignal sends sig to one or every live broker and waits until they
 // are down.
+// Damaged metadata does not keep brokers from being stopped: cluster.json
+// is not needed, and a broker whose registration is damaged is found by
+// its lock file. The damage is reported as warnings.
 func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
-	c, err := openCluster(cc)
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
-	only := cc.Int("broker")
+	d.add(bad...)
+	d.warn(cc)
+	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
 		if only != 0 && b.ID != only {
@@ -237,17 +273,34 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 			targets = append(targets, b)
 		}
 	}
-	if only != 0 && len(targets) == 0 {
+	// Stopping what is down succeeds, as systemctl stop does: the broker
+	// is down, which is what was asked. A note says nothing was done.
+	switch {
+	case only != 0 && len(targets) == 0:
 		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
 			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
 		}
-		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+		format.Infof(cc.App.ErrWriter, "broker %d is not running", only)
+		return nil
+	case len(targets) == 0:
+		format.Infof(cc.App.ErrWriter, "no broker is running")
+		return nil
 	}
+	var unknown []string
+	signalled := targets[:0:0]
 	for _, b := range targets {
+		if b.Pid <= 0 {
+			// kill(0) would signal our own process group, kill(-1) every
+			// process we may signal.
+			unknown = append(unknown, strconv.Itoa(b.ID))
+			continue
+		}
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
 		}
+		signalled = append(signalled, b)
 	}
+	targets = signalled
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
 	for _, b := range targets {
@@ -255,6 +308,9 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
 			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("broker(s) %s are running but their pid is not known (damaged registration, no pid in the lock file); stop them by hand", strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -292,8 +348,9 @@ func clusterWait(cc *cli.Context) error {
 func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
 	for {
+		// The lock alone: a damaged registration does not matter here.
 		b, err := c.Broker(id)
-		if err == nil && !b.LockHeld {
+		if !b.LockHeld && (err == nil || errors.Is(err, coord.ErrCorruptMetadata)) {
 			return nil
 		}
 		select {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,22 +54,22 @@ type clusterView struct {
 }
 
 func describeCluster(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	ctl, err := c.Controller()
+	d.add(err)
+	topics, bad, err := c.TopicsReadable()
 	if err != nil {
 		return err
 	}
-	topics, err := c.Topics()
-	if err != nil {
-		return err
-	}
+	d.add(bad...)
 	view := clusterView{ClusterID: c.ID(), Dir: c.Dir(), Controller: -1, ControllerEpoch: ctl.Epoch, Brokers: []brokerRow{}}
 	if ctl.Active {
 		view.Controller = ctl.Broker
@@ -91,7 +92,7 @@ func describeCluster(cc *cli.Context) error {
 		view.Brokers = append(view.Brokers, row)
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, view)
+		return cmp.Or(format.JSON(cc.App.Writer, view), d.report(cc))
 	}
 	var rows [][]string
 	for _, b := range view.Brokers {
@@ -104,7 +105,7 @@ func describeCluster(cc *cli.Context) error {
 		}
 		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), format.Bytes(b.SizeBytes)})
 	}
-	return format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE"}, rows)
+	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE"}, rows), d.report(cc))
 }
 
 // dirSize is the bytes of the regular files below dir.
@@ -229,7 +230,7 @@ func describeTopic(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -242,26 +243,27 @@ func describeTopic(cc *cli.Context) error {
 	}
 	v := viewTopic(c, t)
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, v)
+		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
 	}
-	return printTopicView(cc, v, t)
+	return cmp.Or(printTopicView(cc, v, t), d.report(cc))
 }
 
 func describeTopics(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	ts, err := c.Topics()
+	ts, bad, err := c.TopicsReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	views := []topicView{}
 	for _, t := range ts {
 		views = append(views, viewTopic(c, t))
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, views)
+		return cmp.Or(format.JSON(cc.App.Writer, views), d.report(cc))
 	}
 	for i, v := range views {
 		if i > 0 {
@@ -271,5 +273,5 @@ func describeTopics(cc *cli.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.report(cc)
 }

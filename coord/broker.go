@@ -43,6 +43,9 @@ type brokerFile struct {
 	// (Kafka's advertised.listeners); empty when it serves only its Unix
 	// socket. It is kept across restarts by mk cluster start.
 	Address string `json:"address,omitempty"`
+	// MaxOpenFiles is the broker's open file limit (RLIMIT_NOFILE), which
+	// bounds the replicas it can host (see checkBrokerCapacity).
+	MaxOpenFiles int `json:"max_open_files,omitempty"`
 }
 
 // BrokerInfo is what the metadata directory knows about one broker.
@@ -151,6 +154,13 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	// The pid in the lock file too: cluster stop finds the broker by it
+	// when the registration is damaged. Written through its own descriptor;
+	// the lock is on the inode, not on the descriptor that writes.
+	if err := os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		lock.unlock()
+		return nil, err
+	}
 	// Heartbeat before registration, so nobody sees the new registration
 	// with a stale heartbeat left by the previous life of this id.
 	if err := touch(c.heartbeatPath(id)); err != nil {
@@ -173,6 +183,7 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			Started:          now.UTC().Format(time.RFC3339Nano),
 			DataDir:          c.BrokerDataDir(id),
 			SessionTimeoutMs: SessionTimeout.Milliseconds(),
+			MaxOpenFiles:     OpenFileLimit(),
 		}
 		return writeJSON(c.brokerJSONPath(id), reg)
 	})

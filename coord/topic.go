@@ -259,6 +259,9 @@ func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, co
 	if replicationFactor < 1 {
 		return nil, newError(ErrInvalidReplicationFactor, "invalid replication factor %d for topic %s: it must be at least 1", replicationFactor, name)
 	}
+	if err := checkPartitionCount(name, partitions, partitions); err != nil {
+		return nil, err
+	}
 	cfg, err := ValidateConfig(config)
 	if err != nil {
 		return nil, err
@@ -283,6 +286,9 @@ func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, co
 		}
 		t = &Topic{Name: name, ID: newID(), Version: 1, Config: cfg}
 		t.Partitions = freshPartitions(name, brokers, 0, partitions, replicationFactor)
+		if err := c.checkBrokerCapacity(c.readableTopics(), t.Partitions); err != nil {
+			return err
+		}
 		return writeJSON(c.topicPath(name), t)
 	})
 	if err != nil {
@@ -340,14 +346,27 @@ func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]stri
 	if newPartitions < 0 {
 		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", newPartitions, name)
 	}
+	if newPartitions > MaxPartitionsPerTopic() {
+		// Whatever the topic has now: refused before anything is read.
+		if err := checkPartitionCount(name, newPartitions, 0); err != nil {
+			return nil, err
+		}
+	}
 	return c.UpdateTopic(name, func(t *Topic) error {
 		if have := len(t.Partitions); newPartitions > have {
+			if err := checkPartitionCount(name, newPartitions, newPartitions-have); err != nil {
+				return err
+			}
 			rf := t.ReplicationFactor()
 			brokers, err := c.brokersForReplicas(rf)
 			if err != nil {
 				return err
 			}
-			t.Partitions = append(t.Partitions, freshPartitions(name, brokers, have, newPartitions-have, rf)...)
+			added := freshPartitions(name, brokers, have, newPartitions-have, rf)
+			if err := c.checkBrokerCapacity(c.readableTopics(), added); err != nil {
+				return err
+			}
+			t.Partitions = append(t.Partitions, added...)
 		} else if newPartitions != 0 && newPartitions < have {
 			return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
 		}

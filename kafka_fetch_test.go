@@ -406,7 +406,7 @@ type describedPartition struct {
 	LogEndOffset   int64 `json:"log_end_offset"`
 }
 
-func (k *kafkaCluster) describe(topic string) []describedPartition {
+func (k *kafkaCluster) describePartitions(topic string) []describedPartition {
 	k.t.Helper()
 	var d struct {
 		Partitions []describedPartition `json:"partitions"`
@@ -445,7 +445,7 @@ func TestKafkaListOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range k.describe("t") {
+	for _, d := range k.describePartitions("t") {
 		s, _ := starts.Lookup("t", d.Partition)
 		e, _ := ends.Lookup("t", d.Partition)
 		if s.Err != nil || e.Err != nil || s.Offset != d.LogStartOffset || e.Offset != d.HighWatermark || e.Offset != 20 {
@@ -531,7 +531,7 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	if r.Err != nil || r.LowWatermark != 137 {
 		t.Fatalf("delete records: %+v, want low watermark 137", r)
 	}
-	for _, d := range k.describe("t") {
+	for _, d := range k.describePartitions("t") {
 		if d.LogStartOffset != 137 {
 			t.Fatalf("mk describe: %+v, want log start 137", d)
 		}

@@ -181,12 +181,12 @@ func BenchmarkKafkaProduceConsumeLatency(b *testing.B) {
 	}
 	defer fake.Close()
 	b.Run("mk", func(b *testing.B) {
-		topic := "lat" + strconv.Itoa(b.N)
+		topic := latencyTopic()
 		k.mk("topic", "create", topic, "--partitions", "1")
 		benchLatency(b, k.addrs(), topic)
 	})
 	b.Run("kfake", func(b *testing.B) {
-		topic := "lat" + strconv.Itoa(b.N)
+		topic := latencyTopic()
 		cl, err := kgo.NewClient(kgo.SeedBrokers(fake.ListenAddrs()...))
 		if err != nil {
 			b.Fatal(err)
@@ -198,6 +198,15 @@ func BenchmarkKafkaProduceConsumeLatency(b *testing.B) {
 		benchLatency(b, fake.ListenAddrs(), topic)
 	})
 }
+
+// latencyTopic names a new topic for each run of a latency benchmark, so
+// that its consumer starts at the warm-up record.
+func latencyTopic() string {
+	latencyRuns++
+	return "lat" + strconv.Itoa(latencyRuns)
+}
+
+var latencyRuns int
 
 func benchLatency(b *testing.B, addrs []string, topic string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -786,3 +786,43 @@ func TestKafkaFetchSizes(t *testing.T) {
 		t.Fatalf("read_committed: batches %v, want up to offset 99", bs)
 	}
 }
+
+// TestKafkaFetchLongPollWokenByProduce: as TestKafkaFetchLongPollWoken,
+// with one replica and a kgo producer: the Produce that appends is the
+// commit that wakes the fetch.
+func TestKafkaFetchLongPollWokenByProduce(t *testing.T) {
+	k := startKafkaCluster(t, 1)
+	if !servesProduce(t, k.addrs()) {
+		t.Skip("the broker does not serve Produce yet")
+	}
+	k.mk("topic", "create", "t", "--partitions", "1")
+	cl := k.client(kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := testContext(t)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	leader, epoch, _, id := partitionInfo(t, cl, "t", 0)
+	done := make(chan *kmsg.FetchResponseTopicPartition, 1)
+	go func() {
+		_, p := rawFetch(t, cl, leader, fetchRequest("t", id, 0, 1, epoch, time.Minute))
+		done <- p
+	}()
+	// Several produces in a row: the fetch is answered by the first that
+	// lands after it started waiting.
+	var p *kmsg.FetchResponseTopicPartition
+	for i := 0; p == nil; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after-" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p = <-done:
+		case <-time.After(100 * time.Millisecond): // a produce per 100 ms until answered, bounded by ctx
+			if ctx.Err() != nil {
+				t.Fatal("the fetch was not answered")
+			}
+		}
+	}
+	if p.ErrorCode != 0 || len(p.RecordBatches) == 0 || p.HighWatermark < 2 {
+		t.Fatalf("fetch answered error %d with %d bytes, high watermark %d: not woken by the produce", p.ErrorCode, len(p.RecordBatches), p.HighWatermark)
+	}
+}

@@ -826,3 +826,41 @@ func TestKafkaFetchLongPollWokenByProduce(t *testing.T) {
 		t.Fatalf("fetch answered error %d with %d bytes, high watermark %d: not woken by the produce", p.ErrorCode, len(p.RecordBatches), p.HighWatermark)
 	}
 }
+
+// TestKafkaFetchCorruptBatch: a batch whose bytes were damaged on disk is
+// never served: a fetch from before it gets the good batches before it,
+// a fetch of it is CORRUPT_MESSAGE without records.
+func TestKafkaFetchCorruptBatch(t *testing.T) {
+	k := startKafkaCluster(t, 1)
+	k.mk("topic", "create", "t", "--partitions", "1")
+	k.produceLines("t", 0, 50, "r", "--batch-size", "200")
+	seg := filepath.Join(k.dir, "brokers", "1", "t-0", "00000000000000000000.log")
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Damage a record byte of the third batch (past its header).
+	first, rest, _ := logdir.NextBatch(data)
+	second, _, _ := logdir.NextBatch(rest)
+	third := int64(len(first) + len(second))
+	thirdBase := logdir.BatchBaseOffset(rest[len(second):])
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{data[third+70] ^ 0xff}, third+70); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cl := k.client()
+	_, _, _, id := partitionInfo(t, cl, "t", 0)
+	_, p := rawFetch(t, cl, 1, fetchRequest("t", id, 0, thirdBase, -1, 0))
+	if !errors.Is(kerr.ErrorForCode(p.ErrorCode), kerr.CorruptMessage) || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch of the damaged batch: error %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+	// From the start: the two batches before it.
+	_, p = rawFetch(t, cl, 1, fetchRequest("t", id, 0, 0, -1, 0))
+	if bs := batchesIn(t, p.RecordBatches); p.ErrorCode != 0 || len(bs) != 2 || bs[1][1] != thirdBase-1 {
+		t.Fatalf("fetch from the start: error %d, batches %v, want the two before offset %d", p.ErrorCode, bs, thirdBase)
+	}
+}

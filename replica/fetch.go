@@ -99,6 +99,11 @@ func (p *Partition) Read(dst []byte, offset int64, maxBytes int, clientEpoch int
 	}
 	start := len(dst)
 	dst, st, err := rd.ReadCommitted(dst, offset, maxBytes)
+	if errors.Is(err, logdir.ErrCorrupt) {
+		// Serve the good batches before the damaged one, one at a time,
+		// so that a consumer gets as far as the damage and is told there.
+		dst, st, err = readUntilCorrupt(rd, dst[:start], offset, maxBytes)
+	}
 	p.r.readers.put(rd)
 	switch {
 	case err != nil && !errors.Is(err, logdir.ErrOffsetOutOfRange):
@@ -380,4 +385,26 @@ func (m *Manager) TopicByID(id string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// readUntilCorrupt reads batch by batch from offset until maxBytes or a
+// batch that fails its check: the batches before it are returned without
+// an error; if the first one fails, the error is returned.
+func readUntilCorrupt(rd *logdir.Reader, dst []byte, offset int64, maxBytes int) ([]byte, logdir.State, error) {
+	start := len(dst)
+	for {
+		n := len(dst)
+		var st logdir.State
+		var err error
+		dst, st, err = rd.ReadCommitted(dst, offset, 1)
+		switch {
+		case err != nil && n == start:
+			return dst[:start], st, err
+		case err != nil:
+			return dst[:n], st, nil
+		case len(dst) == n || len(dst)-start >= maxBytes:
+			return dst, st, nil
+		}
+		offset = logdir.BatchLastOffset(dst[n:]) + 1
+	}
 }

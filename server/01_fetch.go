@@ -243,6 +243,9 @@ func (f *fetch) read() (int, bool) {
 		if err != nil {
 			buf = buf[:fp.start]
 			fp.code = errorCode(err)
+			if fp.code == kerr.CorruptMessage.Code || fp.code == kerr.UnknownServerError.Code {
+				f.s.cfg.Logf("fetch %s-%d at offset %d: %v", fp.topic, fp.partition, fp.offset, err)
+			}
 			done = true
 			continue
 		}

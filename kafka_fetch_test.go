@@ -864,3 +864,48 @@ func TestKafkaFetchCorruptBatch(t *testing.T) {
 		t.Fatalf("fetch from the start: error %d, batches %v, want the two before offset %d", p.ErrorCode, bs, thirdBase)
 	}
 }
+
+// TestKafkaFetchLongPollManyPartitions: a long poll of several partitions
+// is woken by a commit to any one of them, and answers it.
+func TestKafkaFetchLongPollManyPartitions(t *testing.T) {
+	k := startKafkaCluster(t, 2)
+	k.mk("topic", "create", "t", "--partitions", "4", "--replication-factor", "2")
+	cl := k.client()
+	leader, epoch, _, id := partitionInfo(t, cl, "t", 0)
+	// The partitions this broker leads (assignment spreads leaders).
+	req := fetchRequest("t", id, 0, 0, epoch, time.Minute)
+	req.Topics[0].Partitions = nil
+	var led []int32
+	for p := int32(0); p < 4; p++ {
+		if l, e, _, _ := partitionInfo(t, cl, "t", p); l == leader {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = p, e, 1<<20
+			req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+			led = append(led, p)
+		}
+	}
+	if len(led) < 2 {
+		t.Fatalf("broker %d leads partitions %v: want two or more", leader, led)
+	}
+	done := make(chan *kmsg.FetchResponse, 1)
+	go func() {
+		resp, err := req.RequestWith(testContext(t), cl.Broker(int(leader)))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	last := led[len(led)-1]
+	k.produceLines("t", int(last), 1, "wake")
+	var resp *kmsg.FetchResponse
+	select {
+	case resp = <-done:
+	case <-time.After(50 * time.Second):
+		t.Fatal("the fetch was not answered")
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || (p.Partition == last) != (len(p.RecordBatches) > 0) {
+			t.Fatalf("partition %d: error %d, %d bytes; only partition %d was written", p.Partition, p.ErrorCode, len(p.RecordBatches), last)
+		}
+	}
+}

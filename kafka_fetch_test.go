@@ -394,6 +394,14 @@ func TestKafkaFetchLeaderEpoch(t *testing.T) {
 	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != newLeader {
 		t.Fatalf("node endpoints %+v, want broker %d", resp.Brokers, newLeader)
 	}
+	// The old leader, back as a follower, does not serve consumers either.
+	k.start(int(leader))
+	k.waitAddress(int(leader))
+	c2 := k.client()
+	_, p = rawFetch(t, c2, leader, fetchRequest("t", id, 0, 0, -1, 0))
+	if err := kerr.ErrorForCode(p.ErrorCode); !errors.Is(err, kerr.NotLeaderForPartition) || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch from the follower: %v with %d bytes, want NOT_LEADER_OR_FOLLOWER", err, len(p.RecordBatches))
+	}
 }
 
 // describedPartition is a partition as mk describe topic -o json shows it.
@@ -661,6 +669,33 @@ func TestKafkaOffsetForLeaderEpoch(t *testing.T) {
 	}
 	if p := ask(newEpoch-1, newEpoch); p.ErrorCode != kerr.FencedLeaderEpoch.Code {
 		t.Fatalf("with a stale current epoch: %+v", p)
+	}
+
+	// ListOffsets names the epochs too: earliest is in the first epoch,
+	// latest in the current one; a stale current epoch is fenced.
+	list := func(current int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = 0, current, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(testContext(t), cl.Broker(int(newLeader)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := list(newEpoch, -2); p.ErrorCode != 0 || p.Offset != 0 || p.LeaderEpoch != epoch {
+		t.Fatalf("earliest: %+v, want offset 0 in epoch %d", p, epoch)
+	}
+	if p := list(newEpoch, -1); p.ErrorCode != 0 || p.Offset != 15 || p.LeaderEpoch != newEpoch {
+		t.Fatalf("latest: %+v, want offset 15 in epoch %d", p, newEpoch)
+	}
+	if p := list(newEpoch-1, -1); p.ErrorCode != kerr.FencedLeaderEpoch.Code || p.Offset != -1 {
+		t.Fatalf("latest with a stale epoch: %+v", p)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -585,6 +586,46 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	if r, _ := res.Lookup("t", 0); !errors.Is(r.Err, kerr.OffsetOutOfRange) {
 		t.Fatalf("delete past the high watermark: %+v, want OFFSET_OUT_OF_RANGE", r)
 	}
+	// The follower does not delete: NOT_LEADER_OR_FOLLOWER.
+	_, _, replicas, _ := partitionInfo(t, raw, "t", 0)
+	follower := replicas[0]
+	if follower == leader {
+		follower = replicas[1]
+	}
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic = "t"
+	drp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	drp.Partition, drp.Offset = 0, 200
+	drt.Partitions = append(drt.Partitions, drp)
+	dr.Topics = append(dr.Topics, drt)
+	dresp, err := dr.RequestWith(ctx, raw.Broker(int(follower)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := dresp.Topics[0].Partitions[0]; p.ErrorCode != kerr.NotLeaderForPartition.Code || p.LowWatermark != -1 {
+		t.Fatalf("delete records on the follower: %+v", p)
+	}
+	// A follower that does not follow (stopped) holds the answer until
+	// the request's timeout: REQUEST_TIMED_OUT with the low watermark so
+	// far. The leader's log start has moved all the same.
+	k.procs[int(follower)].Process.Signal(syscall.SIGSTOP)
+	dr.TimeoutMillis = 300
+	dr.Topics[0].Partitions[0].Offset = 250
+	dresp, err = dr.RequestWith(ctx, raw.Broker(int(leader)))
+	k.procs[int(follower)].Process.Signal(syscall.SIGCONT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := dresp.Topics[0].Partitions[0]; p.ErrorCode != kerr.RequestTimedOut.Code || p.LowWatermark != 137 {
+		t.Fatalf("delete records with a stopped follower: %+v, want REQUEST_TIMED_OUT at 137", p)
+	}
+	if st := readStateFile(t, k, int(leader), "t", 0); st["log-start-offset"] != 250 {
+		t.Fatalf("leader's log start %d, want 250", st["log-start-offset"])
+	}
+	waitUntilFetch(t, "the follower to follow the log start to 250", func() bool {
+		return readStateFile(t, k, int(follower), "t", 0)["log-start-offset"] == 250
+	})
 	// -1 deletes up to the high watermark.
 	res, err = adm.DeleteRecords(ctx, offsetsFor("t", 0, -1))
 	if err != nil {
@@ -592,6 +633,18 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	}
 	if r, _ := res.Lookup("t", 0); r.Err != nil || r.LowWatermark != 300 {
 		t.Fatalf("delete to the high watermark: %+v, want low watermark 300", r)
+	}
+}
+
+// waitUntilFetch polls cond until it holds, for at most 20 s.
+func waitUntilFetch(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
 	}
 }
 

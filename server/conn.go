@@ -59,19 +59,13 @@ func (c *conn) serve() {
 		if _, err := io.ReadFull(c.r, body); err != nil {
 			return
 		}
-		resp, raw, err := c.handle(body)
+		resp, err := c.handle(body)
 		if cap(body) > 1<<20 {
 			body = nil
 		}
 		if err != nil {
 			c.s.cfg.Logf("client %s: %v: closing the connection", c.nc.RemoteAddr(), err)
 			return
-		}
-		if raw != nil {
-			if err := raw(); err != nil {
-				return
-			}
-			continue
 		}
 		if resp == nil {
 			continue // acks=0 produce: no answer
@@ -82,52 +76,40 @@ func (c *conn) serve() {
 	}
 }
 
-// rawResponse is a response that writes itself to the connection instead
-// of being encoded into one buffer: a Fetch response sends the batches it
-// read as they are, without copying them into the response (see
-// 01_fetch.go).
-type rawResponse interface {
-	kmsg.Response
-	// writeResponse writes the whole framed response (size, header,
-	// body) answering correlation id corr.
-	writeResponse(c *conn, corr int32) error
-}
-
 // handle decodes one request and returns its encoded response (nil for
-// none), or a function that writes a rawResponse. An error means the
-// connection is to be closed.
-func (c *conn) handle(body []byte) ([]byte, func() error, error) {
+// none). An error means the connection is to be closed.
+func (c *conn) handle(body []byte) ([]byte, error) {
 	rd := kbin.Reader{Src: body}
 	key := rd.Int16()
 	version := rd.Int16()
 	corr := rd.Int32()
 	clientID := rd.NullableString()
 	if !rd.Ok() {
-		return nil, nil, fmt.Errorf("truncated request header")
+		return nil, fmt.Errorf("truncated request header")
 	}
 	api, known := apis[key]
 	if key == apiVersionsKey && (!known || version < api.min || version > api.max) {
 		// KIP-511: an ApiVersions of a version this broker does not
 		// know is answered at v0 with UNSUPPORTED_VERSION and the
 		// served ranges, so the client can pick one.
-		return c.frame(corr, unsupportedApiVersions()), nil, nil
+		return c.frame(corr, unsupportedApiVersions()), nil
 	}
 	if !known {
-		return nil, nil, fmt.Errorf("unknown api key %d", key)
+		return nil, fmt.Errorf("unknown api key %d", key)
 	}
 	if version < api.min || version > api.max {
-		return nil, nil, fmt.Errorf("unsupported version %d of %s (served: %d to %d)", version, api.name, api.min, api.max)
+		return nil, fmt.Errorf("unsupported version %d of %s (served: %d to %d)", version, api.name, api.min, api.max)
 	}
 	kreq := kmsg.RequestForKey(key)
 	kreq.SetVersion(version)
 	if kreq.IsFlexible() {
 		kmsg.SkipTags(&rd)
 		if !rd.Ok() {
-			return nil, nil, fmt.Errorf("truncated request header")
+			return nil, fmt.Errorf("truncated request header")
 		}
 	}
 	if err := kreq.ReadFrom(rd.Src); err != nil {
-		return nil, nil, fmt.Errorf("malformed %s v%d request: %v", api.name, version, err)
+		return nil, fmt.Errorf("malformed %s v%d request: %v", api.name, version, err)
 	}
 	req := &request{ctx: c.s.ctx, c: c, key: key, version: version, corr: corr, kreq: kreq}
 	if clientID != nil {
@@ -135,13 +117,30 @@ func (c *conn) handle(body []byte) ([]byte, func() error, error) {
 	}
 	kresp, err := api.handle(req)
 	if err != nil || kresp == nil {
-		return nil, nil, err
+		return nil, err
 	}
 	kresp.SetVersion(version)
 	if raw, ok := kresp.(rawResponse); ok {
-		return nil, func() error { return raw.writeResponse(c, corr) }, nil
+		// It writes itself. A connection it cannot be written to is
+		// closed, so the next read ends serve without a word: a
+		// consumer that went away during a long poll is no error.
+		if err := raw.writeResponse(c, corr); err != nil {
+			c.nc.Close()
+		}
+		return nil, nil
 	}
-	return c.frame(corr, kresp), nil, nil
+	return c.frame(corr, kresp), nil
+}
+
+// rawResponse is a response that writes itself to the connection instead
+// of being encoded into one buffer: a Fetch response sends the batches it
+// read as they are, without copying them into the response (see
+// fetch_response.go).
+type rawResponse interface {
+	kmsg.Response
+	// writeResponse writes the whole framed response (size, header,
+	// body) answering correlation id corr.
+	writeResponse(c *conn, corr int32) error
 }
 
 // frame encodes a response with its size and header into c.out.

@@ -120,10 +120,12 @@ func (c *conn) handle(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	kresp.SetVersion(version)
-	if raw, ok := kresp.(rawResponse); ok {
+	if raw, ok := kresp.(rawResponse); ok && c.nc != nil {
 		// It writes itself. A connection it cannot be written to is
 		// closed, so the next read ends serve without a word: a
 		// consumer that went away during a long poll is no error.
+		// (Without a connection, as in tests of handle alone, it is
+		// encoded as any other.)
 		if err := raw.writeResponse(c, corr); err != nil {
 			c.nc.Close()
 		}

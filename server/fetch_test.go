@@ -217,3 +217,61 @@ func TestFetchPipelinedDuringLongPoll(t *testing.T) {
 		t.Fatalf("second answer has correlation id %d, want 2", corr)
 	}
 }
+
+// BenchmarkFetchManyPartitions: the broker's cost of a fetch of 100
+// partitions that have nothing new (max wait 0): resolving each, reading
+// its state, answering. One request and response per iteration.
+func BenchmarkFetchManyPartitions(b *testing.B) {
+	const parts = 100
+	dir := filepath.Join(b.TempDir(), "cluster")
+	c, err := coord.Init(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess, err := c.RegisterBroker(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	t, err := c.CreateTopic("t", parts, 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr := replica.NewManager(c, 1, replica.Options{})
+	ready := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); mgr.Run(ctx, ready) }()
+	defer func() { cancel(); <-stopped }()
+	<-ready
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(Config{Cluster: c, Replicas: mgr, BrokerID: 1})
+	srv.Serve(l, false)
+	defer srv.Close()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	req := waitingFetch("t", 0, 0)
+	req.Version = 16
+	req.Topics[0].TopicID = topicID(t.ID)
+	for p := int32(1); p < parts; p++ {
+		rp := req.Topics[0].Partitions[0]
+		rp.Partition = p
+		req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	}
+	wire := appendRequest(nil, 1, req)
+	r := bufio.NewReader(nc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := nc.Write(wire); err != nil {
+			b.Fatal(err)
+		}
+		readResponse(&testing.T{}, r, true)
+	}
+}

@@ -328,6 +328,30 @@ func TestKafkaFetchOffsetOutOfRange(t *testing.T) {
 		t.Fatalf("fetch at the end: %+v", p)
 	}
 
+	// Fetch sessions are declined: a full fetch asking for one gets
+	// session id 0; an incremental fetch names a session that does not
+	// exist.
+	req := fetchRequest("t", id, 0, 0, -1, 0)
+	req.SessionEpoch = 0
+	resp, _ := rawFetch(t, cl, 1, req)
+	if resp.ErrorCode != 0 || resp.SessionID != 0 {
+		t.Fatalf("full fetch asking for a session: error %d, session %d", resp.ErrorCode, resp.SessionID)
+	}
+	req.SessionID, req.SessionEpoch = 5, 3
+	resp, err := req.RequestWith(testContext(t), cl.Broker(1))
+	if err != nil || resp.ErrorCode != kerr.FetchSessionIDNotFound.Code || len(resp.Topics) != 0 {
+		t.Fatalf("incremental fetch: %+v %v, want FETCH_SESSION_ID_NOT_FOUND", resp, err)
+	}
+	// No such topic id, no such partition.
+	_, p = rawFetch(t, cl, 1, fetchRequest("t", [16]byte{1, 2, 3}, 0, 0, -1, 0))
+	if !errors.Is(kerr.ErrorForCode(p.ErrorCode), kerr.UnknownTopicID) {
+		t.Fatalf("fetch of an unknown topic id: error %d, want UNKNOWN_TOPIC_ID", p.ErrorCode)
+	}
+	_, p = rawFetch(t, cl, 1, fetchRequest("t", id, 7, 0, -1, 0))
+	if !errors.Is(kerr.ErrorForCode(p.ErrorCode), kerr.UnknownTopicOrPartition) {
+		t.Fatalf("fetch of partition 7 of 1: error %d, want UNKNOWN_TOPIC_OR_PARTITION", p.ErrorCode)
+	}
+
 	c2 := k.client(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"t": {0: kgo.NewOffset().At(1000)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

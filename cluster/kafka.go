@@ -166,7 +166,7 @@ func (k *Kafka) baseOpts() ([]kgo.Opt, error) {
 		kgo.RetryTimeout(t),
 		// Metadata is cached this long: the requests of one command share
 		// it, and a retry after NOT_LEADER does not wait long for news.
-		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.WithHooks(k.watch),
 		// Fail fast and quietly: a one-shot command reports its own errors.
 		kgo.RetryBackoffFn(func(tries int) time.Duration {

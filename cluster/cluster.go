@@ -220,6 +220,9 @@ type Producer interface {
 	// (murmur2 of the key as Kafka's Java client; sticky without a key).
 	// A record too large for the topic is a *client.RecordTooLargeError.
 	Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error
+	// Idle is told that the input went idle: what is batched must not
+	// wait for more records (a line that trickles in is sent at once).
+	Idle() error
 	// Flush sends what is batched and waits for its acknowledgement.
 	Flush() error
 	// Close flushes and releases the producer.

@@ -98,11 +98,11 @@ func (k *Kafka) committed(ctx context.Context, name string) (map[coord.TopicPart
 func (k *Kafka) viewGroup(ctx context.Context, name string) (*GroupView, []error, error) {
 	dg, err := k.describeGroup(ctx, name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, unknownGroup(name, err)
 	}
 	committed, err := k.committed(ctx, name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, unknownGroup(name, err)
 	}
 	if dg.State == "Dead" && len(dg.Members) == 0 && len(committed) == 0 {
 		return nil, nil, newKafkaError(coord.ErrUnknownGroup, kerr.GroupIDNotFound, "unknown group %s", name)
@@ -186,6 +186,14 @@ func (k *Kafka) viewGroup(ctx context.Context, name string) (*GroupView, []error
 	return v, damaged, nil
 }
 
+// unknownGroup says GROUP_ID_NOT_FOUND as mk does.
+func unknownGroup(name string, err error) error {
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return newKafkaError(coord.ErrUnknownGroup, err, "unknown group %s", name)
+	}
+	return err
+}
+
 func compareTP(a, b coord.TopicPartition) int {
 	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 		return c
@@ -199,7 +207,7 @@ func (k *Kafka) RequireInactive(ctx context.Context, group string) error {
 	defer cancel()
 	dg, err := k.describeGroup(ctx, group)
 	if err != nil {
-		return k.mapErr(ctx, err)
+		return k.mapErr(ctx, unknownGroup(group, err))
 	}
 	return activeErr(group, dg)
 }

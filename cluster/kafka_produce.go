@@ -237,6 +237,11 @@ func (p *kafkaProducer) err() error {
 	return p.firstErr
 }
 
+// Idle returns the first failure so far: records are already on their
+// way (no linger), and waiting for their acknowledgement would only stall
+// the input.
+func (p *kafkaProducer) Idle() error { return p.err() }
+
 // Flush waits until every record sent so far is acknowledged or failed.
 func (p *kafkaProducer) Flush() error {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout+5*time.Second)

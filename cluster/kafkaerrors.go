@@ -74,8 +74,9 @@ func sentinelFor(err error) error {
 // kafkaErr maps an error from kgo or kadm to mk's, keeping its message
 // (with the Kafka error's description made one lower-case phrase).
 func kafkaErr(err error) error {
-	if err == nil {
-		return nil
+	var mapped *kafkaError
+	if err == nil || errors.As(err, &mapped) {
+		return err
 	}
 	if s := sentinelFor(err); s != nil {
 		return newKafkaError(s, err, "%s", describeKafkaErr(err))

@@ -113,7 +113,7 @@ func TestBootstrapTopics(t *testing.T) {
 	out = mkOK(t, "", "describe", "topics", "-b", b)
 	match(t, "describe topics", out, `^Topic:\s+orders$`)
 	out = mkOK(t, "", "describe", "cluster", "-b", b)
-	match(t, "describe cluster", out, `^BROKER\s+STATE\s+PID\s+CONTROLLER\s+PARTITIONS\s+LEADERS\s+SIZE\n\d+\s+alive\s+-\s+yes\s+4\s+4\s+\S+`)
+	match(t, "describe cluster", out, `^BROKER\s+STATE\s+PID\s+CONTROLLER\s+PARTITIONS\s+LEADERS\s+SIZE\s+ADDRESS\n\d+\s+alive\s+-\s+yes\s+4\s+4\s+.+\s+`+regexp.QuoteMeta(b)+`$`)
 	mkOK(t, "", "topic", "delete", "orders", "-b", b)
 	r = runMK(t, "", nil, "topic", "delete", "orders", "-b", b)
 	if r.code != 4 || r.err != "mk: unknown topic orders\n" {

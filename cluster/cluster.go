@@ -71,10 +71,13 @@ type Client interface {
 // are unknown (a remote cluster does not tell a broker's pid, nor its
 // size when it does not answer DescribeLogDirs).
 type BrokerView struct {
-	ID         int    `json:"id"`
-	State      string `json:"state"`
-	Pid        int    `json:"pid"`
-	Host       string `json:"host"`
+	ID    int    `json:"id"`
+	State string `json:"state"`
+	Pid   int    `json:"pid"`
+	Host  string `json:"host"`
+	// Address is the advertised HOST:PORT of the broker's Kafka listener
+	// ("" when it has none).
+	Address    string `json:"address"`
 	Controller bool   `json:"controller"`
 	Partitions int    `json:"partitions"`
 	Leaders    int    `json:"leaders"`

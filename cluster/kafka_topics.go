@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,7 +36,7 @@ func (k *Kafka) DescribeCluster(ctx context.Context) (*ClusterView, []error, err
 	sizes := k.brokerSizes(ctx)
 	var damaged []error
 	for _, b := range md.Brokers {
-		row := BrokerView{ID: int(b.NodeID), State: "alive", Host: b.Host, Controller: b.NodeID == md.Controller, SizeBytes: -1}
+		row := BrokerView{ID: int(b.NodeID), State: "alive", Host: b.Host, Address: net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), Controller: b.NodeID == md.Controller, SizeBytes: -1}
 		if s, ok := sizes[b.NodeID]; ok {
 			row.SizeBytes = s
 		}
@@ -148,12 +150,14 @@ func (k *Kafka) viewTopics(ctx context.Context, tds kadm.TopicDetails, names []s
 	if len(names) == 0 {
 		return views, nil
 	}
+	// A broker that does not serve ListOffsets leaves the offsets unknown
+	// (-), as DescribeConfigs and DescribeLogDirs leave configs and sizes.
 	starts, err := k.adm.ListStartOffsets(ctx, names...)
-	if err != nil && len(starts) == 0 {
+	if err != nil && len(starts) == 0 && !unsupported(err) {
 		return nil, err
 	}
 	ends, err := k.adm.ListEndOffsets(ctx, names...)
-	if err != nil && len(ends) == 0 {
+	if err != nil && len(ends) == 0 && !unsupported(err) {
 		return nil, err
 	}
 	configs := k.topicConfigs(ctx, names)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -78,6 +80,19 @@ func kafkaErr(err error) error {
 	if err == nil || errors.As(err, &mapped) {
 		return err
 	}
+	// kadm's "request X has N separate shard errors, first: ..." is one
+	// broker's failure, said with its address.
+	var se *kadm.ShardErrors
+	if errors.As(err, &se) && len(se.Errs) > 0 {
+		first := se.Errs[0]
+		addr := net.JoinHostPort(first.Broker.Host, strconv.Itoa(int(first.Broker.Port)))
+		var fe *kgo.ErrFirstReadEOF
+		if errors.As(first.Err, &fe) {
+			return fmt.Errorf("broker %s closed the connection on a %s request: it does not serve it, or needs TLS or SASL", addr, se.Name)
+		}
+		inner := kafkaErr(first.Err)
+		return &kafkaError{msg: fmt.Sprintf("broker %s: %s: %s", addr, se.Name, inner.Error()), sentinel: sentinelOr(inner), cause: first.Err}
+	}
 	if s := sentinelFor(err); s != nil {
 		return newKafkaError(s, err, "%s", describeKafkaErr(err))
 	}
@@ -105,6 +120,24 @@ func describeKafkaErr(err error) string {
 		}
 	}
 	return fmt.Sprintf("%s (%s)", desc, ke.Message)
+}
+
+// sentinelOr is the mk sentinel a mapped error carries, else the error.
+func sentinelOr(err error) error {
+	var ke *kafkaError
+	if errors.As(err, &ke) {
+		return ke.sentinel
+	}
+	return err
+}
+
+// unsupported reports a failure of a request the broker does not serve
+// (an older Kafka, an mk broker without that API): the figures it would
+// give are unknown, not an error.
+func unsupported(err error) bool {
+	var fe *kgo.ErrFirstReadEOF
+	return errors.As(err, &fe) || errors.Is(err, kerr.UnsupportedVersion) || strings.Contains(err.Error(), "request key is unknown") ||
+		strings.Contains(err.Error(), "broker is too old")
 }
 
 // isConnErr reports errors that come from a connection, not from a

@@ -43,9 +43,9 @@ func describeClusterOf(cc *cli.Context, c cluster.Client) error {
 		if b.Controller {
 			mark = "yes"
 		}
-		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), bytesOrMissing(b.SizeBytes)})
+		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), bytesOrMissing(b.SizeBytes), b.Address})
 	}
-	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE"}, rows), d.report(cc))
+	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE", "ADDRESS"}, rows), d.report(cc))
 }
 
 func bytesOrMissing(n int64) string {

@@ -86,7 +86,6 @@ started are stopped again.
 				Usage:       "table of brokers (same as mk describe cluster)",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{outputFlag()},
-				Action:      describeCluster,
 				Description: "   mk cluster status\n   mk cluster status -o json",
 			},
 			{

@@ -1,7 +1,9 @@
 package commands
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -18,29 +20,88 @@ import (
 // of reading the cluster directory. The command is the same; what it
 // talks to is a cluster.Client of the other kind.
 
-// clientCommands are the commands that take --bootstrap-server, each with
-// its action over a cluster.Client.
-var clientCommands = map[string]func(cc *cli.Context, c cluster.Client) error{
-	"produce":              produceTo,
-	"consume":              consumeFrom,
-	"tail":                 tailFrom,
-	"describe cluster":     describeClusterOf,
-	"describe topic":       describeTopicOf,
-	"describe topics":      describeTopicsOf,
-	"describe group":       describeGroupOf,
-	"topic create":         topicCreateIn,
-	"topic list":           topicListOf,
-	"topic describe":       describeTopicOf,
-	"topic alter":          topicAlterIn,
-	"topic delete":         topicDeleteIn,
-	"group list":           groupListOf,
-	"group describe":       describeGroupOf,
-	"group reset-offsets":  groupResetOffsetsIn,
-	"group delete":         groupDeleteIn,
-	"group delete-offsets": groupDeleteOffsetsIn,
-	"bench produce":        benchProduceTo,
-	"bench consume":        benchConsumeFrom,
-	"bench e2e":            benchE2EOn,
+// clientCommands are the commands that work on a cluster.Client: the
+// cluster directory, or with --bootstrap-server a Kafka cluster. Each is
+// thin: it reads its flags, calls the Client, prints what it returns.
+var clientCommands = map[string]clientCommand{
+	"produce":              {openStrict, produceTo},
+	"consume":              {openStrict, consumeFrom},
+	"tail":                 {openStrict, tailFrom},
+	"describe cluster":     {openReport, describeClusterOf},
+	"cluster status":       {openReport, describeClusterOf},
+	"describe topic":       {openReport, describeTopicOf},
+	"describe topics":      {openReport, describeTopicsOf},
+	"describe group":       {openReport, describeGroupOf},
+	"topic create":         {openStrict, topicCreateIn},
+	"topic list":           {openReport, topicListOf},
+	"topic describe":       {openReport, describeTopicOf},
+	"topic alter":          {openStrict, topicAlterIn},
+	"topic delete":         {openStrict, topicDeleteIn},
+	"group list":           {openReport, groupListOf},
+	"group describe":       {openReport, describeGroupOf},
+	"group reset-offsets":  {openWarn, groupResetOffsetsIn},
+	"group delete":         {openWarn, groupDeleteIn},
+	"group delete-offsets": {openStrict, groupDeleteOffsetsIn},
+	"bench produce":        {openStrict, benchProduceTo},
+	"bench consume":        {openStrict, benchConsumeFrom},
+	"bench e2e":            {openStrict, benchE2EOn},
+}
+
+type clientCommand struct {
+	open   openMode
+	action func(cc *cli.Context, connect connector) error
+}
+
+// connector opens the cluster a command works on. A command calls it once
+// its flags and arguments are read, so that a usage error is one whatever
+// the cluster's state.
+type connector func() (cluster.Client, error)
+
+// openMode is how a command opens the cluster directory.
+type openMode int
+
+const (
+	// openStrict: a damaged cluster.json is an error.
+	openStrict openMode = iota
+	// openReport: list and describe print what they can read, then name
+	// the damaged cluster.json (as every damaged file) and exit 1.
+	openReport
+	// openWarn: a damaged cluster.json is a warning; the command needs
+	// neither it nor other topics' files (reset-offsets, group delete).
+	openWarn
+)
+
+// onLocal runs a command on the cluster directory.
+func onLocal(cc *cli.Context, cmd clientCommand) error {
+	d := &damage{}
+	opened := false
+	connect := func() (cluster.Client, error) {
+		dir, err := clusterDir(cc)
+		if err != nil {
+			return nil, err
+		}
+		if cmd.open == openStrict {
+			return cluster.OpenLocal(dir)
+		}
+		l, bad, err := cluster.OpenLocalReadable(dir)
+		if err != nil {
+			return nil, err
+		}
+		opened = true
+		d.add(bad...)
+		if cmd.open == openWarn {
+			d.warn(cc)
+			d = &damage{}
+		}
+		return l, nil
+	}
+	err := cmd.action(cc, connect)
+	var ee *format.ExitError
+	if opened && (err == nil || errors.As(err, &ee) && ee.Err == nil) {
+		// Printed: name the damaged cluster.json after the rest.
+		return cmp.Or(d.report(cc), err)
+	}
+	return err
 }
 
 // connectionFlags are the flags of a command that can reach a Kafka
@@ -70,9 +131,8 @@ func connectionFlags(has func(string) bool) []cli.Flag {
 func addConnectionFlags(cmds []*cli.Command, path string) {
 	for _, c := range cmds {
 		p := strings.TrimSpace(path + " " + c.Name)
-		if remote, ok := clientCommands[p]; ok {
+		if cmd, ok := clientCommands[p]; ok {
 			c.Flags = append(c.Flags, connectionFlags(func(name string) bool { return lookupFlag(c.Flags, name) != nil })...)
-			local := c.Action
 			c.Action = func(cc *cli.Context) error {
 				if cc.String("bootstrap-server") == "" {
 					for _, f := range []string{"tls", "tls-ca", "tls-cert", "tls-key", "tls-insecure", "sasl-mechanism", "sasl-user"} {
@@ -80,14 +140,22 @@ func addConnectionFlags(cmds []*cli.Command, path string) {
 							return format.Usagef("--%s needs --bootstrap-server", f)
 						}
 					}
-					return local(cc)
+					return onLocal(cc, cmd)
 				}
-				k, err := dialKafka(cc)
-				if err != nil {
-					return err
-				}
-				defer k.Close()
-				return remote(cc, k)
+				var k *cluster.Kafka
+				defer func() {
+					if k != nil {
+						k.Close()
+					}
+				}()
+				return cmd.action(cc, func() (cluster.Client, error) {
+					var err error
+					k, err = dialKafka(cc)
+					if err != nil {
+						return nil, err
+					}
+					return k, nil
+				})
 			}
 		}
 		addConnectionFlags(c.Subcommands, p)

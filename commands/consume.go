@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
-	"mk/coord"
 	"mk/format"
 	"mk/logdir"
 )
@@ -54,7 +53,6 @@ consumer ends it with exit 4.
 			&cli.StringFlag{Name: "offset", Usage: "start offset with --partition: N, earliest, latest, or -N (N before the end)"},
 			&cli.StringFlag{Name: "from-time", Usage: "start at the first record at or after a time: RFC 3339 (2024-05-01T10:00:00Z) or a duration ago (90s, 1h)"},
 		), groupFlags()...),
-		Action: runConsume,
 	}
 }
 
@@ -71,7 +69,6 @@ func tailCommand() *cli.Command {
 			// No -n alias here: -n is --lines, as in tail(1).
 			&cli.IntFlag{Name: "max-messages", Usage: "exit after printing this many records"},
 		),
-		Action: runTail,
 	}
 }
 
@@ -134,33 +131,6 @@ func topicArgs(cc *cli.Context) []string {
 	return out
 }
 
-// assignments lists the partitions of topics to consume, all starting at
-// start.
-func assignments(c *coord.Cluster, topics []string, partition int, start client.StartSpec) ([]client.Assignment, error) {
-	if partition >= 0 && len(topics) > 1 {
-		return nil, format.Usagef("--partition needs exactly one topic")
-	}
-	var as []client.Assignment
-	for _, name := range topics {
-		if err := coord.ValidateTopicName(name); err != nil {
-			return nil, err
-		}
-		t, err := c.Topic(name)
-		if err != nil {
-			return nil, err
-		}
-		if partition >= len(t.Partitions) {
-			return nil, client.PartitionRangeError(name, partition, len(t.Partitions))
-		}
-		for _, p := range t.Partitions {
-			if partition < 0 || p.Partition == partition {
-				as = append(as, client.Assignment{Topic: name, Partition: int32(p.Partition), Start: start})
-			}
-		}
-	}
-	return as, nil
-}
-
 // recordPrinter writes records as the output flags say.
 type recordPrinter struct {
 	w        *bufio.Writer
@@ -219,69 +189,6 @@ func (p *recordPrinter) print(topic string, partition int32, r *logdir.Record) e
 		p.w.Write(r.Value)
 	}
 	return p.w.WriteByte('\n')
-}
-
-func runConsume(cc *cli.Context) error {
-	if cc.NArg() == 0 {
-		return format.Usagef("consume: missing topic")
-	}
-	start, err := parseStart(cc)
-	if err != nil {
-		return err
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	if cc.String("group") != "" {
-		return runGroupConsume(cc, c, pr, start)
-	}
-	as, err := assignments(c, topicArgs(cc), cc.Int("partition"), start)
-	if err != nil {
-		return err
-	}
-	var whole []string // a topic consumed whole follows its new partitions
-	if cc.Int("partition") < 0 {
-		whole = topicArgs(cc)
-	}
-	return consumeAssignments(cc, c, as, whole, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
-}
-
-func runTail(cc *cli.Context) error {
-	topic, err := oneArg(cc, "topic")
-	if err != nil {
-		return err
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	start := client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")}
-	as, err := assignments(c, []string{topic}, -1, start)
-	if err != nil {
-		return err
-	}
-	return consumeAssignments(cc, c, as, []string{topic}, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
-}
-
-func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, subscribed []string, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
-	f := client.NewFetcher(c, as, client.ConsumerOptions{
-		Follow:        follow,
-		Subscribed:    subscribed,
-		ResetEarliest: resetEarliest,
-		Warnf:         warnf(cc.App.ErrWriter),
-		Idle:          pr.w.Flush,
-	})
-	defer f.Close()
-	return printUntilDone(pr, maxMessages, f.Run)
 }
 
 // printUntilDone runs a consumer (a Fetcher's or a group member's Run)

@@ -51,10 +51,14 @@ func benchProducer(ctx context.Context, cc *cli.Context, c cluster.Client, acks 
 	return p, size, nil
 }
 
-func benchProduceTo(cc *cli.Context, c cluster.Client) error {
+func benchProduceTo(cc *cli.Context, connect connector) error {
 	acks, err := parseAcks(cc.String("acks"))
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -84,7 +88,11 @@ func benchProduceTo(cc *cli.Context, c cluster.Client) error {
 	return printBench(cc, "sent", newBenchResult(n, n*int64(len(value)), time.Since(start), nil))
 }
 
-func benchConsumeFrom(cc *cli.Context, c cluster.Client) error {
+func benchConsumeFrom(cc *cli.Context, connect connector) error {
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
 	ctx, stop := requestContext()
 	defer stop()
 	t, err := benchTopicOf(ctx, cc, c, false)
@@ -107,10 +115,14 @@ func benchConsumeFrom(cc *cli.Context, c cluster.Client) error {
 
 // benchE2EOn produces at a fixed rate to a following consumer started at
 // the first record at or after the bench's start time.
-func benchE2EOn(cc *cli.Context, c cluster.Client) error {
+func benchE2EOn(cc *cli.Context, connect connector) error {
 	acks, err := parseAcks(cc.String("acks"))
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	sctx, stop := requestContext()
 	defer stop()

@@ -14,7 +14,7 @@ import (
 var clientPartitionRange = client.PartitionRangeError
 
 // consumeFrom is mk consume against a cluster.Client.
-func consumeFrom(cc *cli.Context, c cluster.Client) error {
+func consumeFrom(cc *cli.Context, connect connector) error {
 	if cc.NArg() == 0 {
 		return format.Usagef("consume: missing topic")
 	}
@@ -27,11 +27,15 @@ func consumeFrom(cc *cli.Context, c cluster.Client) error {
 		return err
 	}
 	if cc.String("group") != "" {
-		return groupConsumeIn(cc, c, pr)
+		return groupConsumeIn(cc, connect, pr)
 	}
 	topics := topicArgs(cc)
 	if cc.Int("partition") >= 0 && len(topics) > 1 {
 		return format.Usagef("--partition needs exactly one topic")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	spec := cluster.ConsumeSpec{
 		Topics:        topics,
@@ -48,7 +52,7 @@ func consumeFrom(cc *cli.Context, c cluster.Client) error {
 }
 
 // tailFrom is mk tail against a cluster.Client.
-func tailFrom(cc *cli.Context, c cluster.Client) error {
+func tailFrom(cc *cli.Context, connect connector) error {
 	topic, err := oneArg(cc, "topic")
 	if err != nil {
 		return err
@@ -56,6 +60,10 @@ func tailFrom(cc *cli.Context, c cluster.Client) error {
 	pr, err := newRecordPrinter(cc, cc.App.Writer)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	spec := cluster.ConsumeSpec{
 		Topics:    []string{topic},
@@ -71,7 +79,7 @@ func tailFrom(cc *cli.Context, c cluster.Client) error {
 }
 
 // groupConsumeIn is mk consume --group against a cluster.Client.
-func groupConsumeIn(cc *cli.Context, c cluster.Client, pr *recordPrinter) error {
+func groupConsumeIn(cc *cli.Context, connect connector, pr *recordPrinter) error {
 	for _, f := range []string{"partition", "offset", "from-time"} {
 		if cc.IsSet(f) {
 			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
@@ -96,6 +104,10 @@ func groupConsumeIn(cc *cli.Context, c cluster.Client, pr *recordPrinter) error 
 		Flush:          pr.w.Flush,
 		Warnf:          warnf(stderr),
 		Logf:           logf,
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	topics := topicArgs(cc)
 	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {

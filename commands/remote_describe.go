@@ -18,10 +18,14 @@ import (
 // cluster.Client. Cells a cluster does not tell (a remote broker's pid, a
 // partition's log end offset or size) are "-".
 
-func describeClusterOf(cc *cli.Context, c cluster.Client) error {
+func describeClusterOf(cc *cli.Context, connect connector) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -75,7 +79,7 @@ func printTopic(cc *cli.Context, v *cluster.TopicView) error {
 	return format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows)
 }
 
-func describeTopicOf(cc *cli.Context, c cluster.Client) error {
+func describeTopicOf(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
@@ -83,6 +87,10 @@ func describeTopicOf(cc *cli.Context, c cluster.Client) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -96,10 +104,14 @@ func describeTopicOf(cc *cli.Context, c cluster.Client) error {
 	return printTopic(cc, v)
 }
 
-func describeTopicsOf(cc *cli.Context, c cluster.Client) error {
+func describeTopicsOf(cc *cli.Context, connect connector) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -123,10 +135,14 @@ func describeTopicsOf(cc *cli.Context, c cluster.Client) error {
 	return d.report(cc)
 }
 
-func topicListOf(cc *cli.Context, c cluster.Client) error {
+func topicListOf(cc *cli.Context, connect connector) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -148,7 +164,7 @@ func topicListOf(cc *cli.Context, c cluster.Client) error {
 	return cmp.Or(format.Table(cc.App.Writer, []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR", "CONFIGS"}, rows), d.report(cc))
 }
 
-func topicCreateIn(cc *cli.Context, c cluster.Client) error {
+func topicCreateIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
@@ -163,6 +179,10 @@ func topicCreateIn(cc *cli.Context, c cluster.Client) error {
 	}
 	if cc.IsSet("replication-factor") {
 		spec.ReplicationFactor = cc.Int("replication-factor")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -179,7 +199,7 @@ func topicCreateIn(cc *cli.Context, c cluster.Client) error {
 	return nil
 }
 
-func topicAlterIn(cc *cli.Context, c cluster.Client) error {
+func topicAlterIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
@@ -191,15 +211,23 @@ func topicAlterIn(cc *cli.Context, c cluster.Client) error {
 	if !cc.IsSet("partitions") && len(cfg) == 0 && len(cc.StringSlice("delete-config")) == 0 {
 		return format.Usagef("topic alter: nothing to change: give --partitions, --config or --delete-config")
 	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
 	ctx, stop := requestContext()
 	defer stop()
 	return c.AlterTopic(ctx, name, cluster.TopicChange{Partitions: cc.Int("partitions"), SetConfig: cfg, DeleteConfig: cc.StringSlice("delete-config")})
 }
 
-func topicDeleteIn(cc *cli.Context, c cluster.Client) error {
+func topicDeleteIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()

@@ -17,10 +17,14 @@ import (
 // mk group and mk describe group against a cluster.Client. A Kafka
 // cluster does not tell a group's generation nor a member's pid: "-".
 
-func groupListOf(cc *cli.Context, c cluster.Client) error {
+func groupListOf(cc *cli.Context, connect connector) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -53,7 +57,7 @@ func groupListOf(cc *cli.Context, c cluster.Client) error {
 	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
 }
 
-func describeGroupOf(cc *cli.Context, c cluster.Client) error {
+func describeGroupOf(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
@@ -61,6 +65,10 @@ func describeGroupOf(cc *cli.Context, c cluster.Client) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -152,7 +160,7 @@ func readResetSpec(cc *cli.Context) (cluster.ResetSpec, error) {
 	return spec, nil
 }
 
-func groupResetOffsetsIn(cc *cli.Context, c cluster.Client) error {
+func groupResetOffsetsIn(cc *cli.Context, connect connector) error {
 	mode, err := outputMode(cc)
 	if err != nil {
 		return err
@@ -160,6 +168,10 @@ func groupResetOffsetsIn(cc *cli.Context, c cluster.Client) error {
 	spec, err := readResetSpec(cc)
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
@@ -180,20 +192,28 @@ func groupResetOffsetsIn(cc *cli.Context, c cluster.Client) error {
 	return format.Table(cc.App.Writer, []string{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"}, table)
 }
 
-func groupDeleteIn(cc *cli.Context, c cluster.Client) error {
+func groupDeleteIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()
 	return c.DeleteGroup(ctx, name)
 }
 
-func groupDeleteOffsetsIn(cc *cli.Context, c cluster.Client) error {
+func groupDeleteOffsetsIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()

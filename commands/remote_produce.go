@@ -59,7 +59,7 @@ func readProduceFlags(cc *cli.Context) (produceFlags, error) {
 }
 
 // produceTo is mk produce against a cluster.Client.
-func produceTo(cc *cli.Context, c cluster.Client) error {
+func produceTo(cc *cli.Context, connect connector) error {
 	f, err := readProduceFlags(cc)
 	if err != nil {
 		return err
@@ -87,6 +87,10 @@ func produceTo(cc *cli.Context, c cluster.Client) error {
 				out.WriteByte('\n')
 			}
 		}
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
 	ctx, stop := requestContext()
 	defer stop()

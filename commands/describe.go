@@ -1,10 +1,15 @@
 package commands
 
 import (
+	"cmp"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"mk/cluster"
+	"mk/format"
 )
 
 func describeCommand() *cli.Command {
@@ -30,4 +35,125 @@ func ints(xs []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return strings.Join(s, ",")
+}
+
+// describe cluster, topic, topics and topic list against a
+// cluster.Client. Cells a cluster does not tell (a remote broker's pid, a
+// partition's log end offset or size) are "-".
+
+func describeClusterOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	view, damaged, err := c.DescribeCluster(ctx)
+	if err != nil {
+		return err
+	}
+	d := &damage{}
+	d.add(damaged...)
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, view), d.report(cc))
+	}
+	var rows [][]string
+	for _, b := range view.Brokers {
+		pid, mark := "", ""
+		if b.Pid > 0 {
+			pid = strconv.Itoa(b.Pid)
+		}
+		if b.Controller {
+			mark = "yes"
+		}
+		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), bytesOrMissing(b.SizeBytes), b.Address})
+	}
+	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE", "ADDRESS"}, rows), d.report(cc))
+}
+
+func bytesOrMissing(n int64) string {
+	if n < 0 {
+		return format.Missing
+	}
+	return format.Bytes(n)
+}
+
+func printTopic(cc *cli.Context, v *cluster.TopicView) error {
+	w := cc.App.Writer
+	if err := format.KeyValues(w, [][2]string{
+		{"Topic", v.Topic},
+		{"TopicId", v.TopicID},
+		{"Partitions", strconv.Itoa(v.PartitionCount)},
+		{"ReplicationFactor", strconv.Itoa(v.ReplicationFactor)},
+		{"Configs", v.ConfigSummary()},
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, p := range v.Partitions {
+		rows = append(rows, []string{strconv.Itoa(p.Partition), format.IntOrMissing(int64(p.Leader)), ints(p.Replicas), ints(p.ISR),
+			format.IntOrMissing(p.LogStartOffset), format.IntOrMissing(p.HighWatermark), format.IntOrMissing(p.LogEndOffset), bytesOrMissing(p.SizeBytes)})
+	}
+	return format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows)
+}
+
+func describeTopicOf(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
+	}
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	v, err := c.Topic(ctx, name)
+	if err != nil {
+		return err
+	}
+	if mode == "json" {
+		return format.JSON(cc.App.Writer, v)
+	}
+	return printTopic(cc, v)
+}
+
+func describeTopicsOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	views, damaged, err := c.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	d := &damage{}
+	d.add(damaged...)
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, views), d.report(cc))
+	}
+	for i, v := range views {
+		if i > 0 {
+			fmt.Fprintln(cc.App.Writer)
+		}
+		if err := printTopic(cc, v); err != nil {
+			return err
+		}
+	}
+	return d.report(cc)
 }

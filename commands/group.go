@@ -1,12 +1,20 @@
 package commands
 
 import (
+	"cmp"
+	"errors"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
+	"mk/cluster"
 	"mk/coord"
+	"mk/format"
 )
 
 // groupFlags are mk consume's consumer-group flags.
@@ -77,4 +85,210 @@ offset, LOG-END-OFFSET the partition's high watermark, LAG their difference;
 
 func describeGroupFlags() []cli.Flag {
 	return []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "members", Usage: "one row per member with its partitions"}}
+}
+
+// mk group and mk describe group against a cluster.Client. A Kafka
+// cluster does not tell a group's generation nor a member's pid: "-".
+
+func groupListOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	views, damaged, err := c.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	d := &damage{}
+	d.add(damaged...)
+	type entry struct {
+		Group   string   `json:"group"`
+		State   string   `json:"state"`
+		Members int      `json:"members"`
+		Topics  []string `json:"topics"`
+		Lag     int64    `json:"lag"`
+	}
+	entries := []entry{}
+	var rows [][]string
+	for _, v := range views {
+		topics := v.Topics
+		if topics == nil {
+			topics = []string{}
+		}
+		entries = append(entries, entry{v.Group, v.State, len(v.Members), topics, v.Lag})
+		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), format.Int(v.Lag)})
+	}
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
+	}
+	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
+}
+
+func describeGroupOf(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "group name")
+	if err != nil {
+		return err
+	}
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	v, damaged, err := c.Group(ctx, name)
+	if err != nil {
+		return err
+	}
+	d := &damage{}
+	d.add(damaged...)
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
+	}
+	w := cc.App.Writer
+	format.KeyValues(w, [][2]string{
+		{"Group", v.Group}, {"State", v.State}, {"Generation", format.IntOrMissing(v.Generation)},
+		{"Strategy", v.Strategy}, {"Members", strconv.Itoa(len(v.Members))},
+	})
+	fmt.Fprintln(w)
+	if cc.Bool("members") {
+		var rows [][]string
+		for _, m := range v.Members {
+			var ps []string
+			for _, tp := range m.Partitions {
+				ps = append(ps, tp.String())
+			}
+			pid := ""
+			if m.Pid > 0 {
+				pid = strconv.Itoa(m.Pid)
+			}
+			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, pid, strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
+		}
+		return cmp.Or(format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows), d.report(cc))
+	}
+	var rows [][]string
+	for _, r := range v.Offsets {
+		rows = append(rows, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.IntOrMissing(r.CurrentOffset),
+			format.IntOrMissing(r.LogEndOffset), format.IntOrMissing(r.Lag), r.ConsumerID, r.Host, r.ClientID})
+	}
+	return cmp.Or(format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows), d.report(cc))
+}
+
+// readResetSpec reads reset-offsets' flags.
+func readResetSpec(cc *cli.Context) (cluster.ResetSpec, error) {
+	name, err := oneArg(cc, "group name")
+	if err != nil {
+		return cluster.ResetSpec{}, err
+	}
+	spec := cluster.ResetSpec{Group: name, Topics: cc.StringSlice("topic"), AllTopics: cc.Bool("all-topics"), Execute: cc.Bool("execute"), Warnf: warnf(cc.App.ErrWriter)}
+	n := 0
+	for _, f := range []string{"to-earliest", "to-latest", "to-offset", "to-datetime", "by-duration", "shift-by"} {
+		if cc.IsSet(f) {
+			n++
+		}
+	}
+	if n != 1 {
+		return spec, format.Usagef("give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --by-duration, --shift-by")
+	}
+	if len(spec.Topics) > 0 == spec.AllTopics {
+		return spec, format.Usagef("give --topic or --all-topics (one of them)")
+	}
+	for _, s := range spec.Topics {
+		if _, _, err := cluster.ParseTopicPartitions(s); err != nil {
+			return spec, format.Usagef("%v", err)
+		}
+	}
+	switch {
+	case cc.Bool("to-earliest"):
+		spec.To = cluster.ResetEarliest
+	case cc.Bool("to-latest"):
+		spec.To = cluster.ResetLatest
+	case cc.IsSet("to-offset"):
+		spec.To, spec.Value = cluster.ResetToOffset, cc.Int64("to-offset")
+	case cc.IsSet("shift-by"):
+		spec.To, spec.Value = cluster.ResetShiftBy, cc.Int64("shift-by")
+	case cc.IsSet("to-datetime"):
+		s := cc.String("to-datetime")
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return spec, format.Usagef("--to-datetime %q: use RFC 3339 (2024-05-01T10:00:00Z)", s)
+		}
+		spec.To, spec.Value = cluster.ResetToTime, t.UnixMilli()
+	case cc.IsSet("by-duration"):
+		ms, err := msAgo("--by-duration", cc.String("by-duration"))
+		if err != nil {
+			return spec, err
+		}
+		spec.To, spec.Value = cluster.ResetToTime, ms
+	}
+	return spec, nil
+}
+
+func groupResetOffsetsIn(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	spec, err := readResetSpec(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	rows, err := cluster.PlanReset(ctx, c, spec)
+	if errors.Is(err, cluster.ErrBadTopicPartitions) {
+		return format.Usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if mode == "json" {
+		return format.JSON(cc.App.Writer, rows)
+	}
+	var table [][]string
+	for _, r := range rows {
+		table = append(table, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.Int(r.NewOffset)})
+	}
+	return format.Table(cc.App.Writer, []string{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"}, table)
+}
+
+func groupDeleteIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "group name")
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	return c.DeleteGroup(ctx, name)
+}
+
+func groupDeleteOffsetsIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "group name")
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	return c.DeleteGroupOffsets(ctx, name, cc.String("topic"))
 }

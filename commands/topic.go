@@ -1,10 +1,15 @@
 package commands
 
 import (
+	"cmp"
+	"errors"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"mk/cluster"
+	"mk/coord"
 	"mk/format"
 )
 
@@ -85,4 +90,107 @@ type topicListEntry struct {
 	Partitions        int               `json:"partitions"`
 	ReplicationFactor int               `json:"replication_factor"`
 	Config            map[string]string `json:"config"`
+}
+
+func topicListOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	views, damaged, err := c.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	d := &damage{}
+	d.add(damaged...)
+	entries := []topicListEntry{}
+	var rows [][]string
+	for _, t := range views {
+		entries = append(entries, topicListEntry{t.Topic, t.TopicID, t.PartitionCount, t.ReplicationFactor, t.Config})
+		rows = append(rows, []string{t.Topic, format.Int(int64(t.PartitionCount)), format.Int(int64(t.ReplicationFactor)), t.ConfigSummary()})
+	}
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
+	}
+	return cmp.Or(format.Table(cc.App.Writer, []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR", "CONFIGS"}, rows), d.report(cc))
+}
+
+func topicCreateIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
+	}
+	cfg, err := parseConfigs(cc.StringSlice("config"))
+	if err != nil {
+		return err
+	}
+	spec := cluster.TopicSpec{Name: name, Config: cfg}
+	if cc.IsSet("partitions") {
+		spec.Partitions = cc.Int("partitions")
+	}
+	if cc.IsSet("replication-factor") {
+		spec.ReplicationFactor = cc.Int("replication-factor")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	t, err := c.CreateTopic(ctx, spec)
+	if errors.Is(err, coord.ErrTopicExists) && cc.Bool("if-not-exists") {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if format.IsTerminal(os.Stderr) {
+		format.Infof(cc.App.ErrWriter, "created topic %s (%d partitions, replication factor %d)", t.Topic, t.PartitionCount, t.ReplicationFactor)
+	}
+	return nil
+}
+
+func topicAlterIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
+	}
+	cfg, err := parseConfigs(cc.StringSlice("config"))
+	if err != nil {
+		return err
+	}
+	if !cc.IsSet("partitions") && len(cfg) == 0 && len(cc.StringSlice("delete-config")) == 0 {
+		return format.Usagef("topic alter: nothing to change: give --partitions, --config or --delete-config")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	return c.AlterTopic(ctx, name, cluster.TopicChange{Partitions: cc.Int("partitions"), SetConfig: cfg, DeleteConfig: cc.StringSlice("delete-config")})
+}
+
+func topicDeleteIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	err = c.DeleteTopic(ctx, name)
+	if errors.Is(err, coord.ErrUnknownTopic) && cc.Bool("if-exists") {
+		return nil
+	}
+	return err
 }

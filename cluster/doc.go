@@ -9,7 +9,8 @@
 //
 // What a command computes that is not printing lives here too, where a
 // unit test reaches it: the reset-offsets plan (PlanReset), the line
-// framing of mk produce (ProduceLines).
+// framing of mk produce (ProduceLines), mk cluster start's supervision of
+// broker processes (StartBrokers).
 //
 // The name is the plain one: these are the operations on "the cluster"
 // that mk's commands perform, as kcat or kafkactl perform them.

@@ -108,6 +108,20 @@ type PartitionView struct {
 	HighWatermark  int64 `json:"high_watermark"`
 	LogEndOffset   int64 `json:"log_end_offset"`
 	SizeBytes      int64 `json:"size_bytes"`
+	// OfflineReplicas are the replicas whose broker is not alive (Kafka's
+	// offline replicas): when the leader is one, the partition has no
+	// working leader, whatever the metadata last recorded.
+	OfflineReplicas []int `json:"offline_replicas"`
+	// Damaged are the replicas known to lack records that may have been
+	// committed; they do not lead while a replica that may hold them is
+	// alive (see coord.Partition.Damaged). None for a remote cluster.
+	Damaged []coord.DamagedReplica `json:"damaged"`
+	// LastUncleanEpoch is the leader epoch of the partition's latest
+	// unclean election, 0 if none (or not known: a remote cluster).
+	LastUncleanEpoch int `json:"last_unclean_epoch"`
+	// LeaderState is the leader's broker state (alive, failed, dead) when
+	// known: a table marks a leader that is down.
+	LeaderState string `json:"-"`
 }
 
 // TopicView is describe topic. Config holds the configs set on the topic
@@ -119,6 +133,9 @@ type TopicView struct {
 	ReplicationFactor int               `json:"replication_factor"`
 	Config            map[string]string `json:"config"`
 	Partitions        []PartitionView   `json:"partitions"`
+	// Notes say what the table cannot: that leaders and ISRs are stale
+	// because no controller is running, say.
+	Notes []string `json:"notes"`
 }
 
 // ConfigSummary lists the topic's configs as k=v,k=v, sorted by key.

@@ -164,13 +164,14 @@ func (k *Kafka) viewTopics(ctx context.Context, tds kadm.TopicDetails, names []s
 	sizes := k.partitionSizes(ctx, names)
 	for _, name := range names {
 		td := tds[name]
-		v := &TopicView{Topic: name, TopicID: topicID(td.ID), PartitionCount: len(td.Partitions), Config: configs[name], Partitions: []PartitionView{}}
+		v := &TopicView{Topic: name, TopicID: topicID(td.ID), PartitionCount: len(td.Partitions), Config: configs[name], Partitions: []PartitionView{}, Notes: []string{}}
 		if v.Config == nil {
 			v.Config = map[string]string{}
 		}
 		for _, p := range td.Partitions.Sorted() {
 			pv := PartitionView{Partition: int(p.Partition), Leader: int(p.Leader), LeaderEpoch: int(p.LeaderEpoch),
-				Replicas: ints32(p.Replicas), ISR: ints32(p.ISR), LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1}
+				Replicas: ints32(p.Replicas), ISR: ints32(p.ISR), LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1,
+				OfflineReplicas: ints32(p.OfflineReplicas), Damaged: []coord.DamagedReplica{}}
 			if p.Leader < 0 {
 				pv.Leader = coord.NoLeader
 			}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,18 +116,49 @@ func dirSize(dir string) int64 {
 // replicas (or, for a partition without a leader, from the first replica
 // that has files). Offsets are -1 where no replica can be read.
 func (l *Local) viewTopic(t *coord.Topic) *TopicView {
-	v := &TopicView{Topic: t.Name, TopicID: t.ID, PartitionCount: len(t.Partitions), ReplicationFactor: t.ReplicationFactor(), Config: t.Config, Partitions: []PartitionView{}}
+	c := l.c
+	v := &TopicView{Topic: t.Name, TopicID: t.ID, PartitionCount: len(t.Partitions), ReplicationFactor: t.ReplicationFactor(), Config: t.Config, Partitions: []PartitionView{}, Notes: []string{}}
 	if v.Config == nil {
 		v.Config = map[string]string{}
 	}
+	states := map[int]string{} // broker id -> alive, failed or dead
+	state := func(id int) string {
+		if s, ok := states[id]; ok {
+			return s
+		}
+		b, _ := c.Broker(id) // an unreadable registration is still judged by its lock
+		states[id] = b.State()
+		return states[id]
+	}
+	stale := false // a leader or ISR member is down
 	for _, p := range t.Partitions {
-		pv := PartitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1}
+		pv := PartitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1,
+			OfflineReplicas: []int{}, Damaged: append([]coord.DamagedReplica{}, p.Damaged...), LastUncleanEpoch: p.LastUncleanEpoch}
+		for _, d := range p.Damaged {
+			note := fmt.Sprintf("partition %d: %s; it may not lead while a replica that may hold them is alive", p.Partition, d)
+			if p.Leader == coord.NoLeader {
+				note += " (with none alive, the partition has no leader until one comes back or unclean.leader.election.enable is set)"
+			}
+			v.Notes = append(v.Notes, note)
+		}
+		if p.LastUncleanEpoch > 0 && p.LastUncleanEpoch == p.LeaderEpoch {
+			v.Notes = append(v.Notes, fmt.Sprintf("partition %d: broker %d was elected leader uncleanly at epoch %d: records acknowledged before may be lost", p.Partition, p.Leader, p.LeaderEpoch))
+		}
+		for _, b := range p.Replicas {
+			if state(b) != "alive" {
+				pv.OfflineReplicas = append(pv.OfflineReplicas, b)
+				stale = stale || b == p.Leader || slices.Contains(p.ISR, b)
+			}
+		}
+		if p.Leader != coord.NoLeader {
+			pv.LeaderState = state(p.Leader)
+		}
 		order := p.Replicas
 		if p.Leader != coord.NoLeader {
 			order = append([]int{p.Leader}, p.Replicas...)
 		}
 		for _, b := range order {
-			dir := l.c.PartitionDir(b, t.Name, p.Partition)
+			dir := c.PartitionDir(b, t.Name, p.Partition)
 			rd, err := logdir.OpenReader(dir)
 			if err != nil {
 				continue
@@ -141,6 +173,16 @@ func (l *Local) viewTopic(t *coord.Topic) *TopicView {
 			break
 		}
 		v.Partitions = append(v.Partitions, pv)
+	}
+	if ctl, _ := c.Controller(); stale && !ctl.Active {
+		var down []string
+		for id, s := range states {
+			if s != "alive" {
+				down = append(down, fmt.Sprintf("broker %d is %s", id, s))
+			}
+		}
+		slices.Sort(down)
+		v.Notes = append(v.Notes, fmt.Sprintf("no controller is running, so LEADER and ISR are as last recorded, not current: %s", strings.Join(down, ", ")))
 	}
 	return v
 }

@@ -20,7 +20,7 @@ func describeCommand() *cli.Command {
 			{Name: "cluster", Usage: "brokers: state, pid, controller, partitions hosted and led, data size", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
 				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\nADDRESS is where the broker serves the Kafka protocol on TCP (- when it does not;\nfor a dead broker, where it did).\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
 			{Name: "topic", Usage: "a topic's partitions: leader, replicas, ISR, offsets, size", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag()},
-				Description: "LEADER is - when no replica can lead. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
+				Description: "LEADER is - when no replica can lead, and is followed by (dead) or (failed) when its broker is down:\nwith no controller running (every broker down), LEADER and ISR are as last recorded, and a note\nafter the table says so. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
 			{Name: "topics", Usage: "every topic, as describe topic", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
 				Description: "   mk describe topics\n   mk describe topics -o json"},
 			{Name: "group", Usage: "a consumer group: state, generation, and Kafka's GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID", ArgsUsage: "GROUP", Flags: describeGroupFlags(),
@@ -96,10 +96,23 @@ func printTopic(cc *cli.Context, v *cluster.TopicView) error {
 	fmt.Fprintln(w)
 	var rows [][]string
 	for _, p := range v.Partitions {
-		rows = append(rows, []string{strconv.Itoa(p.Partition), format.IntOrMissing(int64(p.Leader)), ints(p.Replicas), ints(p.ISR),
+		leader := format.IntOrMissing(int64(p.Leader))
+		if p.LeaderState != "" && p.LeaderState != "alive" {
+			leader += " (" + p.LeaderState + ")"
+		}
+		rows = append(rows, []string{strconv.Itoa(p.Partition), leader, ints(p.Replicas), ints(p.ISR),
 			format.IntOrMissing(p.LogStartOffset), format.IntOrMissing(p.HighWatermark), format.IntOrMissing(p.LogEndOffset), bytesOrMissing(p.SizeBytes)})
 	}
-	return format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows)
+	if err := format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows); err != nil {
+		return err
+	}
+	if len(v.Notes) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintln(w, "Note: "+n)
+	}
+	return nil
 }
 
 func describeTopicOf(cc *cli.Context, connect connector) error {

@@ -64,10 +64,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("MK_DIR", dir)
 			env.Setenv("HOME", env.WorkDir)
 			env.Defer(func() { killBrokers(dir) })
+			setupClients(env)
 			return nil
 		},
+		Condition: scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor": waitfor,
+			"waitfor":   waitfor,
+			"bootstrap": bootstrap,
 		},
 	})
 }

@@ -99,7 +99,10 @@ func findKafkaPython() (string, string) {
 // scriptCondition serves the scripts' custom conditions:
 //
 //	[client:kcat] [client:python] [client:kafkajs]  the client can be run
-//	[serves:NAME]  the broker serves the Kafka API NAME (e.g. JoinGroup)
+//	[serves:NAME,...]  the broker serves every Kafka API named (Produce,Fetch)
+//
+// A script that needs an API still being built says so with serves, and
+// skips until the API is registered: [!serves:Produce] skip '...'.
 func scriptCondition(cond string) (bool, error) {
 	name, arg, _ := strings.Cut(cond, ":")
 	switch name {
@@ -114,15 +117,27 @@ func scriptCondition(cond string) (bool, error) {
 		}
 		return c.missing == "", nil
 	case "serves":
-		for k := int16(0); k < 200; k++ { // past every key Kafka has defined
-			if kmsg.NameForKey(k) == arg {
-				_, _, ok := server.ServedVersions(k)
-				return ok, nil
+		for _, name := range strings.Split(arg, ",") {
+			ok, err := servesAPI(name)
+			if err != nil || !ok {
+				return false, err
 			}
 		}
-		return false, fmt.Errorf("unknown Kafka API %q", arg)
+		return true, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// servesAPI reports whether mk serves the Kafka API of that name (kmsg's
+// names: Produce, Fetch, ListOffsets, CreateTopics, JoinGroup, ...).
+func servesAPI(name string) (bool, error) {
+	for k := int16(0); k < 200; k++ { // past every key Kafka has defined
+		if kmsg.NameForKey(k) == name {
+			_, _, ok := server.ServedVersions(k)
+			return ok, nil
+		}
+	}
+	return false, fmt.Errorf("unknown Kafka API %q", name)
 }
 
 // setupClients gives a script $CLIENTS (testdata/clients) and $PYTHON (a

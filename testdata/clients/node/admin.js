@@ -2,12 +2,14 @@
 //
 //   node admin.js BOOTSTRAP create TOPIC PARTITIONS REPLICATION_FACTOR [NAME=VALUE]...
 //   node admin.js BOOTSTRAP list
+//   node admin.js BOOTSTRAP cluster
 //   node admin.js BOOTSTRAP metadata TOPIC
 //   node admin.js BOOTSTRAP offsets TOPIC
 //   node admin.js BOOTSTRAP delete TOPIC...
 //   node admin.js BOOTSTRAP describe-configs TOPIC [NAME]...
 //
-// create prints "created TOPIC"; list the topic names, sorted; metadata one
+// create prints "created TOPIC"; list the topic names, sorted; cluster
+// "broker ID HOST:PORT" per broker and "controller ID"; metadata one
 // line per partition, "PARTITION leader=L replicas=R,.. isr=I,.."; offsets
 // one line per partition, "PARTITION low=L high=H" (ListOffsets earliest
 // and latest); delete "deleted TOPIC"; describe-configs "NAME=VALUE
@@ -36,6 +38,12 @@ async function main () {
       case 'list':
         for (const t of (await admin.listTopics()).sort()) console.log(t)
         break
+      case 'cluster': {
+        const c = await admin.describeCluster()
+        for (const b of c.brokers.sort((x, y) => x.nodeId - y.nodeId)) console.log(`broker ${b.nodeId} ${b.host}:${b.port}`)
+        console.log(`controller ${c.controller}`)
+        break
+      }
       case 'metadata': {
         const md = await admin.fetchTopicMetadata({ topics: [args[0]] })
         for (const p of md.topics[0].partitions.sort((a, b) => a.partitionId - b.partitionId)) {

@@ -2,10 +2,15 @@
 
     admin.py BOOTSTRAP create TOPIC PARTITIONS REPLICATION_FACTOR [NAME=VALUE]...
     admin.py BOOTSTRAP list
+    admin.py BOOTSTRAP cluster
+    admin.py BOOTSTRAP metadata TOPIC
     admin.py BOOTSTRAP delete TOPIC...
     admin.py BOOTSTRAP describe-configs TOPIC [NAME]...
 
-create prints "created TOPIC"; list prints the topic names, sorted; delete
+create prints "created TOPIC"; list prints the topic names, sorted; cluster
+prints "broker ID HOST:PORT" per broker and "controller ID"; metadata prints
+"PARTITION leader=L replicas=R,.. isr=I,.." per partition, or the topic's
+Kafka error as "error NAME"; delete
 prints "deleted TOPIC"; describe-configs prints "NAME=VALUE" for the names
 asked (all when none), sorted. A Kafka error is printed as its class name
 and message, one line on stderr, exit 1 (e.g. TopicAlreadyExistsError).
@@ -37,6 +42,19 @@ def main():
     elif cmd == "list":
         for t in sorted(admin.list_topics()):
             print(t)
+    elif cmd == "cluster":
+        c = admin.describe_cluster()
+        for b in sorted(c["brokers"], key=lambda b: b["node_id"]):
+            print("broker %d %s:%d" % (b["node_id"], b["host"], b["port"]))
+        print("controller", c["controller_id"])
+    elif cmd == "metadata":
+        for t in admin.describe_topics([args[0]]):
+            if t["error_code"] != 0:
+                print("error", for_code(t["error_code"]).__name__)
+                continue
+            for p in sorted(t["partitions"], key=lambda p: p["partition"]):
+                print("%d leader=%d replicas=%s isr=%s" % (
+                    p["partition"], p["leader"], ",".join(map(str, p["replicas"])), ",".join(map(str, p["isr"]))))
     elif cmd == "delete":
         resp = admin.delete_topics(args, timeout_ms=20000)
         for name, code in resp.topic_error_codes:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -14,7 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"mk/coord"
+	"mk/commands"
 	"mk/server"
 )
 
@@ -153,13 +154,14 @@ func setupClients(env *testscript.Env) {
 	}
 }
 
-// bootstrap [-timeout D] N waits until N brokers of $MK_DIR are registered
-// with a TCP address, their processes alive and their addresses accepting
-// connections, then sets $BOOTSTRAP to the addresses, comma-separated, in
-// broker id order: what a Kafka client is given to bootstrap from.
+// bootstrap [-timeout D] N waits until `mk cluster bootstrap` lists N
+// live brokers of $MK_DIR whose TCP addresses accept connections, then
+// sets $BOOTSTRAP to its output: what a Kafka client is given to bootstrap
+// from (testscript has no command substitution for "$(mk cluster
+// bootstrap)").
 //
-//	exec mk broker --id 1 --listen 127.0.0.1:0 &b1&
-//	bootstrap 1
+//	exec mk cluster start --brokers 3 --listen 127.0.0.1:0
+//	bootstrap 3
 //	exec kcat -b $BOOTSTRAP -L
 func bootstrap(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
@@ -177,48 +179,32 @@ func bootstrap(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	deadline := time.Now().Add(timeout)
-	var last string
 	for {
-		addrs, why := reachableBrokers(ts.Getenv("MK_DIR"))
-		if len(addrs) >= want {
-			ts.Setenv("BOOTSTRAP", strings.Join(addrs, ","))
-			ts.Logf("BOOTSTRAP=%s", ts.Getenv("BOOTSTRAP"))
-			return
+		var out, errb bytes.Buffer
+		inProcess.Lock() // urfave/cli mutates package-level flags on every run
+		commands.Run([]string{"mk", "--dir", ts.Getenv("MK_DIR"), "cluster", "bootstrap"}, commands.Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+		inProcess.Unlock()
+		list := strings.TrimSpace(out.String())
+		why := strings.TrimSpace(errb.String())
+		if addrs := strings.Split(list, ","); list != "" && len(addrs) >= want {
+			why = ""
+			for _, a := range addrs {
+				nc, err := net.DialTimeout("tcp", a, time.Second)
+				if err != nil {
+					why = err.Error()
+					break
+				}
+				nc.Close()
+			}
+			if why == "" {
+				ts.Setenv("BOOTSTRAP", list)
+				ts.Logf("BOOTSTRAP=%s", list)
+				return
+			}
 		}
-		last = fmt.Sprintf("%d of %d brokers reachable%s", len(addrs), want, why)
 		if time.Now().After(deadline) {
-			ts.Fatalf("bootstrap: %s after %s", last, timeout)
+			ts.Fatalf("bootstrap: want %d brokers after %s; mk cluster bootstrap printed %q (%s)", want, timeout, list, why)
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
 	}
-}
-
-// reachableBrokers lists the TCP addresses of the live brokers of dir that
-// accept a connection, by broker id; why says what the others lack.
-func reachableBrokers(dir string) (addrs []string, why string) {
-	c, err := coord.Open(dir)
-	if err != nil {
-		return nil, ": " + err.Error()
-	}
-	infos, err := c.Brokers()
-	if err != nil {
-		return nil, ": " + err.Error()
-	}
-	for _, b := range infos {
-		switch {
-		case !b.Alive:
-			why += fmt.Sprintf("; broker %d is not alive", b.ID)
-		case b.Address == "":
-			why += fmt.Sprintf("; broker %d has no TCP address", b.ID)
-		default:
-			nc, err := net.DialTimeout("tcp", b.Address, time.Second)
-			if err != nil {
-				why += fmt.Sprintf("; broker %d: %v", b.ID, err)
-				continue
-			}
-			nc.Close()
-			addrs = append(addrs, b.Address)
-		}
-	}
-	return addrs, why
 }

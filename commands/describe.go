@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ func describeCommand() *cli.Command {
 		Usage: "tables about the cluster and its topics (-o json for scripts)",
 		Subcommands: []*cli.Command{
 			{Name: "cluster", Usage: "brokers: state, pid, controller, partitions hosted and led, data size", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeCluster,
-				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
+				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\nADDRESS is where the broker serves the Kafka protocol on TCP (- when it does not;\nfor a dead broker, where it did).\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
 			{Name: "topic", Usage: "a topic's partitions: leader, replicas, ISR, offsets, size", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag()}, Action: describeTopic,
 				Description: "LEADER is - when no replica can lead. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
 			{Name: "topics", Usage: "every topic, as describe topic", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeTopics,
@@ -34,10 +35,13 @@ func describeCommand() *cli.Command {
 
 // brokerRow is one broker in describe cluster.
 type brokerRow struct {
-	ID         int    `json:"id"`
-	State      string `json:"state"`
-	Pid        int    `json:"pid"`
-	Host       string `json:"host"`
+	ID    int    `json:"id"`
+	State string `json:"state"`
+	Pid   int    `json:"pid"`
+	Host  string `json:"host"`
+	// Address is the advertised HOST:PORT of the broker's Kafka TCP
+	// listener ("" when it has none); a dead broker's is where it was.
+	Address    string `json:"address"`
 	Controller bool   `json:"controller"`
 	Partitions int    `json:"partitions"`
 	Leaders    int    `json:"leaders"`
@@ -53,28 +57,28 @@ type clusterView struct {
 }
 
 func describeCluster(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	ctl, err := c.Controller()
+	d.add(err)
+	topics, bad, err := c.TopicsReadable()
 	if err != nil {
 		return err
 	}
-	topics, err := c.Topics()
-	if err != nil {
-		return err
-	}
+	d.add(bad...)
 	view := clusterView{ClusterID: c.ID(), Dir: c.Dir(), Controller: -1, ControllerEpoch: ctl.Epoch, Brokers: []brokerRow{}}
 	if ctl.Active {
 		view.Controller = ctl.Broker
 	}
 	for _, b := range infos {
-		row := brokerRow{ID: b.ID, State: b.State(), Host: b.Host, Controller: ctl.Active && ctl.Broker == b.ID, SizeBytes: dirSize(c.BrokerDataDir(b.ID))}
+		row := brokerRow{ID: b.ID, State: b.State(), Host: b.Host, Address: b.Address, Controller: ctl.Active && ctl.Broker == b.ID, SizeBytes: dirSize(c.BrokerDataDir(b.ID))}
 		if b.LockHeld {
 			row.Pid = b.Pid
 		}
@@ -91,7 +95,7 @@ func describeCluster(cc *cli.Context) error {
 		view.Brokers = append(view.Brokers, row)
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, view)
+		return cmp.Or(format.JSON(cc.App.Writer, view), d.report(cc))
 	}
 	var rows [][]string
 	for _, b := range view.Brokers {
@@ -102,9 +106,9 @@ func describeCluster(cc *cli.Context) error {
 		if b.Controller {
 			mark = "yes"
 		}
-		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), format.Bytes(b.SizeBytes)})
+		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), format.Bytes(b.SizeBytes), b.Address})
 	}
-	return format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE"}, rows)
+	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE", "ADDRESS"}, rows), d.report(cc))
 }
 
 // dirSize is the bytes of the regular files below dir.
@@ -229,7 +233,7 @@ func describeTopic(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -242,26 +246,27 @@ func describeTopic(cc *cli.Context) error {
 	}
 	v := viewTopic(c, t)
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, v)
+		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
 	}
-	return printTopicView(cc, v, t)
+	return cmp.Or(printTopicView(cc, v, t), d.report(cc))
 }
 
 func describeTopics(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	ts, err := c.Topics()
+	ts, bad, err := c.TopicsReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	views := []topicView{}
 	for _, t := range ts {
 		views = append(views, viewTopic(c, t))
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, views)
+		return cmp.Or(format.JSON(cc.App.Writer, views), d.report(cc))
 	}
 	for i, v := range views {
 		if i > 0 {
@@ -271,5 +276,5 @@ func describeTopics(cc *cli.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.report(cc)
 }

@@ -153,7 +153,10 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				r = nil
 			}
 			if r == nil {
-				if r, err = m.open(t, p); err != nil {
+				if r, err = m.open(t, p); errors.Is(err, errTopicGone) {
+					m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
+					break
+				} else if err != nil {
 					m.opts.Logf("open replica %s: %v", k, err)
 					continue
 				}
@@ -240,8 +243,34 @@ func isPartitionDir(name string) bool {
 // one of a new topic with the same name.
 const partitionMetadata = "partition.metadata"
 
+// errTopicGone: open found the topic deleted since it was read.
+var errTopicGone = errors.New("topic deleted")
+
+// topicExists reports whether the topic file of name is still there.
+// A stat, not a read: a broker opening thousands of new replicas checks it
+// before and after each one.
+func (m *Manager) topicExists(name string) bool {
+	_, err := os.Stat(filepath.Join(m.c.TopicsMetaDir(), name+".json"))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
 func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	dir := m.c.PartitionDir(m.id, t.Name, p.Partition)
+	// mk topic delete removes the topic file, then the replica directories
+	// it finds. A broker still creating the topic's replicas must stop,
+	// and remove the one it was creating if the delete came in between.
+	if !m.topicExists(t.Name) {
+		return nil, errTopicGone
+	}
+	r, err := m.openReplica(t, p, dir)
+	if err == nil && !m.topicExists(t.Name) {
+		m.remove(r)
+		return nil, errTopicGone
+	}
+	return r, err
+}
+
+func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*replica, error) {
 	metaPath := filepath.Join(dir, partitionMetadata)
 	if data, err := os.ReadFile(metaPath); err == nil && !strings.Contains(string(data), "topic_id: "+t.ID+"\n") {
 		m.opts.Logf("replica %s belongs to an older topic %s: removing it", dir, t.Name)

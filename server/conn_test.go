@@ -80,9 +80,9 @@ func encodeRequest(corr int32, req kmsg.Request) []byte {
 	return b
 }
 
-// readResponse reads one response to req from nc and returns its
+// readAnswer reads one response to req from nc and returns its
 // correlation id.
-func readResponse(t testing.TB, nc net.Conn, req kmsg.Request, resp kmsg.Response) int32 {
+func readAnswer(t testing.TB, nc net.Conn, req kmsg.Request, resp kmsg.Response) int32 {
 	t.Helper()
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var size [4]byte
@@ -127,7 +127,7 @@ func apiVersions(t testing.TB, addr string) *kmsg.ApiVersionsResponse {
 		t.Fatal(err)
 	}
 	resp := kmsg.NewPtrApiVersionsResponse()
-	if corr := readResponse(t, nc, req, resp); corr != 1 {
+	if corr := readAnswer(t, nc, req, resp); corr != 1 {
 		t.Fatalf("correlation id %d, want 1", corr)
 	}
 	if resp.ErrorCode != 0 || len(resp.ApiKeys) == 0 {
@@ -246,7 +246,7 @@ func TestApiVersionsUnsupportedVersion(t *testing.T) {
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.SetVersion(0)
 	resp := kmsg.NewPtrApiVersionsResponse()
-	if corr := readResponse(t, nc, req, resp); corr != 5 {
+	if corr := readAnswer(t, nc, req, resp); corr != 5 {
 		t.Fatalf("correlation id %d, want 5", corr)
 	}
 	if resp.ErrorCode != kerr.UnsupportedVersion.Code {
@@ -267,7 +267,7 @@ func TestApiVersionsUnsupportedVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp = kmsg.NewPtrApiVersionsResponse()
-	if corr := readResponse(t, nc, req, resp); corr != 6 || resp.ErrorCode != 0 {
+	if corr := readAnswer(t, nc, req, resp); corr != 6 || resp.ErrorCode != 0 {
 		t.Fatalf("retry: correlation id %d, error %d", corr, resp.ErrorCode)
 	}
 }
@@ -295,7 +295,7 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, req := range reqs {
-		if corr := readResponse(t, nc, req, req.ResponseKind()); corr != int32(100+i) {
+		if corr := readAnswer(t, nc, req, req.ResponseKind()); corr != int32(100+i) {
 			t.Fatalf("response %d has correlation id %d, want %d", i, corr, 100+i)
 		}
 	}
@@ -347,7 +347,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	stop := time.Now().Add(time.Second) // three idle timeouts of requests
 	for i := int32(0); time.Now().Before(stop); i++ {
 		busy.Write(encodeRequest(i, req))
-		if corr := readResponse(t, busy, req, kmsg.NewPtrApiVersionsResponse()); corr != i {
+		if corr := readAnswer(t, busy, req, kmsg.NewPtrApiVersionsResponse()); corr != i {
 			t.Fatalf("correlation id %d, want %d", corr, i)
 		}
 	}
@@ -381,7 +381,7 @@ func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
 	}
 	req := kmsg.NewPtrApiVersionsRequest()
 	other.Write(encodeRequest(2, req))
-	if corr := readResponse(t, other, req, kmsg.NewPtrApiVersionsResponse()); corr != 2 {
+	if corr := readAnswer(t, other, req, kmsg.NewPtrApiVersionsResponse()); corr != 2 {
 		t.Fatalf("correlation id %d", corr)
 	}
 }
@@ -455,7 +455,7 @@ func TestLargeRequestArrivesInPieces(t *testing.T) {
 		frame = frame[n:]
 	}
 	resp := kmsg.NewPtrMetadataResponse()
-	if corr := readResponse(t, nc, req, resp); corr != 9 {
+	if corr := readAnswer(t, nc, req, resp); corr != 9 {
 		t.Fatalf("correlation id %d", corr)
 	}
 	if len(resp.Topics) != 20000 || resp.Topics[19999].ErrorCode != kerr.UnknownTopicOrPartition.Code {

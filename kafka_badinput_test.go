@@ -53,9 +53,9 @@ func openFDs(t testing.TB, pid int) int {
 	return len(ents)
 }
 
-// rawRequest frames a request as a client does: size, header v1 (v2 with
+// framedRequest frames a request as a client does: size, header v1 (v2 with
 // empty tagged fields when flexible), body.
-func rawRequest(corr int32, req kmsg.Request) []byte {
+func framedRequest(corr int32, req kmsg.Request) []byte {
 	b := []byte{0, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
 	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
@@ -76,12 +76,12 @@ func rawRequest(corr int32, req kmsg.Request) []byte {
 func badInputs() map[string][]byte {
 	metadata := kmsg.NewPtrMetadataRequest()
 	metadata.SetVersion(4)
-	valid := rawRequest(1, metadata)
+	valid := framedRequest(1, metadata)
 	badVersion := bytes.Clone(valid)
 	binary.BigEndian.PutUint16(badVersion[6:], 99)
 	unknownKey := bytes.Clone(valid)
 	binary.BigEndian.PutUint16(unknownKey[4:], 1000)
-	futureApiVersions := rawRequest(1, kmsg.NewPtrApiVersionsRequest())
+	futureApiVersions := framedRequest(1, kmsg.NewPtrApiVersionsRequest())
 	binary.BigEndian.PutUint16(futureApiVersions[6:], 99)
 	return map[string][]byte{
 		"garbage":                         []byte("GET / HTTP/1.1\r\nHost: mk\r\n\r\n"),

@@ -71,7 +71,7 @@ func TestKafkaSoakIdleBrokerCPU(t *testing.T) {
 	alone := cpuShare(t, pid, window)
 
 	req := kmsg.NewPtrApiVersionsRequest()
-	frame := rawRequest(1, req)
+	frame := framedRequest(1, req)
 	for range 100 {
 		nc, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -16,7 +16,9 @@ async function main () {
   const [bootstrap, topic, groupId, count] = a._
   const timeout = Number(a.timeout || 30) * 1000
   const kafka = new Kafka({ clientId: 'mk-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING })
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000 })
+  // A short max wait: disconnect waits for the fetch in flight, a long poll
+  // of up to maxWaitTimeInMs on a partition with nothing new.
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 })
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   const records = []

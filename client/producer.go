@@ -52,6 +52,10 @@ type ProducerOptions struct {
 	// partition. With acks=0 the broker says nothing and the offsets are
 	// unknown: baseOffset is -1.
 	OnAck func(partition int32, baseOffset int64, count int)
+	// Warnf, if set, is told once when a partition's records start
+	// waiting for a leader or for enough in-sync replicas, which may last
+	// the whole Timeout.
+	Warnf func(format string, args ...any)
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
@@ -80,6 +84,7 @@ const answerGrace = time.Second
 type Producer struct {
 	c      *coord.Cluster
 	topic  *coord.Topic
+	guard  *topicGuard // the topic deleted under the producer
 	opts   ProducerOptions
 	parts  []*partitionWriter
 	sticky *StickyPartitioner
@@ -122,7 +127,8 @@ type partitionWriter struct {
 	// taken up its role yet refuses one batch, not one and appends the
 	// next ahead of it.
 	probing   bool
-	leader    int // the broker the batches go to; coord.NoLeader while resolving
+	warned    bool // Warnf was told why this partition's records wait
+	leader    int  // the broker the batches go to; coord.NoLeader while resolving
 	resolveAt time.Time
 	backoff   time.Duration
 	why       error // why the partition has no leader to send to
@@ -150,8 +156,9 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{c: c, topic: t, opts: opts, sticky: NewStickyPartitioner(rand.Uint64()),
+	p := &Producer{c: c, topic: t, guard: newTopicGuard(t.Name, "producing to"), opts: opts, sticky: NewStickyPartitioner(rand.Uint64()),
 		maxBatch: t.Int64Config(coord.ConfigMaxMessageBytes), conns: map[int]*brokerConn{}, wake: make(chan struct{}, 1)}
+	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
 	for i := range t.Partitions {
 		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader, probing: true})
@@ -226,7 +233,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	if int64(size+logdir.BatchHeaderSize) > p.maxBatch {
 		return &RecordTooLargeError{int64(size + logdir.BatchHeaderSize), p.maxBatch}
 	}
-	if w.builder.Count() > 0 && (w.builder.Size()+size > p.batchLimit(w) || int64(w.builder.Size()+size) > p.maxBatch) {
+	if w.builder.Count() > 0 && (w.builder.Size()+size > p.opts.BatchBytes || int64(w.builder.Size()+size) > p.maxBatch) {
 		p.seal(w)
 		p.Poll()
 		if sticky {
@@ -244,25 +251,6 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	}
 	return nil
 }
-
-// batchLimit is the size at which w's batch is sealed: BatchBytes
-// (Kafka's batch.size) when the partition has nothing in flight or
-// waiting, so the batch would be sent at once; while its earlier batches
-// are with the broker or wait to be sent, the batch grows up to
-// grownBatchBytes instead: sent in one request, it costs the broker one
-// append where small batches would cost one each, and it would have
-// waited anyway. (Input that pauses is sent at once whatever the size:
-// see SendNow.)
-func (p *Producer) batchLimit(w *partitionWriter) int {
-	if w.inflight == 0 && len(w.queue) == 0 && len(w.retry) == 0 {
-		return p.opts.BatchBytes
-	}
-	return max(p.opts.BatchBytes, grownBatchBytes)
-}
-
-// grownBatchBytes bounds a batch that grew while its partition was busy:
-// a quarter of maxPendingBytes, so that a few are in flight at once.
-const grownBatchBytes = maxPendingBytes / 4
 
 // availablePartitions lists the partitions that have a leader in the
 // metadata the producer last read.
@@ -466,17 +454,18 @@ func (p *Producer) schedule(t time.Time) {
 // name, fails everything with the deleted error.
 func (p *Producer) readTopic() *coord.Topic {
 	t, err := p.c.Topic(p.topic.Name)
+	if err == nil {
+		err = p.guard.saw(t)
+	} else {
+		err = p.guard.lookupErr(err)
+	}
 	switch {
-	case errors.Is(err, coord.ErrUnknownTopic):
-		p.deleted = fmt.Errorf("topic %s was deleted while producing to it", p.topic.Name)
+	case errors.Is(err, ErrTopicDeleted):
+		p.deleted = err
 		p.setErr(p.deleted)
 		return nil
 	case err != nil:
-		return nil // unreadable for now: try again later
-	case t.ID != p.topic.ID:
-		p.deleted = fmt.Errorf("topic %s was deleted and created again while producing to it", p.topic.Name)
-		p.setErr(p.deleted)
-		return nil
+		return nil // unreadable for now (damaged, caught between writes): try again later
 	}
 	p.topic = t
 	return t
@@ -487,8 +476,14 @@ func (p *Producer) readTopic() *coord.Topic {
 func (p *Producer) resolve(w *partitionWriter, t *coord.Topic, now time.Time) {
 	err := p.leaderOf(w, t)
 	if err == nil {
-		w.why = nil
+		w.why, w.warned = nil, false
 		return
+	}
+	if !w.warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
+		// A leader moving is a matter of milliseconds; a dead one is
+		// not: say why the records wait (once per wait).
+		p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+		w.warned = true
 	}
 	w.why = err
 	w.backoff = min(max(2*w.backoff, minRetryBackoff), maxRetryBackoff)
@@ -522,6 +517,11 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 		down := "its replicas are down"
 		if len(part.ISR) > 0 {
 			down = fmt.Sprintf("broker %d is down", part.ISR[0])
+		}
+		if len(part.Damaged) > 0 {
+			// Its brokers may be up: it waits for a replica that holds
+			// what a damaged one lost.
+			down = fmt.Sprintf("%s, and no replica that holds them is alive (see mk describe topic %s)", part.Damaged[0], t.Name)
 		}
 		return newError(ErrNoLeader, "partition %s-%d has no live leader: %s", t.Name, part.Partition, down)
 	}
@@ -811,7 +811,7 @@ func (p *Producer) setErr(err error) {
 // recycle keeps an acknowledged (or failed) batch's storage for the
 // builders: a few buffers go round instead of one allocation per batch.
 func (p *Producer) recycle(b *batch) {
-	if len(p.free) < 2*maxInFlight && cap(b.data) <= 2*max(p.opts.BatchBytes, grownBatchBytes) {
+	if len(p.free) < 2*maxInFlight && cap(b.data) <= 2*p.opts.BatchBytes {
 		p.free = append(p.free, b.data[:0])
 	}
 	b.data = nil

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
 )
@@ -33,11 +33,23 @@ func clusterCommand() *cli.Command {
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
-alone.
+alone; several starts at once take turns, and all succeed.
 
-   mk cluster start --brokers 3`,
+Every broker serves the Kafka protocol on its Unix socket,
+DIR/brokers/ID/kafka.sock. With --listen HOST:PORT they also serve it on TCP,
+broker i on port PORT+i-1 (port 0: each on a free port), so that any Kafka
+client can use the cluster; mk cluster bootstrap prints their addresses. A
+broker restarted by mk cluster start keeps the address it had. The ports are
+checked before any broker starts: a port in use is an error naming it, and
+nothing is started. If a broker still fails to start, the ones this command
+started are stopped again.
+
+   mk cluster start --brokers 3
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "brokers", Usage: "start brokers 1..N"},
+					&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP: broker i on `HOST:PORT`+i-1 (port 0: free ports)"},
 					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
 					&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "passed to each broker"},
 					timeout,
@@ -49,18 +61,18 @@ alone.
 				Usage:       "stop brokers gracefully (SIGTERM) and wait until they are down",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
-				Description: "   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
+				Description: "A broker that is not running is left alone: stop succeeds (exit 0) with a note.\n\n   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
 				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
 			},
 			{
 				Name:        "kill",
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
-				Description: "   mk cluster kill --broker 2",
+				Description: "A broker that is not running is left alone: kill succeeds (exit 0) with a note.\n\n   mk cluster kill --broker 2",
 				// --broker is not Required: urfave/cli would print the help to stdout.
 				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
 				Action: func(cc *cli.Context) error {
-					if cc.Int("broker") <= 0 {
+					if !cc.IsSet("broker") {
 						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
 					}
 					return clusterSignal(cc, syscall.SIGKILL)
@@ -71,8 +83,19 @@ alone.
 				Usage:       "table of brokers (same as mk describe cluster)",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{outputFlag()},
-				Action:      describeCluster,
 				Description: "   mk cluster status\n   mk cluster status -o json",
+			},
+			{
+				Name:      "bootstrap",
+				Usage:     "print the live brokers' Kafka addresses, comma-separated (a client's bootstrap servers)",
+				ArgsUsage: " ",
+				Description: `Prints HOST:PORT,HOST:PORT,... of every live broker that serves the Kafka
+protocol on TCP (started with --listen), so that a Kafka client can be pointed
+at the cluster. Exits 5 when no broker is running or none listens on TCP.
+
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
+				Action: clusterBootstrap,
 			},
 			{
 				Name:      "wait",
@@ -108,126 +131,64 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := coord.Init(dir)
-	if err != nil {
-		return err
-	}
-	infos, err := c.Brokers()
-	if err != nil {
-		return err
-	}
-	var ids []int
-	if n := cc.Int("brokers"); n > 0 {
-		for i := 1; i <= n; i++ {
-			ids = append(ids, i)
+	var listen *cluster.Listen
+	if cc.IsSet("listen") {
+		if listen, err = cluster.ParseListen(cc.String("listen")); err != nil {
+			return err
 		}
-	} else if cc.IsSet("brokers") {
+	}
+	if cc.IsSet("brokers") && cc.Int("brokers") < 1 {
 		return format.Usagef("cluster start: --brokers must be at least 1")
-	} else {
-		for _, b := range infos {
-			ids = append(ids, b.ID)
-		}
-		if len(ids) == 0 {
-			ids = []int{1}
-		}
 	}
 	self, err := selfPath()
 	if err != nil {
 		return err
 	}
-	alive := map[int]bool{}
-	for _, b := range infos {
-		alive[b.ID] = b.Alive
-	}
-	type started struct {
-		id   int
-		proc *os.Process
-		log  string
-		done chan error
-	}
-	var procs []started
-	for _, id := range ids {
-		if alive[id] {
-			continue
-		}
-		dataDir := c.BrokerDataDir(id)
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return err
-		}
-		logPath := filepath.Join(dataDir, "broker.log")
-		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
-			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
-			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed by the terminal's ^C
-		err = cmd.Start()
-		logf.Close()
-		if err != nil {
-			return fmt.Errorf("start broker %d: %w", id, err)
-		}
-		s := started{id, cmd.Process, logPath, make(chan error, 1)}
-		go func() { s.done <- cmd.Wait() }()
-		procs = append(procs, s)
+	c, err := coord.Init(dir)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
-	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
-	up := func(id, pid int) bool {
-		b, err := c.Broker(id)
-		return err == nil && b.Alive && b.Pid == pid
-	}
-	for _, s := range procs {
-		for !up(s.id, s.proc.Pid) {
-			select {
-			case err := <-s.done:
-				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log))
-			case <-ctx.Done():
-				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
-			case <-wake:
-			}
+	// Starts take turns: a start that runs while another is starting
+	// brokers waits for it, then finds them up and leaves them alone.
+	return c.WithStartLock(ctx, func() error {
+		n, err := cluster.StartBrokers(ctx, c, cluster.StartOptions{
+			Brokers: cc.Int("brokers"),
+			Listen:  listen,
+			Self:    self,
+			BrokerArgs: []string{
+				"--retention-check-interval", cc.Duration("retention-check-interval").String(),
+				"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String(),
+			},
+			Timeout: cc.Duration("timeout"),
+			Warnf:   warnf(cc.App.ErrWriter),
+		})
+		if n > 0 && err == nil && format.IsTerminal(os.Stderr) {
+			format.Infof(cc.App.ErrWriter, "started %d broker(s) in %s", n, dir)
 		}
-		// The broker runs on without us.
-		s.proc.Release()
-	}
-	if len(procs) > 0 && format.IsTerminal(os.Stderr) {
-		format.Infof(cc.App.ErrWriter, "started %d broker(s) in %s", len(procs), dir)
-	}
-	return nil
-}
-
-// lastLine is the last non-empty line of a log file, for error messages.
-func lastLine(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "no log"
-	}
-	defer f.Close()
-	last := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			last = strings.TrimPrefix(l, format.Prefix)
-		}
-	}
-	return last
+		return err
+	})
 }
 
 // clusterSignal sends sig to one or every live broker and waits until they
 // are down.
+// Damaged metadata does not keep brokers from being stopped: cluster.json
+// is not needed, and a broker whose registration is damaged is found by
+// its lock file. The damage is reported as warnings.
 func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
-	c, err := openCluster(cc)
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
-	only := cc.Int("broker")
+	d.add(bad...)
+	d.warn(cc)
+	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
 		if only != 0 && b.ID != only {
@@ -237,17 +198,34 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 			targets = append(targets, b)
 		}
 	}
-	if only != 0 && len(targets) == 0 {
+	// Stopping what is down succeeds, as systemctl stop does: the broker
+	// is down, which is what was asked. A note says nothing was done.
+	switch {
+	case only != 0 && len(targets) == 0:
 		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
 			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
 		}
-		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+		format.Infof(cc.App.ErrWriter, "broker %d is not running", only)
+		return nil
+	case len(targets) == 0:
+		format.Infof(cc.App.ErrWriter, "no broker is running")
+		return nil
 	}
+	var unknown []string
+	signalled := targets[:0:0]
 	for _, b := range targets {
+		if b.Pid <= 0 {
+			// kill(0) would signal our own process group, kill(-1) every
+			// process we may signal.
+			unknown = append(unknown, strconv.Itoa(b.ID))
+			continue
+		}
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
 		}
+		signalled = append(signalled, b)
 	}
+	targets = signalled
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
 	for _, b := range targets {
@@ -255,6 +233,9 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
 			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("broker(s) %s are running but their pid is not known (damaged registration, no pid in the lock file); stop them by hand", strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -292,8 +273,9 @@ func clusterWait(cc *cli.Context) error {
 func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
 	for {
+		// The lock alone: a damaged registration does not matter here.
 		b, err := c.Broker(id)
-		if err == nil && !b.LockHeld {
+		if !b.LockHeld && (err == nil || errors.Is(err, coord.ErrCorruptMetadata)) {
 			return nil
 		}
 		select {
@@ -302,4 +284,30 @@ func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 		case <-wake:
 		}
 	}
+}
+
+// clusterBootstrap prints the live brokers' advertised TCP addresses.
+func clusterBootstrap(cc *cli.Context) error {
+	if cc.NArg() > 0 {
+		return format.Usagef("cluster bootstrap: takes no arguments")
+	}
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	live, err := c.RequireLiveBroker()
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	for _, id := range live {
+		if b, err := c.Broker(id); err == nil && b.Alive && b.Address != "" {
+			addrs = append(addrs, b.Address)
+		}
+	}
+	if len(addrs) == 0 {
+		return format.Exitf(format.ExitUnavailable, "no live broker in %s listens on TCP; restart the cluster with a listener: mk cluster stop && mk cluster start --listen 127.0.0.1:9092", c.Dir())
+	}
+	_, err = fmt.Fprintln(cc.App.Writer, strings.Join(addrs, ","))
+	return err
 }

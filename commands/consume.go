@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"strconv"
-	"time"
+	"os"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
-	"mk/coord"
+	"mk/cluster"
 	"mk/format"
 	"mk/logdir"
 )
@@ -36,7 +36,13 @@ func consumeCommand() *cli.Command {
 committed. Without --from-beginning, --offset or --from-time a consumer that
 follows starts at the end, like Kafka's console consumer; with -e (exit once
 caught up), which would then print nothing, it starts at the beginning, like
-kcat -e: mk consume orders -e prints the whole topic.
+kcat -e: mk consume orders -e prints the whole topic. A group member
+(--group) starts at the group's committed offsets; where there is none, at
+the end, or at the beginning with --from-beginning or -e.
+
+A partition without a live leader makes -e exit 5; a following consumer
+waits for a leader and says so on stderr. A topic deleted under the
+consumer ends it with exit 4.
 
    mk consume orders --from-beginning -e
    mk consume orders --partition 2 --offset -10 -e          # the last 10 of partition 2
@@ -49,7 +55,6 @@ kcat -e: mk consume orders -e prints the whole topic.
 			&cli.StringFlag{Name: "offset", Usage: "start offset with --partition: N, earliest, latest, or -N (N before the end)"},
 			&cli.StringFlag{Name: "from-time", Usage: "start at the first record at or after a time: RFC 3339 (2024-05-01T10:00:00Z) or a duration ago (90s, 1h)"},
 		), groupFlags()...),
-		Action: runConsume,
 	}
 }
 
@@ -66,7 +71,6 @@ func tailCommand() *cli.Command {
 			// No -n alias here: -n is --lines, as in tail(1).
 			&cli.IntFlag{Name: "max-messages", Usage: "exit after printing this many records"},
 		),
-		Action: runTail,
 	}
 }
 
@@ -89,12 +93,12 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 		case v == "latest" || v == "end":
 			s.Offset = client.Latest
 		default:
-			o, err := strconv.ParseInt(v, 10, 64)
+			o, fromEnd, err := parseOffsetArg(v)
 			if err != nil {
 				return s, format.Usagef("--offset %q: use a number, earliest, latest or -N", v)
 			}
-			if o < 0 {
-				s.FromEnd = -o
+			if fromEnd {
+				s.FromEnd = o
 			} else {
 				s.Offset = o
 			}
@@ -102,13 +106,11 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	}
 	if v := cc.String("from-time"); v != "" {
 		n++
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			s.FromTime = t.UnixMilli()
-		} else if d, err := format.ParseDuration(v); err == nil && d > 0 {
-			s.FromTime = time.Now().Add(-d).UnixMilli()
-		} else {
-			return s, format.Usagef("--from-time %q: use RFC 3339 (2024-05-01T10:00:00Z) or a duration (1h)", v)
+		ms, err := parseTimeArg("--from-time", v)
+		if err != nil {
+			return s, err
 		}
+		s.ByTime, s.FromTime = true, ms
 	}
 	if n > 1 {
 		return s, format.Usagef("use only one of --from-beginning, --offset and --from-time")
@@ -119,31 +121,16 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	return s, nil
 }
 
-// assignments lists the partitions of topics to consume, all starting at
-// start.
-func assignments(c *coord.Cluster, topics []string, partition int, start client.StartSpec) ([]client.Assignment, error) {
-	if partition >= 0 && len(topics) > 1 {
-		return nil, format.Usagef("--partition needs exactly one topic")
-	}
-	var as []client.Assignment
-	for _, name := range topics {
-		if err := coord.ValidateTopicName(name); err != nil {
-			return nil, err
-		}
-		t, err := c.Topic(name)
-		if err != nil {
-			return nil, err
-		}
-		if partition >= len(t.Partitions) {
-			return nil, client.PartitionRangeError(name, partition, len(t.Partitions))
-		}
-		for _, p := range t.Partitions {
-			if partition < 0 || p.Partition == partition {
-				as = append(as, client.Assignment{Topic: name, Partition: int32(p.Partition), Start: start})
-			}
+// topicArgs are the topics named on the command line, each once: a topic
+// named twice is consumed once, not printed twice.
+func topicArgs(cc *cli.Context) []string {
+	var out []string
+	for _, t := range cc.Args().Slice() {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
 		}
 	}
-	return as, nil
+	return out
 }
 
 // recordPrinter writes records as the output flags say.
@@ -206,67 +193,6 @@ func (p *recordPrinter) print(topic string, partition int32, r *logdir.Record) e
 	return p.w.WriteByte('\n')
 }
 
-func runConsume(cc *cli.Context) error {
-	if cc.NArg() == 0 {
-		return format.Usagef("consume: missing topic")
-	}
-	start, err := parseStart(cc)
-	if err != nil {
-		return err
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	if cc.String("group") != "" {
-		return runGroupConsume(cc, c, pr, start)
-	}
-	as, err := assignments(c, cc.Args().Slice(), cc.Int("partition"), start)
-	if err != nil {
-		return err
-	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
-}
-
-func runTail(cc *cli.Context) error {
-	topic, err := oneArg(cc, "topic")
-	if err != nil {
-		return err
-	}
-	if cc.Int64("lines") < 0 {
-		return format.Usagef("tail: -n must not be negative")
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	start := client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")}
-	as, err := assignments(c, []string{topic}, -1, start)
-	if err != nil {
-		return err
-	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
-}
-
-func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
-	f := client.NewFetcher(c, as, client.ConsumerOptions{
-		Follow:        follow,
-		ResetEarliest: resetEarliest,
-		Warnf:         warnf(cc.App.ErrWriter),
-		Idle:          pr.w.Flush,
-	})
-	defer f.Close()
-	return printUntilDone(pr, maxMessages, f.Run)
-}
-
 // printUntilDone runs a consumer (a Fetcher's or a group member's Run)
 // with a handler that prints each record and stops after maxMessages (0:
 // no limit), until it ends or SIGINT/SIGTERM; then it flushes stdout. An
@@ -292,4 +218,106 @@ func printUntilDone(pr *recordPrinter, maxMessages int, run func(context.Context
 		return &format.ExitError{Code: format.ExitInterrupted}
 	}
 	return err
+}
+
+// consumeFrom is mk consume against a cluster.Client.
+func consumeFrom(cc *cli.Context, connect connector) error {
+	if cc.NArg() == 0 {
+		return format.Usagef("consume: missing topic")
+	}
+	start, err := parseStart(cc)
+	if err != nil {
+		return err
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	if cc.String("group") != "" {
+		return groupConsumeIn(cc, connect, pr)
+	}
+	topics := topicArgs(cc)
+	if cc.Int("partition") >= 0 && len(topics) > 1 {
+		return format.Usagef("--partition needs exactly one topic")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	spec := cluster.ConsumeSpec{
+		Topics:        topics,
+		Partition:     cc.Int("partition"),
+		Start:         start,
+		Follow:        !cc.Bool("exit-at-end"),
+		ResetEarliest: start.Offset == client.Earliest,
+		Warnf:         warnf(cc.App.ErrWriter),
+		Idle:          pr.w.Flush,
+	}
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.Consume(ctx, spec, h)
+	})
+}
+
+// tailFrom is mk tail against a cluster.Client.
+func tailFrom(cc *cli.Context, connect connector) error {
+	topic, err := oneArg(cc, "topic")
+	if err != nil {
+		return err
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	spec := cluster.ConsumeSpec{
+		Topics:    []string{topic},
+		Partition: -1,
+		Start:     client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")},
+		Follow:    !cc.Bool("exit-at-end"),
+		Warnf:     warnf(cc.App.ErrWriter),
+		Idle:      pr.w.Flush,
+	}
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.Consume(ctx, spec, h)
+	})
+}
+
+// groupConsumeIn is mk consume --group against a cluster.Client.
+func groupConsumeIn(cc *cli.Context, connect connector, pr *recordPrinter) error {
+	for _, f := range []string{"partition", "offset", "from-time"} {
+		if cc.IsSet(f) {
+			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
+		}
+	}
+	stderr := cc.App.ErrWriter
+	logf := func(string, ...any) {}
+	if format.IsTerminal(os.Stderr) {
+		logf = infof(stderr)
+	}
+	// A partition without a committed offset starts by Kafka's
+	// auto.offset.reset: latest, or earliest with --from-beginning or -e
+	// (-e reads what is there, as it does without a group).
+	opts := client.GroupOptions{
+		Group:          cc.String("group"),
+		ClientID:       cc.String("client-id"),
+		Strategy:       cc.String("strategy"),
+		Commit:         cc.String("commit"),
+		SessionTimeout: cc.Duration("session-timeout"),
+		ResetEarliest:  cc.Bool("from-beginning") || cc.Bool("exit-at-end"),
+		ExitAtEnd:      cc.Bool("exit-at-end"),
+		Flush:          pr.w.Flush,
+		Warnf:          warnf(stderr),
+		Logf:           logf,
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	topics := topicArgs(cc)
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.ConsumeGroup(ctx, topics, opts, h)
+	})
 }

@@ -2,9 +2,7 @@ package commands
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
-	"io"
+	"cmp"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
 	"mk/logdir"
@@ -46,9 +45,8 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for a leader or for acks (delivery.timeout.ms)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
 			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record (with --acks 0 the broker tells no offsets: none are printed)"},
-			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
+			&cli.IntFlag{Name: "batch-size", Value: 256 << 10, Usage: "largest record batch in bytes (batch.size; Kafka's Java client has 16384, librdkafka and franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
 		},
-		Action: runProduce,
 	}
 }
 
@@ -77,57 +75,66 @@ func parseHeaders(hs []string) ([]logdir.Header, error) {
 	return out, nil
 }
 
-func runProduce(cc *cli.Context) error {
-	topic, err := oneArg(cc, "topic")
-	if err != nil {
-		return err
+// produceFlags are mk produce's flags, read.
+type produceFlags struct {
+	topic     string
+	acks      int
+	json      bool
+	headers   []logdir.Header
+	key       []byte
+	separator []byte
+	partition int32
+}
+
+func readProduceFlags(cc *cli.Context) (produceFlags, error) {
+	var f produceFlags
+	var err error
+	if f.topic, err = oneArg(cc, "topic"); err != nil {
+		return f, err
 	}
-	acks, err := parseAcks(cc.String("acks"))
-	if err != nil {
-		return err
+	if f.acks, err = parseAcks(cc.String("acks")); err != nil {
+		return f, err
 	}
-	jsonInput := false
 	switch cc.String("input") {
 	case "text":
 	case "json":
-		jsonInput = true
+		f.json = true
 	default:
-		return format.Usagef("--input %q: use text or json", cc.String("input"))
+		return f, format.Usagef("--input %q: use text or json", cc.String("input"))
 	}
-	headers, err := parseHeaders(cc.StringSlice("header"))
-	if err != nil {
-		return err
+	if f.headers, err = parseHeaders(cc.StringSlice("header")); err != nil {
+		return f, err
 	}
-	var fixedKey []byte
 	if cc.IsSet("key") {
-		fixedKey = []byte(cc.String("key"))
+		f.key = []byte(cc.String("key"))
 	}
-	sep := []byte(cc.String("key-separator"))
-	if cc.IsSet("key-separator") && len(sep) == 0 {
-		return format.Usagef("--key-separator must not be empty")
+	f.separator = []byte(cc.String("key-separator"))
+	if cc.IsSet("key-separator") && len(f.separator) == 0 {
+		return f, format.Usagef("--key-separator must not be empty")
 	}
-	if fixedKey != nil && len(sep) > 0 {
-		return format.Usagef("--key and --key-separator exclude each other")
+	if f.key != nil && len(f.separator) > 0 {
+		return f, format.Usagef("--key and --key-separator exclude each other")
 	}
-	c, err := openCluster(cc)
+	f.partition = int32(cc.Int("partition"))
+	return f, coord.ValidateTopicName(f.topic)
+}
+
+// produceTo is mk produce against a cluster.Client.
+func produceTo(cc *cli.Context, connect connector) error {
+	f, err := readProduceFlags(cc)
 	if err != nil {
-		return err
-	}
-	if _, err := c.RequireLiveBroker(); err != nil {
-		return err
-	}
-	if err := coord.ValidateTopicName(topic); err != nil {
 		return err
 	}
 	out := bufio.NewWriter(cc.App.Writer)
 	defer out.Flush()
-	opts := client.ProducerOptions{
-		Acks:       acks,
+	opts := cluster.ProducerOptions{
+		Acks:       f.acks,
 		BatchBytes: cc.Int("batch-size"),
 		Timeout:    cc.Duration("timeout"),
 		AutoCreate: true,
-		OnCreate: func(t *coord.Topic) {
-			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", t.Name, len(t.Partitions), t.ReplicationFactor())
+		Warnf:      warnf(cc.App.ErrWriter),
+		OnCreate: func(topic string, partitions, rf int) {
+			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
 	if cc.Bool("print-offsets") {
@@ -136,7 +143,7 @@ func runProduce(cc *cli.Context) error {
 				return // acks=0: the broker answers nothing
 			}
 			for i := 0; i < n; i++ {
-				out.WriteString(topic)
+				out.WriteString(f.topic)
 				out.WriteByte(' ')
 				out.WriteString(strconv.Itoa(int(partition)))
 				out.WriteByte(' ')
@@ -145,179 +152,38 @@ func runProduce(cc *cli.Context) error {
 			}
 		}
 	}
-	p, err := client.NewProducer(c, topic, opts)
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	p, err := c.NewProducer(ctx, f.topic, opts)
 	if err != nil {
 		return err
 	}
-	partition := int32(cc.Int("partition"))
-	if partition >= int32(len(p.Topic().Partitions)) {
-		return client.PartitionRangeError(topic, int(partition), len(p.Topic().Partitions))
+	if int(f.partition) >= p.Partitions() {
+		p.Close()
+		return client.PartitionRangeError(f.topic, int(f.partition), p.Partitions())
 	}
-	// The line limit is the largest record the topic takes, plus room for
-	// the JSON encoding of one.
-	maxLine := int(p.Topic().Int64Config("max.message.bytes"))
-	if jsonInput {
-		maxLine = maxLine*2 + 4096
-	}
-	input := newIdleReader(cc.App.Reader, p)
-	lines := format.NewLineReader(input, maxLine)
-	var dec format.RecordDecoder
 	// A long pipe into a terminal session shows how far it got (on stderr,
 	// only when stderr is a terminal).
 	progress := format.NewProgress(os.Stderr)
 	defer progress.Done()
-	sendErr := func() error {
-		for {
-			line, err := lines.Next()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				var tooLong *format.LineTooLongError
-				if errors.As(err, &tooLong) {
-					return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.Topic().Int64Config("max.message.bytes"), topic)
-				}
-				if perr := p.Err(); perr != nil {
-					return perr // stopped while waiting for input
-				}
-				return fmt.Errorf("read stdin: %w", err)
+	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(cc.App.Reader, 1<<20), cluster.LineOptions{
+		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
+		Progress: func(acked int64) {
+			if progress.Active() {
+				progress.Update("produced %d records to %s", acked, f.topic)
 			}
-			// A record's timestamp is when its line was read: the input
-			// comes in reads, each stamped when it arrived (a clock read
-			// per line costs more than the rest of a line's work).
-			key, value, hs, part, ts := fixedKey, line, headers, partition, input.stamp
-			if jsonInput {
-				rec, err := dec.Decode(line)
-				if err != nil {
-					return format.AtLine(err, lines.Line())
-				}
-				key, value = rec.Key, rec.Value
-				if len(rec.Headers) > 0 {
-					hs = append(hs[:len(hs):len(hs)], rec.Headers...)
-				}
-				if rec.Partition >= 0 && partition < 0 {
-					part = rec.Partition
-				}
-				if rec.Timestamp >= 0 {
-					ts = rec.Timestamp
-				}
-			} else if len(sep) > 0 {
-				k, v, ok := format.SplitKey(line, sep)
-				if !ok {
-					return fmt.Errorf("line %d: no key separator %q", lines.Line(), sep)
-				}
-				key, value = k, v
-			}
-			if n := lines.Line(); n&0xffff == 0 && progress.Active() {
-				progress.Update("produced %d records to %s", p.Acked, topic)
-			}
-			err = p.Send(part, ts, key, value, hs)
-			var big *client.RecordTooLargeError
-			if errors.As(err, &big) {
-				return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, topic)
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}()
+		},
+	})
 	closeErr := p.Close()
 	if ferr := out.Flush(); ferr != nil && sendErr == nil {
 		sendErr = ferr
 	}
-	if p.Failed > 0 {
-		cause := closeErr
-		if cause == nil {
-			cause = sendErr
-		}
-		return format.WithExitCode(format.ExitNotAcknowledged,
-			fmt.Errorf("%d of %d records were not acknowledged: %w", p.Failed, p.Failed+p.Acked, cause))
+	if err := cluster.NotAcknowledged(p, sendErr, closeErr); err != nil {
+		return format.WithExitCode(format.ExitNotAcknowledged, err)
 	}
-	if sendErr != nil {
-		return sendErr
-	}
-	return closeErr
-}
-
-// idleReader reads the input in a goroutine of its own, so that while no
-// input is ready the producer sends what it has batched and handles its
-// acknowledgements and retries: a line that trickles in is sent and
-// acknowledged at once (tail -f | mk produce), and a stream that never
-// pauses is never held up waiting for acknowledgements.
-type idleReader struct {
-	chunks chan inputChunk
-	free   chan []byte
-	cur    inputChunk
-	off    int
-	p      *client.Producer
-	// stamp is the wall clock (ms) when the bytes last returned by Read
-	// were read from the input.
-	stamp int64
-}
-
-type inputChunk struct {
-	b     []byte
-	err   error
-	stamp int64 // when it was read, ms
-}
-
-// idleChunkBytes is the size of one read of the input; idleChunks of them
-// are in use at once (one being parsed, the others read ahead).
-const (
-	idleChunkBytes = 256 << 10
-	idleChunks     = 3
-)
-
-func newIdleReader(r io.Reader, p *client.Producer) *idleReader {
-	ir := &idleReader{chunks: make(chan inputChunk, idleChunks), free: make(chan []byte, idleChunks), p: p}
-	for range idleChunks {
-		ir.free <- make([]byte, idleChunkBytes)
-	}
-	go func() {
-		for {
-			buf := <-ir.free
-			n, err := r.Read(buf)
-			ir.chunks <- inputChunk{buf[:n], err, time.Now().UnixMilli()}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return ir
-}
-
-func (ir *idleReader) Read(b []byte) (int, error) {
-	for ir.off >= len(ir.cur.b) {
-		if ir.cur.err != nil {
-			return 0, ir.cur.err
-		}
-		if ir.cur.b != nil {
-			ir.free <- ir.cur.b[:cap(ir.cur.b)]
-			ir.cur = inputChunk{}
-		}
-		select {
-		case ir.cur = <-ir.chunks:
-			ir.off = 0
-			continue
-		default:
-		}
-		// Nothing to read now: send what is batched, and meanwhile take
-		// the answers as they come.
-		ir.p.SendNow()
-		for ir.cur.b == nil && ir.cur.err == nil {
-			if err := ir.p.Err(); err != nil {
-				return 0, err
-			}
-			select {
-			case ir.cur = <-ir.chunks:
-				ir.off = 0
-			case <-ir.p.Wake():
-				ir.p.Poll()
-			}
-		}
-	}
-	n := copy(b, ir.cur.b[ir.off:])
-	ir.off += n
-	ir.stamp = ir.cur.stamp
-	return n, nil
+	return cmp.Or(sendErr, closeErr)
 }

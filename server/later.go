@@ -34,10 +34,12 @@ type deferredResponse struct {
 // is written (backpressure on a client that pipelines without limit).
 const maxDeferred = 16
 
-// answer is one queued answer: encoded bytes, or a deferred response.
+// answer is one queued answer: encoded bytes, a deferred response, or a
+// response that writes itself (a Fetch's batches, see fetch_response.go).
 type answer struct {
 	b     []byte
 	d     *deferredResponse
+	raw   rawResponse
 	corr  int32
 	close bool // write nothing, close the connection after the answers before it
 }
@@ -78,6 +80,13 @@ func (aq *answerQueue) run() {
 			failed = true
 			continue
 		}
+		if a.raw != nil {
+			if err := a.raw.writeResponse(aq.c, a.corr); err != nil {
+				aq.c.nc.Close()
+				failed = true
+			}
+			continue
+		}
 		b := a.b
 		if a.d != nil {
 			if err := a.d.wait(aq.ctx); err != nil {
@@ -101,6 +110,11 @@ func (aq *answerQueue) run() {
 // push queues an encoded answer behind the deferred ones.
 func (aq *answerQueue) push(b []byte) {
 	aq.q <- answer{b: append([]byte(nil), b...)}
+}
+
+// pushRaw queues a response that writes itself behind the deferred ones.
+func (aq *answerQueue) pushRaw(corr int32, raw rawResponse) {
+	aq.q <- answer{raw: raw, corr: corr}
 }
 
 // drainLater writes the answers queued, waiting for the deferred ones,

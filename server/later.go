@@ -46,6 +46,7 @@ type answer struct {
 
 type answerQueue struct {
 	c       *conn
+	view    *conn // c with its own out buffer, for raw answers
 	q       chan answer
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -58,7 +59,7 @@ type answerQueue struct {
 func (c *conn) deferAnswer(corr int32, d *deferredResponse) {
 	if c.later == nil {
 		ctx, cancel := context.WithCancel(c.s.ctx)
-		c.later = &answerQueue{c: c, q: make(chan answer, maxDeferred), ctx: ctx, cancel: cancel}
+		c.later = &answerQueue{c: c, view: &conn{s: c.s, nc: c.nc, unix: c.unix}, q: make(chan answer, maxDeferred), ctx: ctx, cancel: cancel}
 		c.later.done.Add(1)
 		go c.later.run()
 	}
@@ -81,7 +82,10 @@ func (aq *answerQueue) run() {
 			continue
 		}
 		if a.raw != nil {
-			if err := a.raw.writeResponse(aq.c, a.corr); err != nil {
+			// Through a view of the connection with an encoding buffer
+			// of its own: the reader goroutine goes on encoding answers
+			// in c.out meanwhile.
+			if err := a.raw.writeResponse(aq.view, a.corr); err != nil {
 				aq.c.nc.Close()
 				failed = true
 			}

@@ -79,7 +79,7 @@ func groupCommand() *cli.Command {
 		Name:  "group",
 		Usage: "list consumer groups, reset or delete their offsets",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: groupList,
+			{Name: "list", Usage: "GROUP TYPE STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: groupList,
 				Description: "   mk group list\n   mk group list -o json"},
 			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Action: describeGroup, Description: describeGroupDoc},
 			{
@@ -118,10 +118,14 @@ does.
 }
 
 // describeGroupDoc is the help of mk describe group.
-const describeGroupDoc = `State is Empty (no live member), Rebalancing (a partition is not yet owned by
-the member it is assigned to) or Stable. CURRENT-OFFSET is the committed
-offset, LOG-END-OFFSET the partition's high watermark, LAG their difference;
-- where there is none.
+const describeGroupDoc = `ProtocolType is the group's kind: mk for mk's own consumers (mk consume
+--group), consumer for Kafka clients' consumer groups (run by a group
+coordinator in the brokers). An mk group's State is Empty (no live member),
+Rebalancing (a partition is not yet owned by the member it is assigned to) or
+Stable; a Kafka group's is Kafka's: Empty, PreparingRebalance,
+CompletingRebalance or Stable. CURRENT-OFFSET is the committed offset,
+LOG-END-OFFSET the partition's high watermark, LAG their difference; - where
+there is none.
 
    mk describe group billing
    mk describe group billing --members
@@ -153,14 +157,17 @@ type groupMemberRow struct {
 }
 
 type groupView struct {
-	Group      string              `json:"group"`
-	State      string              `json:"state"`
-	Generation int64               `json:"generation"`
-	Strategy   string              `json:"strategy"`
-	Members    []groupMemberRow    `json:"members"`
-	Offsets    []groupPartitionRow `json:"offsets"`
-	lag        int64
-	topics     []string
+	Group string `json:"group"`
+	// ProtocolType is the group's kind: "consumer" (or another protocol
+	// type) for Kafka clients' groups, "mk" for mk's own.
+	ProtocolType string              `json:"protocol_type"`
+	State        string              `json:"state"`
+	Generation   int64               `json:"generation"`
+	Strategy     string              `json:"strategy"`
+	Members      []groupMemberRow    `json:"members"`
+	Offsets      []groupPartitionRow `json:"offsets"`
+	lag          int64
+	topics       []string
 }
 
 // viewGroup gathers a group's state, members, offsets and lag.
@@ -173,36 +180,43 @@ func viewGroup(c *coord.Cluster, name string) (*groupView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &groupView{Group: name, Generation: g.Generation, Strategy: g.Strategy, Members: []groupMemberRow{}, Offsets: []groupPartitionRow{}}
-	assignedTo := map[coord.TopicPartition]*coord.Member{}
-	stable := true
-	for _, m := range g.Members {
-		if !slices.Contains(live, m.ID) {
-			continue
-		}
-		v.Members = append(v.Members, groupMemberRow{m.ID, m.Host, m.ClientID, m.Pid, g.Assignment[m.ID]})
-		for _, tp := range g.Assignment[m.ID] {
-			assignedTo[tp] = &m
-			if c.Owner(name, tp) != m.ID {
-				stable = false
+	v := &groupView{Group: name, ProtocolType: g.ProtocolType(), Generation: g.Generation, Strategy: g.Strategy, Members: []groupMemberRow{}, Offsets: []groupPartitionRow{}}
+	assignedTo := map[coord.TopicPartition]groupMemberRow{}
+	var subscribed []string
+	if g.HasKafkaMembers() {
+		subscribed = viewKafkaMembers(g, v, assignedTo)
+	} else {
+		stable := true
+		for _, m := range g.Members {
+			if !slices.Contains(live, m.ID) {
+				continue
+			}
+			row := groupMemberRow{m.ID, m.Host, m.ClientID, m.Pid, g.Assignment[m.ID]}
+			v.Members = append(v.Members, row)
+			for _, tp := range g.Assignment[m.ID] {
+				assignedTo[tp] = row
+				if c.Owner(name, tp) != m.ID {
+					stable = false
+				}
 			}
 		}
-	}
-	switch {
-	case len(v.Members) == 0:
-		v.State = "Empty"
-	case !stable || len(live) != len(g.Members):
-		v.State = "Rebalancing"
-	default:
-		v.State = "Stable"
+		switch {
+		case len(v.Members) == 0:
+			v.State = "Empty"
+		case !stable || len(live) != len(g.Members):
+			v.State = "Rebalancing"
+		default:
+			v.State = "Stable"
+		}
+		if len(v.Members) > 0 {
+			subscribed = g.Topics()
+		}
 	}
 	topics, err := c.CommittedTopics(name)
 	if err != nil {
 		return nil, err
 	}
-	if len(v.Members) > 0 {
-		topics = append(topics, g.Topics()...)
-	}
+	topics = append(topics, subscribed...)
 	slices.Sort(topics)
 	v.topics = slices.Compact(topics)
 	for _, topic := range v.topics {
@@ -227,8 +241,8 @@ func viewGroup(c *coord.Cluster, name string) (*groupView, error) {
 					v.lag += row.Lag
 				}
 			}
-			if m := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; m != nil {
-				row.ConsumerID, row.Host, row.ClientID = m.ID, m.Host, m.ClientID
+			if m, ok := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; ok {
+				row.ConsumerID, row.Host, row.ClientID = m.MemberID, m.Host, m.ClientID
 			}
 			v.Offsets = append(v.Offsets, row)
 		}
@@ -254,8 +268,8 @@ func describeGroup(cc *cli.Context) error {
 	}
 	w := cc.App.Writer
 	format.KeyValues(w, [][2]string{
-		{"Group", v.Group}, {"State", v.State}, {"Generation", format.Int(v.Generation)},
-		{"Strategy", v.Strategy}, {"Members", strconv.Itoa(len(v.Members))},
+		{"Group", v.Group}, {"ProtocolType", orMissing(v.ProtocolType)}, {"State", v.State}, {"Generation", format.Int(v.Generation)},
+		{"Strategy", orMissing(v.Strategy)}, {"Members", strconv.Itoa(len(v.Members))},
 	})
 	fmt.Fprintln(w)
 	if cc.Bool("members") {
@@ -265,7 +279,7 @@ func describeGroup(cc *cli.Context) error {
 			for _, tp := range m.Partitions {
 				ps = append(ps, tp.String())
 			}
-			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, strconv.Itoa(m.Pid), strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
+			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, pidOrMissing(m.Pid), strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
 		}
 		return format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows)
 	}
@@ -287,11 +301,12 @@ func groupList(cc *cli.Context) error {
 		return err
 	}
 	type entry struct {
-		Group   string   `json:"group"`
-		State   string   `json:"state"`
-		Members int      `json:"members"`
-		Topics  []string `json:"topics"`
-		Lag     int64    `json:"lag"`
+		Group        string   `json:"group"`
+		ProtocolType string   `json:"protocol_type"`
+		State        string   `json:"state"`
+		Members      int      `json:"members"`
+		Topics       []string `json:"topics"`
+		Lag          int64    `json:"lag"`
 	}
 	entries := []entry{}
 	var rows [][]string
@@ -300,13 +315,13 @@ func groupList(cc *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		entries = append(entries, entry{v.Group, v.State, len(v.Members), v.topics, v.lag})
-		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.topics, ","), format.Int(v.lag)})
+		entries = append(entries, entry{v.Group, v.ProtocolType, v.State, len(v.Members), v.topics, v.lag})
+		rows = append(rows, []string{v.Group, orMissing(v.ProtocolType), v.State, strconv.Itoa(len(v.Members)), strings.Join(v.topics, ","), format.Int(v.lag)})
 	}
 	if mode == "json" {
 		return format.JSON(cc.App.Writer, entries)
 	}
-	return format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows)
+	return format.Table(cc.App.Writer, []string{"GROUP", "TYPE", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows)
 }
 
 // resetTargets resolves --topic/--all-topics into partitions.

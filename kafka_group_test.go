@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,4 +302,402 @@ func waitCode(t testing.TB, what string, f func() int16, want *kerr.Error) {
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
 	}
+}
+
+// TestKafkaGroupBadInput: requests Kafka refuses get Kafka's error codes,
+// and the coordinator goes on serving the group.
+func TestKafkaGroupBadInput(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--group-initial-rebalance-delay", "0s")
+	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "1")
+	a := newRawMember(t, k, "g")
+	a.join()
+	cl := a.cl
+
+	// JoinGroup with no protocols, or no protocol type.
+	req := joinReq("g", "")
+	resp := send[*kmsg.JoinGroupResponse](t, cl, a.coord, req)
+	wantCode(t, "join without protocols", resp.ErrorCode, kerr.InconsistentGroupProtocol)
+	req = joinReq("fresh", "", "range")
+	req.ProtocolType = ""
+	wantCode(t, "join without a protocol type", send[*kmsg.JoinGroupResponse](t, cl, a.coord, req).ErrorCode, kerr.InconsistentGroupProtocol)
+	// A protocol no member supports, another protocol type.
+	wantCode(t, "join with a protocol the group does not support", send[*kmsg.JoinGroupResponse](t, cl, a.coord, joinReq("g", "", "roundrobin")).ErrorCode, kerr.InconsistentGroupProtocol)
+	req = joinReq("g", "", "range")
+	req.ProtocolType = "connect"
+	wantCode(t, "join with another protocol type", send[*kmsg.JoinGroupResponse](t, cl, a.coord, req).ErrorCode, kerr.InconsistentGroupProtocol)
+	// Session timeouts outside the broker's bounds.
+	req = joinReq("g", "", "range")
+	req.SessionTimeoutMillis = 10
+	wantCode(t, "join with a 10ms session", send[*kmsg.JoinGroupResponse](t, cl, a.coord, req).ErrorCode, kerr.InvalidSessionTimeout)
+	// Group ids: empty, and one mk cannot name a directory after.
+	wantCode(t, "join of an empty group id", send[*kmsg.JoinGroupResponse](t, cl, a.coord, joinReq("", "", "range")).ErrorCode, kerr.InvalidGroupID)
+	long := strings.Repeat("g", 250)
+	wantCode(t, "join of a 250-character group id", send[*kmsg.JoinGroupResponse](t, cl, a.coord, joinReq(long, "", "range")).ErrorCode, kerr.InvalidGroupID)
+	// A known member id in a group that does not exist.
+	wantCode(t, "join naming a member of no group", send[*kmsg.JoinGroupResponse](t, cl, a.coord, joinReq("nosuch", "raw-1", "range")).ErrorCode, kerr.UnknownMemberID)
+
+	// SyncGroup: from a non-member, of a wrong generation, without the
+	// v5 protocol fields, naming another protocol.
+	s := a.syncReq(nil)
+	s.MemberID = "nobody"
+	wantCode(t, "sync of a non-member", send[*kmsg.SyncGroupResponse](t, cl, a.coord, s).ErrorCode, kerr.UnknownMemberID)
+	s = a.syncReq(nil)
+	s.Generation = 7
+	wantCode(t, "sync of a wrong generation", send[*kmsg.SyncGroupResponse](t, cl, a.coord, s).ErrorCode, kerr.IllegalGeneration)
+	s = a.syncReq(nil)
+	s.Protocol = nil
+	wantCode(t, "sync without a protocol name (v5)", send[*kmsg.SyncGroupResponse](t, cl, a.coord, s).ErrorCode, kerr.InconsistentGroupProtocol)
+	s = a.syncReq(nil)
+	other := "roundrobin"
+	s.Protocol = &other
+	wantCode(t, "sync naming another protocol", send[*kmsg.SyncGroupResponse](t, cl, a.coord, s).ErrorCode, kerr.InconsistentGroupProtocol)
+
+	// Heartbeats: an unknown group, an unknown member, a wrong generation.
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = "nosuch", "raw-1", 1
+	wantCode(t, "heartbeat of an unknown group", send[*kmsg.HeartbeatResponse](t, cl, a.coord, hb).ErrorCode, kerr.UnknownMemberID)
+	hb.Group = "g"
+	wantCode(t, "heartbeat of an unknown member", send[*kmsg.HeartbeatResponse](t, cl, a.coord, hb).ErrorCode, kerr.UnknownMemberID)
+	hb.MemberID, hb.Generation = a.id, a.generation+1
+	wantCode(t, "heartbeat of a wrong generation", send[*kmsg.HeartbeatResponse](t, cl, a.coord, hb).ErrorCode, kerr.IllegalGeneration)
+	hb.Group = long
+	wantCode(t, "heartbeat of a 250-character group id", send[*kmsg.HeartbeatResponse](t, cl, a.coord, hb).ErrorCode, kerr.InvalidGroupID)
+
+	// Commits: a wrong generation, a group that does not exist with a
+	// generation, metadata over offset.metadata.max.bytes.
+	wantCode(t, "commit of a wrong generation", a.commit(a.generation-1, a.id, "t", 0, 1), kerr.IllegalGeneration)
+	b := &rawMember{t: t, cl: cl, coord: a.coord, group: "nosuch"}
+	wantCode(t, "commit of a generation of a group that does not exist", b.commit(3, "raw-1", "t", 0, 1), kerr.IllegalGeneration)
+	wantCode(t, "commit to a 250-character group id", (&rawMember{t: t, cl: cl, coord: a.coord, group: long}).commit(-1, "", "t", 0, 1), kerr.InvalidGroupID)
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group, oc.Generation, oc.MemberID = "g", a.generation, a.id
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "t"
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	md := strings.Repeat("m", 4097)
+	op.Metadata = &md
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	wantCode(t, "commit with 4097 bytes of metadata", send[*kmsg.OffsetCommitResponse](t, cl, a.coord, oc).Topics[0].Partitions[0].ErrorCode, kerr.OffsetMetadataTooLarge)
+
+	// A LeaveGroup of a member that is not one; DeleteGroups of a group
+	// with a member, of one that does not exist.
+	lv := kmsg.NewPtrLeaveGroupRequest()
+	lv.Group = "g"
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID = "nobody"
+	lv.Members = append(lv.Members, lm)
+	lr := send[*kmsg.LeaveGroupResponse](t, cl, a.coord, lv)
+	wantCode(t, "leave of a non-member", lr.Members[0].ErrorCode, kerr.UnknownMemberID)
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.Groups = []string{"g", "nosuch"}
+	dr := send[*kmsg.DeleteGroupsResponse](t, cl, a.coord, dg)
+	wantCode(t, "delete of a group with a member", dr.Groups[0].ErrorCode, kerr.NonEmptyGroup)
+	wantCode(t, "delete of a group that does not exist", dr.Groups[1].ErrorCode, kerr.GroupIDNotFound)
+
+	// The coordinator goes on: the member heartbeats and commits, a new
+	// member joins.
+	wantCode(t, "heartbeat after the bad input", a.heartbeat(), nil)
+	a.sync(map[string][]byte{a.id: []byte("x")})
+	wantCode(t, "commit after the bad input", a.commit(a.generation, a.id, "t", 1, 9), nil)
+	c := newRawMember(t, k, "other")
+	c.join()
+	if c.generation != 1 {
+		t.Fatalf("new group's generation %d", c.generation)
+	}
+}
+
+// TestKafkaGroupNotCoordinator: each group has one coordinator; the other
+// brokers answer NOT_COORDINATOR, and FindCoordinator names the same broker
+// whichever broker is asked, for one key or several (v4+).
+func TestKafkaGroupNotCoordinator(t *testing.T) {
+	k := startKafkaCluster(t, 3)
+	cl := k.client()
+	coordinators := map[int32]bool{}
+	for _, g := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		var want int32 = -1
+		for id := int32(1); id <= 3; id++ {
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorKeys = []string{g}
+			resp := send[*kmsg.FindCoordinatorResponse](t, cl, id, fc)
+			c := resp.Coordinators[0]
+			if c.ErrorCode != 0 || c.Key != g {
+				t.Fatalf("find coordinator of %s at broker %d: %+v", g, id, c)
+			}
+			if want == -1 {
+				want = c.NodeID
+			} else if c.NodeID != want {
+				t.Fatalf("group %s: broker %d names coordinator %d, another named %d", g, id, c.NodeID, want)
+			}
+		}
+		coordinators[want] = true
+		for id := int32(1); id <= 3; id++ {
+			hb := kmsg.NewPtrHeartbeatRequest()
+			hb.Group, hb.MemberID = g, "m"
+			want2 := kerr.UnknownMemberID
+			if id != want {
+				want2 = kerr.NotCoordinator
+			}
+			wantCode(t, "heartbeat of "+g+" at broker "+strconv.Itoa(int(id)), send[*kmsg.HeartbeatResponse](t, cl, id, hb).ErrorCode, want2)
+		}
+	}
+	if len(coordinators) < 2 {
+		t.Fatalf("8 groups all coordinated by %v: the choice does not spread", coordinators)
+	}
+	// Several keys at once; a transaction coordinator mk does not have.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKeys = []string{"a", "b", "c"}
+	resp := send[*kmsg.FindCoordinatorResponse](t, cl, 1, fc)
+	if len(resp.Coordinators) != 3 {
+		t.Fatalf("batched find coordinator: %+v", resp)
+	}
+	fc.CoordinatorType = 1
+	resp = send[*kmsg.FindCoordinatorResponse](t, cl, 1, fc)
+	wantCode(t, "find a transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
+}
+
+// TestKafkaGroupSessionTimeout: a member that stops heartbeating (without
+// a LeaveGroup) is removed after its session timeout, and the others
+// rebalance; static members are removed the same way.
+func TestKafkaGroupSessionTimeout(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--group-initial-rebalance-delay", "0s", "--group-min-session-timeout", "500ms")
+	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "1")
+	a, b := newRawMember(t, k, "g"), newRawMember(t, k, "g")
+	a.join()
+	joined := make(chan struct{})
+	go func() {
+		b.join() // 30 s session
+		close(joined)
+	}()
+	waitCode(t, "heartbeat while b joins", a.heartbeat, kerr.RebalanceInProgress)
+	a.join()
+	<-joined
+	a.sync(map[string][]byte{a.id: []byte("0"), b.id: []byte("1")})
+	b.sync(nil)
+
+	// c joins with a 1 s session and then says nothing more.
+	c := newRawMember(t, k, "g")
+	cj := joinReq("g", "", "range")
+	cj.SessionTimeoutMillis = 1000
+	cj.InstanceID = kmsg.StringPtr("static-c")
+	cdone := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() { cdone <- send[*kmsg.JoinGroupResponse](t, c.cl, c.coord, cj) }()
+	waitCode(t, "a's heartbeat while c joins", a.heartbeat, kerr.RebalanceInProgress)
+	waitCode(t, "b's heartbeat while c joins", b.heartbeat, kerr.RebalanceInProgress)
+	go b.join()
+	a.join()
+	if r := <-cdone; r.ErrorCode != 0 || r.Generation != a.generation {
+		t.Fatalf("static c: %s generation %d", errName(r.ErrorCode), r.Generation)
+	}
+	if len(a.members) != 3 {
+		t.Fatalf("leader sees %d members", len(a.members))
+	}
+	a.sync(nil)
+	start := time.Now()
+	waitCode(t, "a's heartbeat once c's session expired", func() int16 {
+		b.heartbeat()
+		return a.heartbeat()
+	}, kerr.RebalanceInProgress)
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("c was removed after %v, before its 1 s session timeout", d)
+	}
+	go b.join()
+	a.join()
+	if len(a.members) != 2 {
+		t.Fatalf("after c's expiry the leader sees %d members", len(a.members))
+	}
+	out := k.mk("describe", "group", "g", "--members")
+	if strings.Contains(out, "static-c") || !strings.Contains(out, a.id) {
+		t.Fatalf("describe group after the expiry:\n%s", out)
+	}
+}
+
+// TestKafkaGroupCoordinatorFailover: the coordinator broker is SIGKILLed;
+// another broker is the group's coordinator at once, takes the group over
+// from its file, and the members go on in their generation without a
+// rebalance: heartbeats and commits are accepted, committed offsets are
+// all there. When the broker comes back the group moves back to it, the
+// same way.
+func TestKafkaGroupCoordinatorFailover(t *testing.T) {
+	k := startKafkaCluster(t, 3, "--group-initial-rebalance-delay", "0s")
+	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "3")
+	a, b := newRawMember(t, k, "g"), newRawMember(t, k, "g")
+	a.join()
+	joined := make(chan struct{})
+	go func() { b.join(); close(joined) }()
+	waitCode(t, "heartbeat while b joins", a.heartbeat, kerr.RebalanceInProgress)
+	a.join()
+	<-joined
+	synced := make(chan *kmsg.SyncGroupResponse, 1)
+	go func() { synced <- b.sync(nil) }()
+	a.sync(map[string][]byte{a.id: []byte("0"), b.id: []byte("1")})
+	<-synced
+	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 100), nil)
+	wantCode(t, "commit", b.commit(b.generation, b.id, "t", 1, 200), nil)
+	old := a.coord
+	generation := a.generation
+
+	k.kill(int(old))
+	find := func(m *rawMember) {
+		t.Helper()
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKeys = []string{m.group}
+		for id := int32(1); id <= 3; id++ {
+			if k.procs[int(id)] == nil {
+				continue
+			}
+			c := send[*kmsg.FindCoordinatorResponse](t, m.cl, id, fc).Coordinators[0]
+			if c.ErrorCode != 0 {
+				t.Fatalf("find coordinator: %s", errName(c.ErrorCode))
+			}
+			m.coord = c.NodeID
+			return
+		}
+	}
+	find(a)
+	find(b)
+	if a.coord == old || b.coord != a.coord {
+		t.Fatalf("coordinator after broker %d died: %d and %d", old, a.coord, b.coord)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for id := 1; id <= 3; id++ {
+				log, _ := os.ReadFile(filepath.Join(filepath.Dir(k.dir), "broker"+strconv.Itoa(id)+".log"))
+				t.Logf("broker %d:\n%s", id, log)
+			}
+		}
+	})
+	wantCode(t, "heartbeat at the new coordinator", a.heartbeat(), nil)
+	wantCode(t, "heartbeat at the new coordinator", b.heartbeat(), nil)
+	if off, _ := a.fetchOffset("t", 1); off != 200 {
+		t.Fatalf("offset of t-1 at the new coordinator: %d", off)
+	}
+	wantCode(t, "commit at the new coordinator", a.commit(generation, a.id, "t", 0, 101), nil)
+	if r := a.sync(nil); r.ErrorCode != 0 || string(r.MemberAssignment) != "0" {
+		t.Fatalf("sync at the new coordinator: %s %q (the assignment, from the file)", errName(r.ErrorCode), r.MemberAssignment)
+	}
+	kg := groupFile(t, k, "g")["kafka"].(map[string]any)
+	if int32(kg["coordinator"].(float64)) != a.coord || kg["coordinator_epoch"].(float64) < 2 {
+		t.Fatalf("group.json after the takeover: coordinator %v epoch %v", kg["coordinator"], kg["coordinator_epoch"])
+	}
+
+	// The broker comes back (at another port: new clients): the group
+	// ranks it first again.
+	k.start(int(old))
+	k.waitAddress(int(old))
+	a.cl, b.cl = k.client(), k.client()
+	deadline := time.Now().Add(10 * time.Second)
+	for find(a); a.coord != old; find(a) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the group did not move back to broker %d", old)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	b.coord = old
+	waitCode(t, "heartbeat at the restarted coordinator", a.heartbeat, nil)
+	wantCode(t, "heartbeat at the restarted coordinator", b.heartbeat(), nil)
+	if a.generation != generation {
+		t.Fatalf("generation moved from %d to %d without a rebalance", generation, a.generation)
+	}
+	if off, _ := a.fetchOffset("t", 0); off != 101 {
+		t.Fatalf("offset of t-0 after moving back: %d", off)
+	}
+}
+
+// mkFails runs an mk command that must fail and returns its stderr.
+func (k *kafkaCluster) mkFails(args ...string) string {
+	k.t.Helper()
+	cmd := exec.Command("mk", append([]string{"--dir", k.dir}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err == nil {
+		k.t.Fatalf("mk %s succeeded:\n%s", strings.Join(args, " "), out)
+	}
+	return stderr.String()
+}
+
+// TestKafkaGroupKind: a group is of one kind. While Kafka clients are its
+// members, mk's own consumers cannot join it and mk's group commands
+// refuse to reset or delete it; while mk's own consumers are, Kafka clients
+// get INCONSISTENT_GROUP_PROTOCOL. Both kinds keep offsets in the same
+// files: Kafka clients read the offsets mk's consumers committed, and mk
+// describes the Kafka group with its members' client ids and hosts.
+func TestKafkaGroupKind(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--group-initial-rebalance-delay", "0s")
+	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "1")
+
+	// mk's own consumer holds group "native".
+	cmd := exec.Command("mk", "--dir", k.dir, "consume", "t", "--group", "native", "--client-id", "mkc")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(k.mk("describe", "group", "native", "--members"), "mkc") {
+		if time.Now().After(deadline) {
+			t.Fatal("mk's consumer did not join")
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	n := newRawMember(t, k, "native")
+	r := send[*kmsg.JoinGroupResponse](t, n.cl, n.coord, joinReq("native", "", "range"))
+	wantCode(t, "a Kafka client joining mk's group", r.ErrorCode, kerr.InconsistentGroupProtocol)
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"native"}
+	dg := send[*kmsg.DescribeGroupsResponse](t, n.cl, n.coord, d).Groups[0]
+	if dg.ErrorCode != 0 || dg.ProtocolType != "mk" || len(dg.Members) != 1 || dg.Members[0].ClientID != "mkc" {
+		t.Fatalf("describe of mk's group over the wire: %+v", dg)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	// mk's consumer committed on its way out; its offsets are the group's.
+	k.mk("group", "reset-offsets", "native", "--topic", "t", "--to-offset", "0", "--execute")
+	if off, code := n.fetchOffset("t", 1); off != 0 || code != 0 {
+		t.Fatalf("Kafka client's fetch of the offset mk set: %d %s", off, errName(code))
+	}
+	// Gone, the mk consumer leaves the group to Kafka clients.
+	n.join()
+
+	// A Kafka client holds group "kafka".
+	a := newRawMember(t, k, "kafka")
+	a.join()
+	a.sync(map[string][]byte{a.id: consumerAssignment("t", 0, 1)})
+	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 0), nil)
+	if e := k.mkFails("consume", "t", "--group", "kafka", "-e"); !strings.Contains(e, "group kafka is a Kafka consumer group") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
+		t.Fatalf("mk consume into a Kafka group: %q", e)
+	}
+	if e := k.mkFails("group", "reset-offsets", "kafka", "--topic", "t", "--to-earliest", "--execute"); !strings.Contains(e, "has 1 Kafka member(s) ("+a.id) {
+		t.Fatalf("reset-offsets of a Kafka group with a member: %q", e)
+	}
+	if e := k.mkFails("group", "delete", "kafka"); !strings.Contains(e, "Kafka member") {
+		t.Fatalf("delete of a Kafka group with a member: %q", e)
+	}
+	out := k.mk("describe", "group", "kafka")
+	for _, want := range []string{"ProtocolType:", "consumer", "Stable", "range", a.id, "/127.0.0.1", "raw"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("describe group lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^kafka\s+t\s+1\s+-\s+0\s+-\s+raw-`).MatchString(out) {
+		t.Fatalf("describe group: t-1 is assigned to the raw member:\n%s", out)
+	}
+	if out := k.mk("group", "list"); !regexp.MustCompile(`(?m)^kafka\s+consumer\s+Stable\s+1\s+t\s`).MatchString(out) {
+		t.Fatalf("group list:\n%s", out)
+	}
+	// The member leaves: the group is empty, mk may reset and delete it.
+	wantCode(t, "leave", a.leave(), nil)
+	k.mk("group", "reset-offsets", "kafka", "--topic", "t", "--to-latest", "--execute")
+	k.mk("group", "delete", "kafka")
+	dg = send[*kmsg.DescribeGroupsResponse](t, a.cl, a.coord, func() *kmsg.DescribeGroupsRequest { d.Groups = []string{"kafka"}; return d }()).Groups[0]
+	wantCode(t, "describe of a deleted group (v6)", dg.ErrorCode, kerr.GroupIDNotFound)
+}
+
+// consumerAssignment is a consumer protocol assignment of partitions of
+// one topic.
+func consumerAssignment(topic string, partitions ...int32) []byte {
+	a := kmsg.NewConsumerMemberAssignment()
+	at := kmsg.NewConsumerMemberAssignmentTopic()
+	at.Topic, at.Partitions = topic, partitions
+	a.Topics = append(a.Topics, at)
+	return a.AppendTo(nil)
 }

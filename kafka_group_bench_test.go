@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,8 +45,8 @@ func BenchmarkKafkaGroupRebalance(b *testing.B) {
 func benchRebalance(b *testing.B, addrs []string, balancer func() kgo.GroupBalancer) {
 	b.StopTimer()
 	var total time.Duration
-	for i := range b.N {
-		group := "g" + strconv.Itoa(i)
+	for range b.N {
+		group := "g" + strconv.FormatInt(benchGroups.Add(1), 10)
 		o := newOwnership()
 		var ms []*groupMember
 		for _, name := range []string{"m1", "m2", "m3"} {
@@ -62,4 +64,114 @@ func benchRebalance(b *testing.B, addrs []string, balancer func() kgo.GroupBalan
 		ms[2].close()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
+}
+
+// BenchmarkKafkaGroupConsume is the throughput of a group consuming a
+// backlog in a topic of 6 partitions, against one kgo consumer that is not
+// in a group, on mk and on kfake: a group should cost little over a plain
+// consumer (the coordinator is off the fetch path). records/s is the
+// backlog over the time from the clients' start to its last record (a
+// group's join included); ms-to-first is the time to the first record.
+func BenchmarkKafkaGroupConsume(b *testing.B) {
+	const records, size = 200000, 100
+	b.Run("mk", func(b *testing.B) {
+		k := startKafkaCluster(b, 1, "--group-initial-rebalance-delay", "0s")
+		requireDataPath(b, k)
+		k.mk("topic", "create", "t", "--partitions", "6", "--replication-factor", "1")
+		fill(b, k.client(), records, size)
+		benchConsume(b, k.addrs(), records, size)
+	})
+	b.Run("kfake", func(b *testing.B) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "t"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		fill(b, cl, records, size)
+		benchConsume(b, c.ListenAddrs(), records, size)
+	})
+}
+
+func fill(b *testing.B, cl *kgo.Client, n, size int) {
+	value := make([]byte, size)
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: "t", Key: []byte(strconv.Itoa(i)), Value: value})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchGroups numbers the groups of the benchmarks: a group consumes from
+// the start only once (it commits).
+var benchGroups atomic.Int64
+
+func benchConsume(b *testing.B, addrs []string, records, size int) {
+	consume := func(b *testing.B, members int) {
+		var rate, first float64
+		for range b.N {
+			var n atomic.Int64
+			var firstAt atomic.Int64
+			done := make(chan struct{})
+			count := func(*kgo.Record) {
+				c := n.Add(1)
+				if c == 1 {
+					firstAt.Store(time.Now().UnixNano())
+				}
+				if c == int64(records) {
+					close(done)
+				}
+			}
+			start := time.Now()
+			var stop func()
+			if members == 0 {
+				cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				go func() {
+					for {
+						fs := cl.PollFetches(context.Background())
+						if fs.IsClientClosed() {
+							return
+						}
+						fs.EachRecord(count)
+					}
+				}()
+				stop = cl.Close
+			} else {
+				o := newOwnership()
+				var ms []*groupMember
+				group := "bench" + strconv.FormatInt(benchGroups.Add(1), 10)
+				for j := range members {
+					ms = append(ms, startGroupMember(b, addrs, "m"+strconv.Itoa(j), group, o, count, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+				}
+				stop = func() {
+					for _, m := range ms {
+						m.close()
+					}
+				}
+			}
+			<-done
+			end := time.Now()
+			stop()
+			f := time.Unix(0, firstAt.Load())
+			rate += float64(records) / end.Sub(start).Seconds()
+			first += float64(f.Sub(start).Milliseconds())
+		}
+		b.ReportMetric(rate/float64(b.N), "records/s")
+		b.ReportMetric(first/float64(b.N), "ms-to-first")
+		b.ReportMetric(rate/float64(b.N)*float64(size)/1e6, "MB/s")
+	}
+	b.Run("plain", func(b *testing.B) { consume(b, 0) })
+	b.Run("group1", func(b *testing.B) { consume(b, 1) })
+	b.Run("group3", func(b *testing.B) { consume(b, 3) })
 }

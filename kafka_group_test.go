@@ -39,6 +39,13 @@ func (o *ownership) opts(name string) []kgo.Opt {
 			}
 		}
 	}
+	revoke := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		// What kgo's own revoke does when autocommitting: commit what
+		// was consumed before giving it up. Rebalances wait for the poll
+		// loop (BlockRebalanceOnPoll), so everything polled is consumed.
+		cl.CommitUncommittedOffsets(ctx)
+		give(ctx, cl, m)
+	}
 	return []kgo.Opt{
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			o.mu.Lock()
@@ -51,9 +58,16 @@ func (o *ownership) opts(name string) []kgo.Opt {
 				o.owner[p] = name
 			}
 		}),
-		kgo.OnPartitionsRevoked(give),
+		kgo.OnPartitionsRevoked(revoke),
 		kgo.OnPartitionsLost(give),
 	}
+}
+
+// owns reports whether member owns partition p.
+func (o *ownership) owns(member string, p int32) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.owner[p] == member
 }
 
 // byMember is who owns what, partitions sorted.
@@ -106,11 +120,13 @@ func (o *ownership) waitBalanced(t testing.TB, n int, members ...string) time.Du
 	}
 }
 
-// groupMember is one kgo group consumer that polls until closed.
+// groupMember is one kgo group consumer that polls until closed, handing
+// every record to onRecord (if set) before it polls again.
 type groupMember struct {
-	name string
-	cl   *kgo.Client
-	done chan struct{}
+	name     string
+	cl       *kgo.Client
+	done     chan struct{}
+	onRecord func(*kgo.Record)
 }
 
 func (k *kafkaCluster) groupMember(t testing.TB, name, group string, o *ownership, opts ...kgo.Opt) *groupMember {
@@ -122,17 +138,23 @@ func (k *kafkaCluster) groupMember(t testing.TB, name, group string, o *ownershi
 // kfake's).
 func newGroupMember(t testing.TB, addrs []string, name, group string, o *ownership, opts ...kgo.Opt) *groupMember {
 	t.Helper()
+	return startGroupMember(t, addrs, name, group, o, nil, opts...)
+}
+
+func startGroupMember(t testing.TB, addrs []string, name, group string, o *ownership, onRecord func(*kgo.Record), opts ...kgo.Opt) *groupMember {
+	t.Helper()
 	opts = append([]kgo.Opt{
 		kgo.SeedBrokers(addrs...),
 		kgo.ClientID(name),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics("t"),
+		kgo.BlockRebalanceOnPoll(),
 	}, append(opts, o.opts(name)...)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &groupMember{name: name, cl: cl, done: make(chan struct{})}
+	m := &groupMember{name: name, cl: cl, done: make(chan struct{}), onRecord: onRecord}
 	go func() {
 		defer close(m.done)
 		for {
@@ -140,6 +162,10 @@ func newGroupMember(t testing.TB, addrs []string, name, group string, o *ownersh
 			if fs.IsClientClosed() {
 				return
 			}
+			if m.onRecord != nil {
+				fs.EachRecord(m.onRecord)
+			}
+			cl.AllowRebalance()
 		}
 	}()
 	t.Cleanup(m.close)

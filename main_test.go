@@ -29,16 +29,31 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// exitcode CODE mk ARGS... runs mk ARGS and succeeds only if it exits with
-// CODE, so that a script checks a documented exit code where ! exec would
-// take any failure:
+// exitcode [-timeout D] CODE mk ARGS... runs mk ARGS and succeeds only if
+// it exits with CODE, so that a script checks a documented exit code where
+// ! exec would take any failure:
 //
 //	exec exitcode 4 mk consume nosuch -e
 //	stderr '^mk: unknown topic nosuch$'
+//
+// With -timeout, an mk still running after D fails the check: for
+// commands that used to hang.
 func exitcode() {
+	if len(os.Args) > 2 && os.Args[1] == "-timeout" {
+		d, err := time.ParseDuration(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "exitcode:", err)
+			os.Exit(2)
+		}
+		os.Args = append(os.Args[:1], os.Args[3:]...)
+		time.AfterFunc(d, func() {
+			fmt.Fprintf(os.Stderr, "exitcode: mk did not exit within %s\n", d)
+			os.Exit(1)
+		})
+	}
 	want, err := strconv.Atoi(os.Args[min(1, len(os.Args)-1)])
 	if err != nil || len(os.Args) < 3 || os.Args[2] != "mk" {
-		fmt.Fprintln(os.Stderr, "usage: exitcode CODE mk ARGS...")
+		fmt.Fprintln(os.Stderr, "usage: exitcode [-timeout D] CODE mk ARGS...")
 		os.Exit(2)
 	}
 	os.Args = os.Args[2:]
@@ -67,7 +82,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor": waitfor,
+			"waitfor":   waitfor,
+			"waitfile":  waitfile,
+			"freeports": freeports,
 		},
 	})
 }
@@ -112,9 +129,41 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// waitfile [-timeout D] REGEX FILE waits until FILE (relative to the
+// script's directory) exists and its content matches REGEX, or with !
+// until it does not; it fails after the timeout (default 15s). It is how
+// a script waits for a background command's output redirected to a file
+// (a consumer flushes what it printed before it waits for more).
+func waitfile(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 15 * time.Second
+	if len(args) > 1 && args[0] == "-timeout" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout, args = d, args[2:]
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitfile [-timeout D] REGEX FILE")
+	}
+	re, err := regexp.Compile("(?m)" + args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[1]))
+		if re.Match(data) != neg {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfile %q %s: not satisfied after %s; content:\n%s", args[0], args[1], timeout, data)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline above
+	}
+}
+
 // killBrokers SIGKILLs every broker process registered in the cluster dir
-// whose command line names it.
+// whose command line names it: by the pid in its registration, or in its
+// lock file (a script may have damaged the registration).
 func killBrokers(dir string) {
+	var pids []int
 	files, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.json"))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -122,12 +171,21 @@ func killBrokers(dir string) {
 			continue
 		}
 		var b struct{ Pid int }
-		if json.Unmarshal(data, &b) != nil || b.Pid <= 0 {
-			continue
+		if json.Unmarshal(data, &b) == nil && b.Pid > 0 {
+			pids = append(pids, b.Pid)
 		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", itoa(b.Pid), "cmdline"))
+	}
+	locks, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.lock"))
+	for _, f := range locks {
+		data, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "cmdline"))
 		if err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			syscall.Kill(b.Pid, syscall.SIGKILL)
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }

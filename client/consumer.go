@@ -20,11 +20,13 @@ const (
 
 // StartSpec says where a consumer starts in a partition: Offset >= 0 is
 // absolute; Earliest or Latest; FromEnd > 0 is that many records before
-// the high watermark; FromTime > 0 is the first record at or after that
-// time (milliseconds).
+// the high watermark; with ByTime, the first record whose timestamp is at
+// or after FromTime (milliseconds since 1970, any int64: a time at or
+// before 1970 is the log start).
 type StartSpec struct {
 	Offset   int64
 	FromEnd  int64
+	ByTime   bool
 	FromTime int64
 	// Committed: Offset is a group's committed offset; when it is out of
 	// range (retention passed it) the consumer resets by its policy and
@@ -44,6 +46,18 @@ type ConsumerOptions struct {
 	// Follow: keep waiting for new records; otherwise stop once every
 	// partition is caught up with its high watermark (-e).
 	Follow bool
+	// FailUnavailable: a partition without a live leader ends Run with
+	// its error (after leaderTakeoverWait when the leader's broker is
+	// only taking over) instead of being waited for. Implied without
+	// Follow; a group consumer that exits at the end sets it, since it
+	// follows to wait for its assignment. A consumer that waits says so
+	// once on Warnf.
+	FailUnavailable bool
+	// Subscribed topics are consumed whole: while following, partitions
+	// added to one are consumed too, from their beginning (every record in
+	// them is newer than the consumer). Without it, a following consumer
+	// of a topic that grew would miss what went to its new partitions.
+	Subscribed []string
 	// ResetEarliest: an offset that fell out of range (retention) resets
 	// to the log start; otherwise to the high watermark. Kafka's
 	// auto.offset.reset.
@@ -77,25 +91,27 @@ var ErrStop = errors.New("stop")
 // Fetcher reads committed records from a set of partitions, from their
 // leaders' replicas, in order per partition.
 type Fetcher struct {
-	c     *coord.Cluster
-	opts  ConsumerOptions
-	parts []*fetchPart
-	it    logdir.RecordIter
-	rec   logdir.Record
+	c      *coord.Cluster
+	opts   ConsumerOptions
+	parts  []*fetchPart
+	guards map[string]*topicGuard // per topic: was it deleted under us?
+	it     logdir.RecordIter
+	rec    logdir.Record
 }
 
 type fetchPart struct {
-	a       Assignment
-	topicID string
-	next    int64 // -1 until resolved from the start spec
-	rd      *logdir.Reader
-	leader  int
-	epoch   int32
-	hw      int64
-	buf     []byte
+	a      Assignment
+	next   int64 // -1 until resolved from the start spec
+	rd     *logdir.Reader
+	leader int
+	epoch  int32
+	hw     int64
+	buf    []byte
 	// notReady is the leader's state file while its broker has not taken
 	// the partition over yet (ErrLeaderNotReady): watched for the takeover.
 	notReady string
+	// waiting: the consumer said it waits for this partition's leader.
+	waiting bool
 }
 
 // leaderTakeoverWait bounds how long a consumer that does not follow (-e)
@@ -117,7 +133,7 @@ func NewFetcher(c *coord.Cluster, as []Assignment, opts ConsumerOptions) *Fetche
 	if opts.Warnf == nil {
 		opts.Warnf = func(string, ...any) {}
 	}
-	f := &Fetcher{c: c, opts: opts}
+	f := &Fetcher{c: c, opts: opts, guards: map[string]*topicGuard{}}
 	for _, a := range as {
 		f.parts = append(f.parts, &fetchPart{a: a, next: -1, leader: coord.NoLeader})
 	}
@@ -161,12 +177,20 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 					}
 				}
 				waitTakeover := notReady && time.Since(notReadySince) < leaderTakeoverWait
-				if !f.opts.Follow && !waitTakeover || !retriableFetch(err) {
-					return err
+				if (!f.opts.Follow || f.opts.FailUnavailable) && !waitTakeover || !retriableFetch(err) {
+					return f.topicDeleted(err)
+				}
+				if !p.waiting && (errors.Is(err, ErrNoLeader) || !waitTakeover) {
+					// A broker taking a replica over is a matter of
+					// milliseconds; a dead leader is not: say why nothing
+					// comes.
+					f.opts.Warnf("%v; waiting for a leader", err)
+					p.waiting = true
 				}
 				caughtUp = false
 				continue
 			}
+			p.waiting = false
 			progressed = progressed || n > 0
 			if n > 0 && f.opts.AfterFetch != nil {
 				if err := f.opts.AfterFetch(f); err != nil {
@@ -183,6 +207,13 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		}
 		if caughtUp && !f.opts.Follow {
 			return nil
+		}
+		// Before waiting: a deleted topic's partitions never commit again,
+		// and a subscribed topic may have new partitions.
+		if added, err := f.checkTopics(); err != nil {
+			return err
+		} else if added {
+			continue
 		}
 		if f.opts.Idle != nil {
 			if err := f.opts.Idle(); err != nil {
@@ -210,6 +241,66 @@ func (f *Fetcher) Run(ctx context.Context, h Handler) error {
 		case <-f.opts.Wake:
 		}
 	}
+}
+
+// guard returns the deletion guard of a topic.
+func (f *Fetcher) guard(topic string) *topicGuard {
+	g := f.guards[topic]
+	if g == nil {
+		g = newTopicGuard(topic, "consuming")
+		f.guards[topic] = g
+	}
+	return g
+}
+
+// checkTopics returns ErrTopicDeleted if a topic being consumed was
+// deleted (its file unchanged costs a stat). While following, it adds the
+// partitions a subscribed topic gained, and says whether it did.
+func (f *Fetcher) checkTopics() (added bool, err error) {
+	for name, g := range f.guards {
+		if g.id == "" {
+			continue // never read: resolve says what it finds
+		}
+		t, err := g.check(f.c)
+		if err != nil {
+			return false, err
+		}
+		if t != nil && f.opts.Follow && slices.Contains(f.opts.Subscribed, name) {
+			added = f.addNewPartitions(t) || added
+		}
+	}
+	return added, nil
+}
+
+// addNewPartitions starts consuming the partitions of t it does not
+// consume yet, from their beginning.
+func (f *Fetcher) addNewPartitions(t *coord.Topic) bool {
+	have := map[int32]bool{}
+	for _, p := range f.parts {
+		if p.a.Topic == t.Name {
+			have[p.a.Partition] = true
+		}
+	}
+	added := false
+	for _, part := range t.Partitions {
+		if !have[int32(part.Partition)] {
+			f.AddPartition(Assignment{Topic: t.Name, Partition: int32(part.Partition), Start: StartSpec{Offset: Earliest}})
+			added = true
+		}
+	}
+	return added
+}
+
+// topicDeleted explains a failed fetch by its topic's deletion, when that
+// is what happened: the replica's files vanish with the topic.
+func (f *Fetcher) topicDeleted(err error) error {
+	if errors.Is(err, ErrTopicDeleted) {
+		return err
+	}
+	if _, derr := f.checkTopics(); derr != nil {
+		return derr
+	}
+	return err
 }
 
 func retriableFetch(err error) bool {
@@ -290,14 +381,14 @@ func (f *Fetcher) reset(p *fetchPart, st logdir.State) error {
 // resolve opens p's leader replica and, the first time, turns its start
 // spec into an offset.
 func (f *Fetcher) resolve(p *fetchPart) error {
+	g := f.guard(p.a.Topic)
 	t, err := f.c.Topic(p.a.Topic)
 	if err != nil {
+		return g.lookupErr(err)
+	}
+	if err := g.saw(t); err != nil {
 		return err
 	}
-	if p.topicID != "" && t.ID != p.topicID {
-		return fmt.Errorf("topic %s was deleted while consuming", t.Name)
-	}
-	p.topicID = t.ID
 	if int(p.a.Partition) >= len(t.Partitions) {
 		return PartitionRangeError(t.Name, int(p.a.Partition), len(t.Partitions))
 	}
@@ -341,7 +432,7 @@ func (f *Fetcher) resolve(p *fetchPart) error {
 
 func startOffset(rd *logdir.Reader, st logdir.State, s StartSpec) (int64, error) {
 	switch {
-	case s.FromTime > 0:
+	case s.ByTime:
 		off, _, err := rd.OffsetForTimestamp(s.FromTime)
 		return off, err
 	case s.FromEnd > 0:

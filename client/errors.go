@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"fmt"
+
+	"mk/coord"
 )
 
 // The errors of this package. Retriable ones (a leader being elected, a
@@ -43,3 +45,8 @@ func newError(sentinel error, format string, args ...any) error {
 func PartitionRangeError(topic string, p, n int) error {
 	return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrPartitionRange, p, topic, n)
 }
+
+// ErrTopicDeleted: the topic a producer or consumer was using was deleted
+// (perhaps created again: a new topic of the same name is another topic,
+// with another id). It is also coord.ErrUnknownTopic.
+var ErrTopicDeleted = fmt.Errorf("topic deleted: %w", coord.ErrUnknownTopic)

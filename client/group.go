@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,11 @@ type GroupConsumer struct {
 	watched map[string]bool               // members whose death we wait for
 	changed chan struct{}                 // wakes a waiting fetcher
 	dirty   atomic.Bool                   // a rebalance is due (the wake token may be taken by the wait)
+
+	// waitingSince is when waiting last became non-empty; waitWarned: the
+	// member said whom it waits for.
+	waitingSince time.Time
+	waitWarned   bool
 
 	lastCommit time.Time
 	committed  map[coord.TopicPartition]int64
@@ -129,12 +135,16 @@ func (g *GroupConsumer) Run(ctx context.Context, h Handler) (err error) {
 	}()
 	g.signal()
 	f := NewFetcher(g.c, nil, ConsumerOptions{
-		Follow:        true,
-		ResetEarliest: g.opts.ResetEarliest,
-		Warnf:         g.opts.Warnf,
-		Idle:          g.idle,
-		Hook:          g.hook,
-		Wake:          g.changed,
+		// The fetcher follows (ExitAtEnd is decided in hook, once the
+		// assignment is settled), but with ExitAtEnd a partition without
+		// a leader can never be caught up with: fail, as -e alone does.
+		Follow:          true,
+		FailUnavailable: g.opts.ExitAtEnd,
+		ResetEarliest:   g.opts.ResetEarliest,
+		Warnf:           g.opts.Warnf,
+		Idle:            g.idle,
+		Hook:            g.hook,
+		Wake:            g.changed,
 	})
 	if g.opts.Commit == CommitSync {
 		f.opts.AfterFetch = func(f *Fetcher) error {
@@ -170,6 +180,43 @@ func (g *GroupConsumer) Run(ctx context.Context, h Handler) (err error) {
 	return err
 }
 
+// ownerWaitWarn: a partition passes from one member to another in
+// milliseconds. One still held after this long is held by a member that
+// does not run (stopped, SIGSTOP) and lets go only when its session
+// timeout removes it from the group: the member says whom it waits for
+// rather than print nothing for that long.
+const ownerWaitWarn = 2 * time.Second
+
+func (g *GroupConsumer) warnWaiting() {
+	if len(g.waiting) == 0 || g.waitWarned || time.Since(g.waitingSince) < ownerWaitWarn {
+		return
+	}
+	g.waitWarned = true
+	grp, _ := g.c.Group(g.opts.Group)
+	held := map[string][]string{}
+	var owners []string
+	for _, tp := range sortedTPs(g.waiting) {
+		o := g.c.Owner(g.opts.Group, tp)
+		if held[o] == nil {
+			owners = append(owners, o)
+		}
+		held[o] = append(held[o], tp.String())
+	}
+	for _, o := range owners {
+		who := "another member"
+		if o != "" {
+			who = "member " + o
+			if grp != nil {
+				if m := grp.Member(o); m != nil {
+					who = fmt.Sprintf("member %s (pid %d on %s)", o, m.Pid, m.Host)
+				}
+			}
+		}
+		g.opts.Warnf("%s still holds %s; waiting for it to let go (a member that does not run is removed after its session timeout)",
+			who, strings.Join(held[o], ","))
+	}
+}
+
 func (g *GroupConsumer) idle() error {
 	return g.opts.Flush()
 }
@@ -183,6 +230,7 @@ func (g *GroupConsumer) hook(f *Fetcher) (bool, error) {
 			return false, err
 		}
 	}
+	g.warnWaiting()
 	if g.opts.Commit == CommitAuto && time.Since(g.lastCommit) >= g.opts.AutoCommitInterval {
 		if err := g.commit(f, nil); err != nil && !errors.Is(err, coord.ErrFencedMember) {
 			return false, err
@@ -283,6 +331,12 @@ func (g *GroupConsumer) rebalance(f *Fetcher) error {
 	}
 	if len(gained) > 0 {
 		g.opts.Logf("generation %d: took %v", g.gen, gained)
+	}
+	switch {
+	case len(g.waiting) == 0:
+		g.waitingSince, g.waitWarned = time.Time{}, false
+	case g.waitingSince.IsZero():
+		g.waitingSince = time.Now()
 	}
 	g.settled = true
 	return nil

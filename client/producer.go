@@ -41,6 +41,10 @@ type ProducerOptions struct {
 	OnCreate func(t *coord.Topic)
 	// OnAck is called for every acknowledged batch, in order per partition.
 	OnAck func(partition int32, baseOffset int64, count int)
+	// Warnf, if set, is told once per append that waits for a partition
+	// without a leader or without enough in-sync replicas, which may last
+	// the whole Timeout.
+	Warnf func(format string, args ...any)
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
@@ -51,6 +55,7 @@ const maxPendingBytes = 1 << 20
 type Producer struct {
 	c      *coord.Cluster
 	topic  *coord.Topic
+	guard  *topicGuard // the topic deleted under the producer
 	opts   ProducerOptions
 	parts  []*partitionWriter
 	sticky *StickyPartitioner
@@ -94,7 +99,8 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{c: c, topic: t, opts: opts, sticky: NewStickyPartitioner(rand.Uint64()), maxBatch: t.Int64Config("max.message.bytes")}
+	p := &Producer{c: c, topic: t, guard: newTopicGuard(t.Name, "producing to"), opts: opts, sticky: NewStickyPartitioner(rand.Uint64()), maxBatch: t.Int64Config("max.message.bytes")}
+	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
 	for i := range t.Partitions {
 		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader})
@@ -244,6 +250,7 @@ func (p *Producer) Close() error {
 // retrying through leader changes until the timeout.
 func (p *Producer) appendSealed(w *partitionWriter) error {
 	deadline := time.Now().Add(p.opts.Timeout)
+	warned := false
 	for {
 		res, err := p.tryAppend(w)
 		if err == nil {
@@ -264,6 +271,12 @@ func (p *Producer) appendSealed(w *partitionWriter) error {
 		if !retriable(err) || p.opts.Acks == AcksNone || time.Now().After(deadline) {
 			return err
 		}
+		if !warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
+			// A leader moving is a matter of milliseconds; a dead one is
+			// not: say why the records wait.
+			p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+			warned = true
+		}
 		if w.log != nil {
 			w.log.Close()
 			w.log = nil
@@ -278,6 +291,10 @@ func (p *Producer) tryAppend(w *partitionWriter) (logdir.AppendResult, error) {
 		if err := p.resolve(w); err != nil {
 			return logdir.AppendResult{}, err
 		}
+	} else if _, err := p.guard.check(p.c); err != nil {
+		// The replica kept open would take the batch into the files of a
+		// deleted topic, and acknowledge it.
+		return logdir.AppendResult{}, err
 	}
 	return w.log.Append(w.epoch, w.sealed)
 }
@@ -287,10 +304,10 @@ func (p *Producer) tryAppend(w *partitionWriter) (logdir.AppendResult, error) {
 func (p *Producer) resolve(w *partitionWriter) error {
 	t, err := p.c.Topic(p.topic.Name)
 	if err != nil {
-		return err
+		return p.guard.lookupErr(err)
 	}
-	if t.ID != p.topic.ID {
-		return fmt.Errorf("topic %s was deleted while producing", p.topic.Name)
+	if err := p.guard.saw(t); err != nil {
+		return err
 	}
 	p.topic = t
 	if int(w.partition) >= len(t.Partitions) {
@@ -324,6 +341,11 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 		if len(part.ISR) > 0 {
 			down = fmt.Sprintf("broker %d is down", part.ISR[0])
 		}
+		if len(part.Damaged) > 0 {
+			// Its brokers may be up: it waits for a replica that holds
+			// what a damaged one lost.
+			down = fmt.Sprintf("%s, and no replica that holds them is alive (see mk describe topic %s)", part.Damaged[0], t.Name)
+		}
 		return newError(ErrNoLeader, "partition %s-%d has no live leader: %s", t.Name, part.Partition, down)
 	}
 	if !c.BrokerAlive(part.Leader) {
@@ -341,14 +363,20 @@ func (p *Producer) awaitCommit(w *partitionWriter, res logdir.AppendResult, dead
 		return err
 	}
 	defer rd.Close()
-	wake := coord.Watch(ctx, []string{rd.StatePath()}, 20*time.Millisecond)
+	wake := coord.Watch(ctx, []string{rd.StatePath(), p.c.TopicsMetaDir()}, 20*time.Millisecond)
 	for {
 		st, err := rd.State()
 		if err != nil {
+			if _, derr := p.guard.check(p.c); derr != nil {
+				return derr // its replica went with it
+			}
 			return err
 		}
 		if st.HighWatermark > res.LastOffset {
 			return nil
+		}
+		if _, err := p.guard.check(p.c); err != nil {
+			return err // nobody replicates a deleted topic's partitions
 		}
 		if st.LeaderEpoch != w.epoch {
 			return fmt.Errorf("%w: leader of partition %s-%d changed before offsets %d..%d were replicated", ErrNotAcknowledged, p.topic.Name, w.partition, res.BaseOffset, res.LastOffset)

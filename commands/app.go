@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -45,6 +46,9 @@ func Run(args []string, stdio Stdio) int {
 	err := app.Run(reorderArgs(app, args))
 	return format.Report(stdio.Err, classify(err))
 }
+
+// NewApp returns mk's command tree (for tests that walk it).
+func NewApp(stdio Stdio) *cli.App { return newApp(stdio) }
 
 func newApp(stdio Stdio) *cli.App {
 	app := &cli.App{
@@ -92,16 +96,55 @@ The cluster directory is --dir, else $MK_DIR, else ` + defaultDirDoc + `.`,
 
 const defaultDirDoc = "$XDG_DATA_HOME/mk (~/.local/share/mk)"
 
+// setUsageErrors makes every command report usage errors as mk does, and
+// check its numeric flags' values before it acts (checkFlagValues).
 func setUsageErrors(cmds []*cli.Command) {
 	for _, c := range cmds {
 		c.OnUsageError = usageError
+		if act := c.Action; act != nil {
+			c.Action = func(cc *cli.Context) error {
+				if err := checkFlagValues(cc); err != nil {
+					return err
+				}
+				return act(cc)
+			}
+		}
 		setUsageErrors(c.Subcommands)
 	}
 }
 
-func usageError(_ *cli.Context, err error, _ bool) error {
+func usageError(cc *cli.Context, err error, _ bool) error {
+	// The flag package says `invalid value "abc" for flag -partitions:
+	// parse error`; say what was wanted instead.
+	if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil {
+		value, name, why := m[1], m[2], m[3]
+		want := "a valid value"
+		var defs []cli.Flag
+		if cc != nil && cc.Command != nil {
+			defs = cc.Command.Flags
+		}
+		if cc != nil && cc.App != nil {
+			defs = append(defs, cc.App.Flags...)
+		}
+		f := lookupFlag(defs, name)
+		if f != nil {
+			name = f.Names()[0]
+		}
+		switch f.(type) {
+		case *cli.IntFlag, *cli.Int64Flag:
+			want = "an integer"
+			if strings.Contains(why, "out of range") {
+				want = "an integer of at most 64 bits"
+			}
+		case *cli.DurationFlag:
+			want = "a duration such as 500ms, 30s, 5m or 1h"
+		}
+		return format.Usagef("--%s %q: want %s", name, value, want)
+	}
 	return format.Usagef("%v", err)
 }
+
+var badFlagValue = regexp.MustCompile(`^invalid value "(.*)" for flag -+([^:\s]+): (.*)$`)
 
 // clusterDir is the cluster directory from --dir, $MK_DIR or the default.
 func clusterDir(cc *cli.Context) (string, error) {
@@ -131,6 +174,15 @@ func classify(err error) error {
 	}
 	code := format.ExitFailure
 	switch {
+	case errors.Is(err, coord.ErrCorruptMetadata), errors.Is(err, logdir.ErrCorrupt):
+		// First: a damaged file may hold an invalid name or config, which
+		// is not the user's usage.
+		code = format.ExitFailure
+	case errors.Is(err, coord.ErrInvalidTopic), errors.Is(err, coord.ErrInvalidGroup),
+		errors.Is(err, coord.ErrInvalidPartitions), errors.Is(err, coord.ErrInvalidReplicationFactor),
+		errors.Is(err, coord.ErrInvalidConfig):
+		// A name or value the user gave that mk refuses: nothing was done.
+		code = format.ExitUsage
 	case errors.Is(err, coord.ErrNoCluster), errors.Is(err, coord.ErrUnknownTopic), errors.Is(err, coord.ErrUnknownGroup),
 		errors.Is(err, client.ErrPartitionRange), errors.Is(err, errUnknownBroker):
 		code = format.ExitNotFound
@@ -139,8 +191,6 @@ func classify(err error) error {
 		code = format.ExitUnavailable
 	case errors.Is(err, client.ErrNotAcknowledged):
 		code = format.ExitNotAcknowledged
-	case errors.Is(err, logdir.ErrCorrupt):
-		code = format.ExitFailure
 	}
 	if code == format.ExitFailure {
 		var ue interface{ ExitCode() int }
@@ -172,15 +222,29 @@ func outputMode(cc *cli.Context) (string, error) {
 	}
 }
 
+// openReadable opens the cluster for a command that reads what it can or
+// stops brokers: a damaged cluster.json is added to d, not a failure.
+func openReadable(cc *cli.Context, d *damage) (*coord.Cluster, error) {
+	dir, err := clusterDir(cc)
+	if err != nil {
+		return nil, err
+	}
+	c, bad, err := coord.OpenReadable(dir)
+	d.add(bad)
+	return c, err
+}
+
 // outputAndCluster is how list and describe commands start: -o, then the
-// cluster.
-func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, error) {
+// cluster, opened to read what can be read. What could not be read goes
+// to the damage the command reports when it has printed the rest.
+func outputAndCluster(cc *cli.Context) (string, *coord.Cluster, *damage, error) {
 	mode, err := outputMode(cc)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	c, err := openCluster(cc)
-	return mode, c, err
+	d := &damage{}
+	c, err := openReadable(cc, d)
+	return mode, c, d, err
 }
 
 // argAndCluster is how commands on one named thing start: the argument,

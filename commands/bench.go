@@ -57,7 +57,7 @@ bytes), since shared machines are noisy.
 				Name:        "consume",
 				Usage:       "read a topic from the beginning to its end; records/s, MB/s",
 				ArgsUsage:   " ",
-				Flags:       slices.Clone(topicFlags),
+				Flags:       []cli.Flag{&cli.StringFlag{Name: "topic", Value: "bench", Usage: "topic to read (made by mk bench produce)"}, outputFlag()},
 				Action:      benchConsume,
 				Description: "   mk bench produce --topic bench --records 2000000\n   mk bench consume --topic bench",
 			},
@@ -84,8 +84,10 @@ bytes), since shared machines are noisy.
 	}
 }
 
-// benchTopic opens (or creates) the bench topic.
-func benchTopic(cc *cli.Context) (*coord.Cluster, *coord.Topic, error) {
+// benchTopic opens the bench topic; create says to create it when it is
+// missing (bench produce and e2e), else a missing topic is not found
+// (bench consume has nothing to read).
+func benchTopic(cc *cli.Context, create bool) (*coord.Cluster, *coord.Topic, error) {
 	c, err := openCluster(cc)
 	if err != nil {
 		return nil, nil, err
@@ -94,8 +96,10 @@ func benchTopic(cc *cli.Context) (*coord.Cluster, *coord.Topic, error) {
 		return nil, nil, err
 	}
 	t, err := c.Topic(cc.String("topic"))
-	if errors.Is(err, coord.ErrUnknownTopic) {
+	if errors.Is(err, coord.ErrUnknownTopic) && create {
 		t, err = c.CreateTopic(cc.String("topic"), cc.Int("partitions"), cc.Int("replication-factor"), nil)
+	} else if errors.Is(err, coord.ErrUnknownTopic) {
+		return nil, nil, fmt.Errorf("%w; write one first with mk bench produce --topic %s", err, cc.String("topic"))
 	}
 	if err != nil {
 		return nil, nil, err
@@ -187,6 +191,19 @@ func printBench(cc *cli.Context, what string, r benchResult) error {
 	return err
 }
 
+// benchRecordSize is --record-size, checked against the topic's
+// max.message.bytes before a value of that size is allocated.
+func benchRecordSize(cc *cli.Context, t *coord.Topic) (int, error) {
+	size := cc.Int("record-size")
+	// A record of one value in a batch of its own: the batch header (61
+	// bytes) and the record's own framing (at most 21 bytes here).
+	const overhead = 61 + 21
+	if limit := t.Int64Config(coord.ConfigMaxMessageBytes); int64(size)+overhead > limit {
+		return 0, format.Usagef("--record-size %d: a record of that size does not fit in max.message.bytes %d of topic %s", size, limit, t.Name)
+	}
+	return size, nil
+}
+
 // benchValue makes a printable value of size bytes.
 func benchValue(size int) []byte {
 	v := make([]byte, size)
@@ -201,11 +218,15 @@ func benchProduce(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	c, t, err := benchTopic(cc)
+	c, t, err := benchTopic(cc, true)
 	if err != nil {
 		return err
 	}
-	value := benchValue(cc.Int("record-size"))
+	size, err := benchRecordSize(cc, t)
+	if err != nil {
+		return err
+	}
+	value := benchValue(size)
 	n := cc.Int64("records")
 	p, err := client.NewProducer(c, t.Name, client.ProducerOptions{Acks: acks, BatchBytes: cc.Int("batch-size")})
 	if err != nil {
@@ -229,7 +250,7 @@ func benchProduce(cc *cli.Context) error {
 }
 
 func benchConsume(cc *cli.Context) error {
-	c, t, err := benchTopic(cc)
+	c, t, err := benchTopic(cc, false)
 	if err != nil {
 		return err
 	}
@@ -261,15 +282,15 @@ func benchE2E(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	c, t, err := benchTopic(cc)
+	c, t, err := benchTopic(cc, true)
 	if err != nil {
 		return err
 	}
-	n, rate := cc.Int64("records"), cc.Int("rate")
-	if rate <= 0 {
-		return format.Usagef("bench e2e: --rate must be positive")
+	n, rate := cc.Int64("records"), cc.Int("rate") // both at least 1 (checkFlagValues)
+	size, err := benchRecordSize(cc, t)
+	if err != nil {
+		return err
 	}
-	size := max(cc.Int("record-size"), 8)
 	// Start each partition at its current high watermark, read now, so the
 	// consumer sees every record produced below.
 	var as []client.Assignment
@@ -280,7 +301,7 @@ func benchE2E(cc *cli.Context) error {
 	defer f.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lat := make([]time.Duration, 0, n)
+	lat := make([]time.Duration, 0, min(n, 1<<20)) // grows past a million
 	var mu sync.Mutex
 	var received int64
 	done := make(chan error, 1)

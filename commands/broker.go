@@ -29,11 +29,15 @@ to be the controller, recovers its replicas at start, takes the roles the
 controller gives them, copies from leaders into its followers, and applies
 retention. It serves the Kafka protocol on the Unix socket
 DIR/brokers/N/kafka.sock and, with --listen, on TCP, so that any Kafka client
-can use the cluster. SIGINT or SIGTERM stop it cleanly (exit 0).
+can use the cluster. The TCP address it advertises (--advertise, else the
+bound one) is in its registration: mk describe cluster shows it, mk cluster
+bootstrap lists it, and mk cluster start restarts the broker on the same
+port. SIGINT or SIGTERM stop it cleanly (exit 0).
 
    mk broker --id 1 &
    mk broker --id 2 --retention-check-interval 1s &
-   mk broker --id 3 --listen 127.0.0.1:9092 &`,
+   mk broker --id 3 --listen 127.0.0.1:9092 &
+   mk broker --id 4 --listen 0.0.0.0:9095 --advertise kafka.example:9095 &`,
 		Flags: []cli.Flag{
 			// Not Required: urfave/cli would print the help to stdout for it.
 			&cli.IntFlag{Name: "id", Usage: "broker id (a positive integer; required)"},
@@ -57,9 +61,6 @@ func runBroker(cc *cli.Context) error {
 	if !cc.IsSet("id") {
 		return format.Usagef("broker: missing --id: give the broker id, a positive integer")
 	}
-	if id <= 0 {
-		return format.Usagef("broker: --id must be a positive integer, not %d", id)
-	}
 	dir, err := clusterDir(cc)
 	if err != nil {
 		return err
@@ -69,15 +70,9 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
-	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval")
-	if coord.LeaderImbalanceCheckInterval <= 0 {
-		return format.Usagef("broker: --leader-imbalance-check-interval must be positive")
-	}
-	if cc.Duration("group-initial-rebalance-delay") < 0 {
-		return format.Usagef("broker: --group-initial-rebalance-delay cannot be negative")
-	}
-	if cc.Duration("group-min-session-timeout") <= 0 || cc.Duration("group-max-session-timeout") < cc.Duration("group-min-session-timeout") {
-		return format.Usagef("broker: --group-min-session-timeout must be positive and at most --group-max-session-timeout")
+	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval") // positive (checkFlagValues)
+	if cc.Duration("group-max-session-timeout") < cc.Duration("group-min-session-timeout") {
+		return format.Usagef("broker: --group-max-session-timeout must be at least --group-min-session-timeout")
 	}
 	if cc.IsSet("advertise") && !cc.IsSet("listen") {
 		return format.Usagef("broker: --advertise needs --listen")
@@ -87,22 +82,24 @@ func runBroker(cc *cli.Context) error {
 		return err
 	}
 	defer sess.Close()
+	// Both listeners are bound before the address is registered, so that
+	// a registered address (what mk cluster start waits for, and what
+	// mk cluster bootstrap prints) accepts connections.
 	var tcp net.Listener
+	var listen, advertised string
 	if addr := cc.String("listen"); addr != "" {
 		if tcp, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("broker %d: cannot listen on %s: %w", id, addr, errors.Unwrap(err))
 		}
-		advertised, err := advertisedAddress(cc.String("advertise"), tcp.Addr().(*net.TCPAddr))
-		if err != nil {
+		bound := tcp.Addr().(*net.TCPAddr)
+		if advertised, err = advertisedAddress(cc.String("advertise"), bound); err != nil {
 			tcp.Close()
 			return err
 		}
-		if err := sess.SetAddress(advertised); err != nil {
-			tcp.Close()
-			return err
-		}
-	} else if err := sess.SetAddress(""); err != nil {
-		return err
+		// The host as asked, the port as bound: what mk cluster start
+		// passes to --listen when it restarts this broker.
+		host, _, _ := net.SplitHostPort(addr)
+		listen = net.JoinHostPort(host, strconv.Itoa(bound.Port))
 	}
 	unixL, err := server.ListenUnixPath(c.SocketPath(id))
 	if err != nil {
@@ -110,6 +107,13 @@ func runBroker(cc *cli.Context) error {
 			tcp.Close()
 		}
 		return fmt.Errorf("broker %d: %w", id, err)
+	}
+	if err := sess.SetListener(listen, advertised); err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
+		unixL.Close()
+		return err
 	}
 	stderr := cc.App.ErrWriter
 	var logMu sync.Mutex
@@ -141,6 +145,8 @@ func runBroker(cc *cli.Context) error {
 		BrokerID:   id,
 		SocketPath: c.SocketPath(id),
 		Advertised: sess.Info().Address,
+		Listen:     sess.Info().Listen,
+		Settings:   brokerSettings(cc),
 		Logf:       logf,
 	})
 	defer srv.Close()
@@ -162,6 +168,7 @@ func runBroker(cc *cli.Context) error {
 			OnResigned:     func(epoch int64) { logf("no longer controller (epoch %d)", epoch) },
 			OnLeaderChange: mgr.Fence,
 			OnError:        func(err error) { logf("controller: %v", err) },
+			Logf:           func(f string, args ...any) { logf("controller: %s", fmt.Sprintf(f, args...)) },
 		})
 		if err != nil {
 			logf("controller: %v", err)
@@ -202,4 +209,17 @@ func advertisedAddress(flag string, bound *net.TCPAddr) (string, error) {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(bound.Port)), nil
+}
+
+// brokerSettings are the broker's flags under Kafka's config names, as
+// DescribeConfigs shows them.
+func brokerSettings(cc *cli.Context) []server.Setting {
+	ms := func(flag string) string { return strconv.FormatInt(cc.Duration(flag).Milliseconds(), 10) }
+	return []server.Setting{
+		{Name: "log.retention.check.interval.ms", Value: ms("retention-check-interval"), Static: cc.IsSet("retention-check-interval")},
+		{Name: "log.flush.offset.checkpoint.interval.ms", Value: ms("checkpoint-interval"), Static: cc.IsSet("checkpoint-interval")},
+		{Name: "broker.session.timeout.ms", Value: ms("session-timeout"), Static: cc.IsSet("session-timeout")},
+		{Name: "leader.imbalance.check.interval.seconds", Value: strconv.FormatInt(int64(cc.Duration("leader-imbalance-check-interval").Seconds()), 10), Static: cc.IsSet("leader-imbalance-check-interval")},
+		{Name: "replica.lag.time.max.ms", Value: ms("replica-lag-time-max"), Static: cc.IsSet("replica-lag-time-max")},
+	}
 }

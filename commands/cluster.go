@@ -2,9 +2,12 @@ package commands
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,11 +36,23 @@ func clusterCommand() *cli.Command {
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
-alone.
+alone; several starts at once take turns, and all succeed.
 
-   mk cluster start --brokers 3`,
+Every broker serves the Kafka protocol on its Unix socket,
+DIR/brokers/ID/kafka.sock. With --listen HOST:PORT they also serve it on TCP,
+broker i on port PORT+i-1 (port 0: each on a free port), so that any Kafka
+client can use the cluster; mk cluster bootstrap prints their addresses. A
+broker restarted by mk cluster start keeps the address it had. The ports are
+checked before any broker starts: a port in use is an error naming it, and
+nothing is started. If a broker still fails to start, the ones this command
+started are stopped again.
+
+   mk cluster start --brokers 3
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "brokers", Usage: "start brokers 1..N"},
+					&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP: broker i on `HOST:PORT`+i-1 (port 0: free ports)"},
 					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
 					&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "passed to each broker"},
 					timeout,
@@ -49,18 +64,18 @@ alone.
 				Usage:       "stop brokers gracefully (SIGTERM) and wait until they are down",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "stop only this broker"}, timeout},
-				Description: "   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
+				Description: "A broker that is not running is left alone: stop succeeds (exit 0) with a note.\n\n   mk cluster stop             # every broker\n   mk cluster stop --broker 2",
 				Action:      func(cc *cli.Context) error { return clusterSignal(cc, syscall.SIGTERM) },
 			},
 			{
 				Name:        "kill",
 				Usage:       "SIGKILL a broker, for fault drills",
 				ArgsUsage:   " ",
-				Description: "   mk cluster kill --broker 2",
+				Description: "A broker that is not running is left alone: kill succeeds (exit 0) with a note.\n\n   mk cluster kill --broker 2",
 				// --broker is not Required: urfave/cli would print the help to stdout.
 				Flags: []cli.Flag{&cli.IntFlag{Name: "broker", Usage: "the broker to kill (required)"}, timeout},
 				Action: func(cc *cli.Context) error {
-					if cc.Int("broker") <= 0 {
+					if !cc.IsSet("broker") {
 						return format.Usagef("cluster kill: give the broker to kill: --broker ID")
 					}
 					return clusterSignal(cc, syscall.SIGKILL)
@@ -73,6 +88,18 @@ alone.
 				Flags:       []cli.Flag{outputFlag()},
 				Action:      describeCluster,
 				Description: "   mk cluster status\n   mk cluster status -o json",
+			},
+			{
+				Name:      "bootstrap",
+				Usage:     "print the live brokers' Kafka addresses, comma-separated (a client's bootstrap servers)",
+				ArgsUsage: " ",
+				Description: `Prints HOST:PORT,HOST:PORT,... of every live broker that serves the Kafka
+protocol on TCP (started with --listen), so that a Kafka client can be pointed
+at the cluster. Exits 5 when no broker is running or none listens on TCP.
+
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
+				Action: clusterBootstrap,
 			},
 			{
 				Name:      "wait",
@@ -108,14 +135,34 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	listen, err := parseListenFlag(cc)
+	if err != nil {
+		return err
+	}
 	c, err := coord.Init(dir)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
+	defer cancel()
+	// Starts take turns: a start that runs while another is starting
+	// brokers waits for it, then finds them up and leaves them alone.
+	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c, listen) })
+}
+
+// startBrokers starts the brokers of mk cluster start that are not alive,
+// and waits until they are, or ctx ends. listen is --listen (nil: none).
+func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster, listen *listenFlag) error {
+	dir := c.Dir()
+	// A damaged registration still names its broker (by its file name),
+	// which is started again like the others.
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
+	d := &damage{}
+	d.add(bad...)
+	d.warn(cc)
 	var ids []int
 	if n := cc.Int("brokers"); n > 0 {
 		for i := 1; i <= n; i++ {
@@ -131,67 +178,157 @@ func clusterStart(cc *cli.Context) error {
 			ids = []int{1}
 		}
 	}
+	if listen != nil && listen.port > 0 && listen.port+slices.Max(ids)-1 > 65535 {
+		return format.Usagef("cluster start: --listen %s: broker %d would get port %d, above 65535", listen.flag, slices.Max(ids), listen.port+slices.Max(ids)-1)
+	}
 	self, err := selfPath()
 	if err != nil {
 		return err
 	}
-	alive := map[int]bool{}
+	registered := map[int]coord.BrokerInfo{}
 	for _, b := range infos {
-		alive[b.ID] = b.Alive
+		registered[b.ID] = b
 	}
-	type started struct {
-		id   int
-		proc *os.Process
-		log  string
-		done chan error
+	// What each broker to start listens on, checked before any starts.
+	type plan struct {
+		id                int
+		listen, advertise string
 	}
-	var procs []started
+	var plans []plan
 	for _, id := range ids {
-		if alive[id] {
+		b := registered[id]
+		if b.Alive {
+			if listen != nil && b.Listen != listen.addr(id) {
+				format.Warnf(cc.App.ErrWriter, "broker %d is already running (TCP listener: %s); left as it is", id, cmp.Or(b.Listen, "none"))
+			}
 			continue
 		}
+		p := plan{id: id}
+		switch {
+		case listen != nil:
+			p.listen = listen.addr(id)
+		case b.Listen != "":
+			// A restart keeps the broker's address: the port it was
+			// bound to, the address it advertised.
+			p.listen, p.advertise = b.Listen, b.Address
+		}
+		plans = append(plans, p)
+	}
+	for _, p := range plans {
+		if err := portFree(p.listen); err != nil {
+			return fmt.Errorf("cannot start broker %d: %v; nothing was started", p.id, err)
+		}
+	}
+	type started struct {
+		id     int
+		listen bool
+		proc   *os.Process
+		log    string
+		logEnd int64         // the log's size before this broker wrote to it
+		gone   chan struct{} // closed when the process has exited
+		err    error         // its exit status, once gone
+		// elsewhere: it exited because another process is this broker
+		// (started by hand meanwhile), which counts as started.
+		elsewhere bool
+	}
+	var procs []*started
+	exited := make(chan *started, len(plans))
+	// stopStarted ends the brokers this run started, so that a failed
+	// start leaves no cluster half-way up.
+	stopStarted := func() {
+		for _, s := range procs {
+			s.proc.Signal(syscall.SIGTERM)
+		}
+		for _, s := range procs {
+			select {
+			case <-s.gone:
+			case <-time.After(cc.Duration("timeout")):
+				s.proc.Kill()
+				<-s.gone
+			}
+		}
+	}
+	for _, p := range plans {
+		id := p.id
 		dataDir := c.BrokerDataDir(id)
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			stopStarted()
 			return err
 		}
 		logPath := filepath.Join(dataDir, "broker.log")
 		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
+			stopStarted()
 			return err
 		}
-		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
+		var logEnd int64
+		if fi, err := logf.Stat(); err == nil {
+			logEnd = fi.Size()
+		}
+		args := []string{"--dir", dir, "broker", "--id", strconv.Itoa(id),
 			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
-			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
+			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String()}
+		if p.listen != "" {
+			args = append(args, "--listen", p.listen)
+		}
+		if p.advertise != "" {
+			args = append(args, "--advertise", p.advertise)
+		}
+		cmd := exec.Command(self, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed by the terminal's ^C
 		err = cmd.Start()
 		logf.Close()
 		if err != nil {
+			stopStarted()
 			return fmt.Errorf("start broker %d: %w", id, err)
 		}
-		s := started{id, cmd.Process, logPath, make(chan error, 1)}
-		go func() { s.done <- cmd.Wait() }()
+		s := &started{id: id, listen: p.listen != "", proc: cmd.Process, log: logPath, logEnd: logEnd, gone: make(chan struct{})}
+		go func() {
+			s.err = cmd.Wait()
+			close(s.gone)
+			exited <- s
+		}()
 		procs = append(procs, s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
-	defer cancel()
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
-	up := func(id, pid int) bool {
-		b, err := c.Broker(id)
-		return err == nil && b.Alive && b.Pid == pid
+	// A broker is up when it is registered, alive, and, if it was given a
+	// listener, has recorded its address (which it does once it accepts
+	// connections): then mk cluster bootstrap can print it.
+	up := func(s *started) bool {
+		b, err := c.Broker(s.id)
+		if s.elsewhere {
+			return err == nil && b.Alive
+		}
+		return err == nil && b.Alive && b.Pid == s.proc.Pid && (!s.listen || b.Address != "")
+	}
+	pending := slices.Clone(procs)
+	for {
+		pending = slices.DeleteFunc(pending, up)
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case s := <-exited:
+			if !slices.Contains(pending, s) {
+				continue // up, then gone: the next command will say so
+			}
+			if b, _ := c.Broker(s.id); b.Alive {
+				// Started by someone else meanwhile (mk broker run by
+				// hand): it is up, which is what was asked.
+				s.elsewhere = true
+				continue
+			}
+			stopStarted()
+			return fmt.Errorf("broker %d failed to start (%v): %s", s.id, s.err, lastLine(s.log, s.logEnd))
+		case <-ctx.Done():
+			stopStarted()
+			return fmt.Errorf("broker %d did not come up within %s; see %s", pending[0].id, cc.Duration("timeout"), pending[0].log)
+		case <-wake:
+		}
 	}
 	for _, s := range procs {
-		for !up(s.id, s.proc.Pid) {
-			select {
-			case err := <-s.done:
-				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log))
-			case <-ctx.Done():
-				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
-			case <-wake:
-			}
-		}
-		// The broker runs on without us.
-		s.proc.Release()
+		s.proc.Release() // the broker runs on without us
 	}
 	if len(procs) > 0 && format.IsTerminal(os.Stderr) {
 		format.Infof(cc.App.ErrWriter, "started %d broker(s) in %s", len(procs), dir)
@@ -199,13 +336,68 @@ func clusterStart(cc *cli.Context) error {
 	return nil
 }
 
-// lastLine is the last non-empty line of a log file, for error messages.
-func lastLine(path string) string {
+// listenFlag is mk cluster start's --listen HOST:PORT: broker i listens
+// on HOST:PORT+i-1, or on a free port of HOST when PORT is 0.
+type listenFlag struct {
+	flag string
+	host string
+	port int
+}
+
+func parseListenFlag(cc *cli.Context) (*listenFlag, error) {
+	if !cc.IsSet("listen") {
+		return nil, nil
+	}
+	f := cc.String("listen")
+	host, port, err := net.SplitHostPort(f)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 {
+		return nil, format.Usagef("cluster start: --listen %q: give HOST:PORT, the port 0 to 65535 (127.0.0.1:9092)", f)
+	}
+	return &listenFlag{flag: f, host: host, port: n}, nil
+}
+
+// addr is broker id's listen address.
+func (l *listenFlag) addr(id int) string {
+	if l.port == 0 {
+		return net.JoinHostPort(l.host, "0")
+	}
+	return net.JoinHostPort(l.host, strconv.Itoa(l.port+id-1))
+}
+
+// portFree checks that addr's port can be bound now ("" and port 0 can
+// always). A broker started after the check may still find it taken: then
+// its own error is reported and the brokers started with it are stopped.
+func portFree(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+			_, port, _ := net.SplitHostPort(addr)
+			return fmt.Errorf("port %s is in use (%s)", port, addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %v", addr, errors.Unwrap(err))
+	}
+	return l.Close()
+}
+
+// lastLine is the last non-empty line a broker wrote to its log file from
+// offset from on, for error messages.
+func lastLine(path string, from int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "no log"
 	}
 	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return "no log"
+	}
 	last := ""
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -218,16 +410,22 @@ func lastLine(path string) string {
 
 // clusterSignal sends sig to one or every live broker and waits until they
 // are down.
+// Damaged metadata does not keep brokers from being stopped: cluster.json
+// is not needed, and a broker whose registration is damaged is found by
+// its lock file. The damage is reported as warnings.
 func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
-	c, err := openCluster(cc)
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
-	infos, err := c.Brokers()
+	infos, bad, err := c.BrokersReadable()
 	if err != nil {
 		return err
 	}
-	only := cc.Int("broker")
+	d.add(bad...)
+	d.warn(cc)
+	only := cc.Int("broker") // at least 1 when set (checkFlagValues)
 	var targets []coord.BrokerInfo
 	for _, b := range infos {
 		if only != 0 && b.ID != only {
@@ -237,17 +435,34 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 			targets = append(targets, b)
 		}
 	}
-	if only != 0 && len(targets) == 0 {
+	// Stopping what is down succeeds, as systemctl stop does: the broker
+	// is down, which is what was asked. A note says nothing was done.
+	switch {
+	case only != 0 && len(targets) == 0:
 		if !slices.ContainsFunc(infos, func(b coord.BrokerInfo) bool { return b.ID == only }) {
 			return fmt.Errorf("%w: broker %d is not registered in %s", errUnknownBroker, only, c.Dir())
 		}
-		return fmt.Errorf("%w: broker %d is not running", coord.ErrNoBroker, only)
+		format.Infof(cc.App.ErrWriter, "broker %d is not running", only)
+		return nil
+	case len(targets) == 0:
+		format.Infof(cc.App.ErrWriter, "no broker is running")
+		return nil
 	}
+	var unknown []string
+	signalled := targets[:0:0]
 	for _, b := range targets {
+		if b.Pid <= 0 {
+			// kill(0) would signal our own process group, kill(-1) every
+			// process we may signal.
+			unknown = append(unknown, strconv.Itoa(b.ID))
+			continue
+		}
 		if err := syscall.Kill(b.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("signal broker %d (pid %d): %w", b.ID, b.Pid, err)
 		}
+		signalled = append(signalled, b)
 	}
+	targets = signalled
 	ctx, cancel := context.WithTimeout(context.Background(), cc.Duration("timeout"))
 	defer cancel()
 	for _, b := range targets {
@@ -255,6 +470,9 @@ func clusterSignal(cc *cli.Context, sig syscall.Signal) error {
 		if err := waitBrokerDown(ctx, c, b.ID); err != nil {
 			return fmt.Errorf("broker %d (pid %d) is still running after %s", b.ID, b.Pid, cc.Duration("timeout"))
 		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("broker(s) %s are running but their pid is not known (damaged registration, no pid in the lock file); stop them by hand", strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -292,8 +510,9 @@ func clusterWait(cc *cli.Context) error {
 func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 20*time.Millisecond)
 	for {
+		// The lock alone: a damaged registration does not matter here.
 		b, err := c.Broker(id)
-		if err == nil && !b.LockHeld {
+		if !b.LockHeld && (err == nil || errors.Is(err, coord.ErrCorruptMetadata)) {
 			return nil
 		}
 		select {
@@ -302,4 +521,30 @@ func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 		case <-wake:
 		}
 	}
+}
+
+// clusterBootstrap prints the live brokers' advertised TCP addresses.
+func clusterBootstrap(cc *cli.Context) error {
+	if cc.NArg() > 0 {
+		return format.Usagef("cluster bootstrap: takes no arguments")
+	}
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	live, err := c.RequireLiveBroker()
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	for _, id := range live {
+		if b, err := c.Broker(id); err == nil && b.Alive && b.Address != "" {
+			addrs = append(addrs, b.Address)
+		}
+	}
+	if len(addrs) == 0 {
+		return format.Exitf(format.ExitUnavailable, "no live broker in %s listens on TCP; restart the cluster with a listener: mk cluster stop && mk cluster start --listen 127.0.0.1:9092", c.Dir())
+	}
+	_, err = fmt.Fprintln(cc.App.Writer, strings.Join(addrs, ","))
+	return err
 }

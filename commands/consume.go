@@ -4,8 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"strconv"
-	"time"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -36,7 +35,13 @@ func consumeCommand() *cli.Command {
 committed. Without --from-beginning, --offset or --from-time a consumer that
 follows starts at the end, like Kafka's console consumer; with -e (exit once
 caught up), which would then print nothing, it starts at the beginning, like
-kcat -e: mk consume orders -e prints the whole topic.
+kcat -e: mk consume orders -e prints the whole topic. A group member
+(--group) starts at the group's committed offsets; where there is none, at
+the end, or at the beginning with --from-beginning or -e.
+
+A partition without a live leader makes -e exit 5; a following consumer
+waits for a leader and says so on stderr. A topic deleted under the
+consumer ends it with exit 4.
 
    mk consume orders --from-beginning -e
    mk consume orders --partition 2 --offset -10 -e          # the last 10 of partition 2
@@ -89,12 +94,12 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 		case v == "latest" || v == "end":
 			s.Offset = client.Latest
 		default:
-			o, err := strconv.ParseInt(v, 10, 64)
+			o, fromEnd, err := parseOffsetArg(v)
 			if err != nil {
 				return s, format.Usagef("--offset %q: use a number, earliest, latest or -N", v)
 			}
-			if o < 0 {
-				s.FromEnd = -o
+			if fromEnd {
+				s.FromEnd = o
 			} else {
 				s.Offset = o
 			}
@@ -102,13 +107,11 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 	}
 	if v := cc.String("from-time"); v != "" {
 		n++
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			s.FromTime = t.UnixMilli()
-		} else if d, err := format.ParseDuration(v); err == nil && d > 0 {
-			s.FromTime = time.Now().Add(-d).UnixMilli()
-		} else {
-			return s, format.Usagef("--from-time %q: use RFC 3339 (2024-05-01T10:00:00Z) or a duration (1h)", v)
+		ms, err := parseTimeArg("--from-time", v)
+		if err != nil {
+			return s, err
 		}
+		s.ByTime, s.FromTime = true, ms
 	}
 	if n > 1 {
 		return s, format.Usagef("use only one of --from-beginning, --offset and --from-time")
@@ -117,6 +120,18 @@ func parseStart(cc *cli.Context) (client.StartSpec, error) {
 		s.Offset = client.Earliest // starting at the end, -e would print nothing
 	}
 	return s, nil
+}
+
+// topicArgs are the topics named on the command line, each once: a topic
+// named twice is consumed once, not printed twice.
+func topicArgs(cc *cli.Context) []string {
+	var out []string
+	for _, t := range cc.Args().Slice() {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // assignments lists the partitions of topics to consume, all starting at
@@ -225,20 +240,21 @@ func runConsume(cc *cli.Context) error {
 	if cc.String("group") != "" {
 		return runGroupConsume(cc, c, pr, start)
 	}
-	as, err := assignments(c, cc.Args().Slice(), cc.Int("partition"), start)
+	as, err := assignments(c, topicArgs(cc), cc.Int("partition"), start)
 	if err != nil {
 		return err
 	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
+	var whole []string // a topic consumed whole follows its new partitions
+	if cc.Int("partition") < 0 {
+		whole = topicArgs(cc)
+	}
+	return consumeAssignments(cc, c, as, whole, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
 }
 
 func runTail(cc *cli.Context) error {
 	topic, err := oneArg(cc, "topic")
 	if err != nil {
 		return err
-	}
-	if cc.Int64("lines") < 0 {
-		return format.Usagef("tail: -n must not be negative")
 	}
 	pr, err := newRecordPrinter(cc, cc.App.Writer)
 	if err != nil {
@@ -253,12 +269,13 @@ func runTail(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return consumeAssignments(cc, c, as, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
+	return consumeAssignments(cc, c, as, []string{topic}, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
 }
 
-func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
+func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, subscribed []string, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
 	f := client.NewFetcher(c, as, client.ConsumerOptions{
 		Follow:        follow,
+		Subscribed:    subscribed,
 		ResetEarliest: resetEarliest,
 		Warnf:         warnf(cc.App.ErrWriter),
 		Idle:          pr.w.Flush,

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -34,7 +35,7 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ cli
 			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
 		}
 	}
-	topics := cc.Args().Slice()
+	topics := topicArgs(cc)
 	for _, t := range topics {
 		if err := coord.ValidateTopicName(t); err != nil {
 			return err
@@ -50,15 +51,18 @@ func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ cli
 	}
 	// A partition without a committed offset (or whose offset retention
 	// passed) starts by Kafka's auto.offset.reset: latest, or earliest with
-	// --from-beginning. Unlike a plain consumer, -e alone does not mean
-	// earliest: a group resumes from its commits.
+	// --from-beginning. With -e it is earliest too, as -e alone reads from
+	// the beginning: a new group's "mk consume t -g g -e" processes what is
+	// in the topic and exits, where latest would print nothing and commit
+	// the end, skipping every record before it for good. A group with
+	// commits resumes from them either way.
 	g, err := client.JoinGroup(c, topics, client.GroupOptions{
 		Group:          cc.String("group"),
 		ClientID:       cc.String("client-id"),
 		Strategy:       cc.String("strategy"),
 		Commit:         cc.String("commit"),
 		SessionTimeout: cc.Duration("session-timeout"),
-		ResetEarliest:  cc.Bool("from-beginning"),
+		ResetEarliest:  cc.Bool("from-beginning") || cc.Bool("exit-at-end"),
 		ExitAtEnd:      cc.Bool("exit-at-end"),
 		Flush:          pr.w.Flush,
 		Warnf:          warnf(stderr),
@@ -168,6 +172,9 @@ type groupView struct {
 	Offsets      []groupPartitionRow `json:"offsets"`
 	lag          int64
 	topics       []string
+	// damaged are the topic and offsets files that could not be read: the
+	// view leaves their rows out.
+	damaged []error
 }
 
 // viewGroup gathers a group's state, members, offsets and lag.
@@ -225,11 +232,13 @@ func viewGroup(c *coord.Cluster, name string) (*groupView, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			v.damaged = append(v.damaged, err)
+			continue
 		}
 		committed, err := c.CommittedOffsets(name, topic)
 		if err != nil {
-			return nil, err
+			v.damaged = append(v.damaged, err)
+			continue
 		}
 		tv := viewTopic(c, t)
 		for _, p := range tv.Partitions {
@@ -255,7 +264,7 @@ func describeGroup(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
@@ -263,8 +272,9 @@ func describeGroup(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	d.add(v.damaged...)
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, v)
+		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
 	}
 	w := cc.App.Writer
 	format.KeyValues(w, [][2]string{
@@ -281,25 +291,26 @@ func describeGroup(cc *cli.Context) error {
 			}
 			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, pidOrMissing(m.Pid), strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
 		}
-		return format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows)
+		return cmp.Or(format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows), d.report(cc))
 	}
 	var rows [][]string
 	for _, r := range v.Offsets {
 		rows = append(rows, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.IntOrMissing(r.CurrentOffset),
 			format.IntOrMissing(r.LogEndOffset), format.IntOrMissing(r.Lag), r.ConsumerID, r.Host, r.ClientID})
 	}
-	return format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows)
+	return cmp.Or(format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows), d.report(cc))
 }
 
 func groupList(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	groups, err := c.Groups()
+	groups, bad, err := c.GroupsReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	type entry struct {
 		Group        string   `json:"group"`
 		ProtocolType string   `json:"protocol_type"`
@@ -313,15 +324,17 @@ func groupList(cc *cli.Context) error {
 	for _, g := range groups {
 		v, err := viewGroup(c, g.Name)
 		if err != nil {
-			return err
+			d.add(err) // damaged since the listing
+			continue
 		}
+		d.add(v.damaged...)
 		entries = append(entries, entry{v.Group, v.ProtocolType, v.State, len(v.Members), v.topics, v.lag})
 		rows = append(rows, []string{v.Group, orMissing(v.ProtocolType), v.State, strconv.Itoa(len(v.Members)), strings.Join(v.topics, ","), format.Int(v.lag)})
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, entries)
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
 	}
-	return format.Table(cc.App.Writer, []string{"GROUP", "TYPE", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows)
+	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "TYPE", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
 }
 
 // resetTargets resolves --topic/--all-topics into partitions.
@@ -337,6 +350,13 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 		}
 	}
 	var out []coord.TopicPartition
+	seen := map[coord.TopicPartition]bool{}
+	add := func(tp coord.TopicPartition) {
+		if !seen[tp] { // named twice: one row, one reset
+			seen[tp] = true
+			out = append(out, tp)
+		}
+	}
 	for _, s := range specs {
 		name, parts, hasParts := strings.Cut(s, ":")
 		t, err := c.Topic(name)
@@ -345,7 +365,7 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 		}
 		if !hasParts {
 			for _, p := range t.Partitions {
-				out = append(out, coord.TopicPartition{Topic: name, Partition: p.Partition})
+				add(coord.TopicPartition{Topic: name, Partition: p.Partition})
 			}
 			continue
 		}
@@ -357,7 +377,7 @@ func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.Topi
 			if p >= len(t.Partitions) {
 				return nil, client.PartitionRangeError(name, p, len(t.Partitions))
 			}
-			out = append(out, coord.TopicPartition{Topic: name, Partition: p})
+			add(coord.TopicPartition{Topic: name, Partition: p})
 		}
 	}
 	return out, nil
@@ -390,16 +410,19 @@ func groupResetOffsets(cc *cli.Context) error {
 		at = t.UnixMilli()
 	}
 	if s := cc.String("by-duration"); s != "" {
-		d, err := format.ParseDuration(s)
-		if err != nil {
-			return format.Usagef("--by-duration %q: use a duration (1h, 30m)", s)
+		if at, err = msAgo("--by-duration", s); err != nil {
+			return err
 		}
-		at = time.Now().Add(-d).UnixMilli()
 	}
-	c, err := openCluster(cc)
+	// A damaged cluster.json is a warning, another topic's file nothing:
+	// reset-offsets needs neither. A topic it is asked to reset must be
+	// readable (resetTargets).
+	d := &damage{}
+	c, err := openReadable(cc, d)
 	if err != nil {
 		return err
 	}
+	d.warn(cc)
 	v, err := viewGroup(c, name)
 	if err != nil {
 		return err
@@ -446,7 +469,7 @@ func groupResetOffsets(cc *cli.Context) error {
 			if !ok {
 				return fmt.Errorf("group %s has no committed offset for %s to shift", name, tp)
 			}
-			off = cur.Offset + cc.Int64("shift-by")
+			off = addOffset(cur.Offset, cc.Int64("shift-by"))
 		default:
 			if off, err = offsetForTime(c, t, tp.Partition, at); err != nil {
 				return err
@@ -488,10 +511,18 @@ func offsetForTime(c *coord.Cluster, t *coord.Topic, partition int, ms int64) (i
 }
 
 func groupDelete(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "group name")
+	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
 	}
+	// Neither a damaged cluster.json nor the group's own damaged
+	// group.json keeps a group from being deleted (coord.DeleteGroup).
+	d := &damage{}
+	c, err := openReadable(cc, d)
+	if err != nil {
+		return err
+	}
+	d.warn(cc)
 	return c.DeleteGroup(name)
 }
 

@@ -126,6 +126,7 @@ func runProduce(cc *cli.Context) error {
 		BatchBytes: cc.Int("batch-size"),
 		Timeout:    cc.Duration("timeout"),
 		AutoCreate: true,
+		Warnf:      warnf(cc.App.ErrWriter),
 		OnCreate: func(t *coord.Topic) {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", t.Name, len(t.Partitions), t.ReplicationFactor())
 		},

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"strings"
@@ -125,14 +126,15 @@ type topicListEntry struct {
 }
 
 func topicList(cc *cli.Context) error {
-	mode, c, err := outputAndCluster(cc)
+	mode, c, d, err := outputAndCluster(cc)
 	if err != nil {
 		return err
 	}
-	ts, err := c.Topics()
+	ts, bad, err := c.TopicsReadable()
 	if err != nil {
 		return err
 	}
+	d.add(bad...)
 	entries := []topicListEntry{}
 	var rows [][]string
 	for _, t := range ts {
@@ -140,9 +142,9 @@ func topicList(cc *cli.Context) error {
 		rows = append(rows, []string{t.Name, format.Int(int64(len(t.Partitions))), format.Int(int64(t.ReplicationFactor())), configSummary(t)})
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, entries)
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
 	}
-	return format.Table(cc.App.Writer, []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR", "CONFIGS"}, rows)
+	return cmp.Or(format.Table(cc.App.Writer, []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR", "CONFIGS"}, rows), d.report(cc))
 }
 
 // configSummary lists a topic's non-default configs as k=v,k=v.

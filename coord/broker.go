@@ -28,6 +28,10 @@ var (
 	// busy when no live process claims it: liveness probes by other
 	// processes hold it for an instant (see lockHeld).
 	RegisterRetry = 500 * time.Millisecond
+	// probeGrace is how long RegisterBroker keeps trying a busy lock
+	// whose registration names a live process before it calls that
+	// process a running broker: far longer than a probe holds the lock.
+	probeGrace = 200 * time.Millisecond
 )
 
 // brokerFile is meta/brokers/<id>.json.
@@ -41,8 +45,17 @@ type brokerFile struct {
 	SessionTimeoutMs int64  `json:"session_timeout_ms"`
 	// Address is the advertised HOST:PORT of the broker's TCP listener
 	// (Kafka's advertised.listeners); empty when it serves only its Unix
-	// socket. It is kept across restarts by mk cluster start.
+	// socket, and until the listener is bound.
 	Address string `json:"address,omitempty"`
+	// Listen is the HOST:PORT the TCP listener is bound to, its port
+	// resolved when it was asked for port 0 (Kafka's listeners). A new
+	// registration keeps the previous one's until the broker binds, so
+	// that mk cluster start restarts a broker on the same port even if
+	// its last start failed half-way.
+	Listen string `json:"listen,omitempty"`
+	// MaxOpenFiles is the broker's open file limit (RLIMIT_NOFILE), which
+	// bounds the replicas it can host (see checkBrokerCapacity).
+	MaxOpenFiles int `json:"max_open_files,omitempty"`
 }
 
 // BrokerInfo is what the metadata directory knows about one broker.
@@ -59,6 +72,9 @@ type BrokerInfo struct {
 	// Address is the advertised HOST:PORT of the broker's TCP listener, or
 	// "" when it has none.
 	Address string
+	// Listen is the HOST:PORT its TCP listener is (or was last) bound to,
+	// or "" when it has none.
+	Listen string
 	// LastHeartbeat is the heartbeat file's mtime; zero if it has none.
 	LastHeartbeat time.Time
 	// LockHeld: some process holds the broker's lock, which the kernel
@@ -126,7 +142,8 @@ func (c *Cluster) RegisterBroker(id int) (*BrokerSession, error) {
 }
 
 func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
-	deadline := time.Now().Add(RegisterRetry)
+	start := time.Now()
+	deadline := start.Add(RegisterRetry)
 	var lock *fileLock
 	for {
 		l, err := tryLock(lockPath)
@@ -138,11 +155,13 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			break
 		}
 		// Busy: a live broker, or only a liveness probe. A live process
-		// in the registration other than us means a live broker; give a
-		// probe time to let go otherwise.
+		// in the registration other than us means a live broker, once the
+		// lock stayed busy for longer than a probe holds it (that process
+		// may be the previous broker, exiting after it let its lock go,
+		// while a probe holds it); give a probe time to let go otherwise.
 		var prev brokerFile
 		readJSON(c.brokerJSONPath(id), &prev)
-		if (prev.Pid != os.Getpid() && processAlive(prev.Pid)) || time.Now().After(deadline) {
+		if (prev.Pid != os.Getpid() && processAlive(prev.Pid) && time.Since(start) >= probeGrace) || time.Now().After(deadline) {
 			if prev.Pid > 0 {
 				return nil, newError(ErrBrokerRunning, "broker %d is already running (pid %d)", id, prev.Pid)
 			}
@@ -151,6 +170,13 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	// The pid in the lock file too: cluster stop finds the broker by it
+	// when the registration is damaged. Written through its own descriptor;
+	// the lock is on the inode, not on the descriptor that writes.
+	if err := os.WriteFile(lockPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		lock.unlock()
+		return nil, err
+	}
 	// Heartbeat before registration, so nobody sees the new registration
 	// with a stale heartbeat left by the previous life of this id.
 	if err := touch(c.heartbeatPath(id)); err != nil {
@@ -173,6 +199,8 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			Started:          now.UTC().Format(time.RFC3339Nano),
 			DataDir:          c.BrokerDataDir(id),
 			SessionTimeoutMs: SessionTimeout.Milliseconds(),
+			Listen:           prev.Listen,
+			MaxOpenFiles:     OpenFileLimit(),
 		}
 		return writeJSON(c.brokerJSONPath(id), reg)
 	})
@@ -216,9 +244,10 @@ func (s *BrokerSession) ID() int { return s.id }
 // Info returns the registration as written at RegisterBroker.
 func (s *BrokerSession) Info() BrokerInfo { return s.info }
 
-// SetAddress records the advertised address of the broker's TCP listener
-// in its registration (empty: none).
-func (s *BrokerSession) SetAddress(addr string) error {
+// SetListener records the broker's TCP listener in its registration: the
+// HOST:PORT it is bound to and the HOST:PORT it is advertised at (both
+// empty: it has none).
+func (s *BrokerSession) SetListener(listen, advertised string) error {
 	err := s.c.withMetaLock(func() error {
 		var reg brokerFile
 		if err := readJSON(s.c.brokerJSONPath(s.id), &reg); err != nil {
@@ -227,11 +256,11 @@ func (s *BrokerSession) SetAddress(addr string) error {
 		if reg.Pid != os.Getpid() || reg.Epoch != s.info.Epoch {
 			return fmt.Errorf("broker %d: registration was replaced by another process", s.id)
 		}
-		reg.Address = addr
+		reg.Address, reg.Listen = advertised, listen
 		return writeJSON(s.c.brokerJSONPath(s.id), reg)
 	})
 	if err == nil {
-		s.info.Address = addr
+		s.info.Address, s.info.Listen = advertised, listen
 	}
 	return err
 }
@@ -283,6 +312,7 @@ func (f brokerFile) info() BrokerInfo {
 		DataDir:        f.DataDir,
 		SessionTimeout: timeout,
 		Address:        f.Address,
+		Listen:         f.Listen,
 	}
 }
 

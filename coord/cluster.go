@@ -256,6 +256,11 @@ func (c *Cluster) topicPath(name string) string {
 	return filepath.Join(c.topicsDir(), name+".json")
 }
 
+// TopicPath returns the file of topic name (which may not exist). Every
+// write replaces it with a new file, so a client that stats it learns
+// whether the topic changed without reading it.
+func (c *Cluster) TopicPath(name string) string { return c.topicPath(name) }
+
 // readJSON reads a metadata file into v. A missing file is an error that
 // matches os.ErrNotExist; one that does not parse is ErrCorruptMetadata.
 func readJSON(path string, v any) error {

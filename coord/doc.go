@@ -8,10 +8,13 @@
 //	<dir>/cluster.json              cluster id, format version, creation time, cluster-wide config
 //	<dir>/meta/lock                 flock: serializes every read-modify-write of a metadata file
 //	<dir>/meta/brokers/<id>.json    a broker's registration: id, pid, host, started, data_dir,
-//	                                session_timeout_ms
+//	                                session_timeout_ms, max_open_files (its RLIMIT_NOFILE),
+//	                                listen and address (its Kafka TCP listener: bound and
+//	                                advertised HOST:PORT)
 //	<dir>/meta/brokers/<id>.lock    exclusive flock held by the live broker for its lifetime
 //	<dir>/meta/controller.lock      exclusive flock held by the active controller
 //	<dir>/meta/controller.json      {"broker": 1, "epoch": 7, "pid": 1234, "elected": ...}
+//	<dir>/meta/start.lock           flock held by mk cluster start while it starts brokers
 //	<dir>/meta/topics/<name>.json   one topic: id, version, config overrides, partitions
 //	<dir>/meta/groups/              consumer groups (owned by the group code)
 //	<dir>/brokers/<id>/             broker id's data directory
@@ -24,6 +27,12 @@
 //	 "config": {"retention.ms": "3600000"},
 //	 "partitions": [{"partition": 0, "replicas": [1, 2, 3], "leader": 1,
 //	                 "leader_epoch": 0, "isr": [1, 2, 3]}]}
+//
+// A partition may also list "damaged" replicas (broker, log_end_offset,
+// high_watermark: a replica whose log lost records that may have been
+// committed, which does not lead while a replica that may hold them is
+// alive) and "last_unclean_epoch" (the epoch of its latest unclean
+// election); see Partition and ARCHITECTURE.md.
 //
 // # Why it is shaped like this
 //

@@ -25,6 +25,9 @@ import (
 //	meta/groups/<group>/owners/<t>-<p>.json   who took that lock, at which generation
 //	meta/groups/<group>/offsets/<topic>.json  committed offsets of the topic's partitions
 //
+// Member ids and <t>-<p> are written through fileName, which keeps every
+// file name within NAME_MAX and its directory.
+//
 // Membership is a lock, like a broker's: the kernel drops a member's lock
 // when it dies, and the other members, each blocked in flock(2) on every
 // other member's lock, learn of the death at once and rebalance. A
@@ -129,6 +132,10 @@ type offsetsFile struct {
 
 // ownerFile is owners/<t>-<p>.json.
 type ownerFile struct {
+	// Topic and Partition name the partition in full (the file name may be
+	// shortened: see fileName).
+	Topic      string `json:"topic,omitempty"`
+	Partition  int    `json:"partition"`
 	Member     string `json:"member"`
 	Generation int64  `json:"generation"`
 	Acquired   string `json:"acquired"`
@@ -137,20 +144,24 @@ type ownerFile struct {
 func (c *Cluster) groupDir(name string) string      { return filepath.Join(c.GroupsDir(), name) }
 func (c *Cluster) groupPath(name string) string     { return filepath.Join(c.groupDir(name), "group.json") }
 func (c *Cluster) groupLockPath(name string) string { return filepath.Join(c.groupDir(name), "lock") }
+
+// The files named after member ids (any string a client gives) and topic
+// partitions go through fileName, so they fit in NAME_MAX and stay in
+// their directory; the full names are in group.json and the owner files.
 func (c *Cluster) memberLockPath(group, id string) string {
-	return filepath.Join(c.groupDir(group), "members", id+".lock")
+	return filepath.Join(c.groupDir(group), "members", fileName(id, ".lock"))
 }
 func (c *Cluster) memberHeartbeatPath(group, id string) string {
-	return filepath.Join(c.groupDir(group), "heartbeats", id)
+	return filepath.Join(c.groupDir(group), "heartbeats", fileName(id, ""))
 }
 func (c *Cluster) ownerLockPath(group string, tp TopicPartition) string {
-	return filepath.Join(c.groupDir(group), "owners", tp.String()+".lock")
+	return filepath.Join(c.groupDir(group), "owners", fileName(tp.String(), ".lock"))
 }
 func (c *Cluster) ownerPath(group string, tp TopicPartition) string {
-	return filepath.Join(c.groupDir(group), "owners", tp.String()+".json")
+	return filepath.Join(c.groupDir(group), "owners", fileName(tp.String(), ".json"))
 }
 func (c *Cluster) offsetsPath(group, topic string) string {
-	return filepath.Join(c.groupDir(group), "offsets", topic+".json")
+	return filepath.Join(c.groupDir(group), "offsets", fileName(topic, ".json"))
 }
 
 // GroupDir is the directory of group name (to watch).
@@ -553,7 +564,7 @@ func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member strin
 			if err1 != nil || err2 != nil || !os.SameFile(held, now) {
 				return nil // broken under us: lock the new file
 			}
-			o := ownerFile{Member: member, Generation: generation, Acquired: time.Now().UTC().Format(time.RFC3339Nano)}
+			o := ownerFile{Topic: tp.Topic, Partition: tp.Partition, Member: member, Generation: generation, Acquired: time.Now().UTC().Format(time.RFC3339Nano)}
 			taken = true
 			return writeJSONVolatile(c.ownerPath(group, tp), o)
 		})
@@ -676,9 +687,19 @@ func (c *Cluster) CommittedTopics(group string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(name, ".") {
-			out = append(out, name)
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue
 		}
+		if ValidateTopicName(name) != nil {
+			// Not a topic's own name (see fileName): the file says.
+			var f offsetsFile
+			if readJSON(filepath.Join(c.groupDir(group), "offsets", e.Name()), &f) != nil || f.Topic == "" {
+				continue
+			}
+			name = f.Topic
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }
@@ -733,17 +754,30 @@ func (c *Cluster) SetOffsets(group string, offsets map[TopicPartition]int64) err
 	return err
 }
 
-// DeleteGroup removes a group without live members, offsets and all.
+// DeleteGroup removes a group without live members, offsets and all. A
+// group whose group.json is damaged can be deleted too: its members'
+// liveness is read from their lock files.
 func (c *Cluster) DeleteGroup(name string) error {
-	if _, err := c.Group(name); err != nil {
-		return err
+	_, err := c.Group(name)
+	switch {
+	case errors.Is(err, ErrCorruptMetadata):
+		err = withFileLock(c.groupLockPath(name), func() error {
+			live, err := c.liveMemberLocks(name)
+			if err == nil && len(live) > 0 {
+				err = newError(ErrGroupActive, "group %s has %d live member(s) (%s); stop them first", name, len(live), strings.Join(live, ", "))
+			}
+			return err
+		})
+	case err == nil:
+		_, err = c.withGroup(name, func(g *Group) (bool, error) { return false, c.requireNoLiveMembers(g) })
 	}
-	_, err := c.withGroup(name, func(g *Group) (bool, error) { return false, c.requireNoLiveMembers(g) })
 	if err != nil {
 		return err
 	}
-	// Move the directory aside first so no reader sees half a group.
-	trash := filepath.Join(c.GroupsDir(), "."+name+".deleted-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	// Move the directory aside first so no reader sees half a group: out
+	// of meta/groups, so that no listing takes it for a group, and under a
+	// short name, so that a 249-character group's fits.
+	trash := filepath.Join(c.metaDir(), ".deleted-group-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+newID()[:6])
 	if err := os.Rename(c.groupDir(name), trash); err != nil {
 		return err
 	}

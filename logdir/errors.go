@@ -19,6 +19,14 @@ var (
 	// ErrRecordTooLarge: a batch is over max.message.bytes.
 	ErrRecordTooLarge = errors.New("record batch is larger than max.message.bytes")
 
+	// Roles.
+
+	// ErrMissingRecords: BecomeLeader of a replica whose log lost records
+	// that may have been committed (State.LostCommittedTo): it would make
+	// its followers truncate them. It may lead once it holds them again,
+	// or once an unclean election accepted the loss (ClearLostCommitted).
+	ErrMissingRecords = errors.New("replica lacks committed records")
+
 	// Reading.
 
 	// ErrOffsetOutOfRange: the offset is below the log start offset or

@@ -24,7 +24,7 @@ func handleOffsetCommit(r *request) (kmsg.Response, error) {
 		Group:      req.Group,
 		Generation: req.Generation,
 		MemberID:   req.MemberID,
-		InstanceID: str(req.InstanceID),
+		InstanceID: deref(req.InstanceID),
 		Offsets:    map[coord.TopicPartition]coord.KafkaOffset{},
 	}
 	if r.version == 0 {
@@ -36,7 +36,7 @@ func handleOffsetCommit(r *request) (kmsg.Response, error) {
 			if r.version < 6 {
 				epoch = -1
 			}
-			cr.Offsets[coord.TopicPartition{Topic: t.Topic, Partition: int(p.Partition)}] = coord.KafkaOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: str(p.Metadata)}
+			cr.Offsets[coord.TopicPartition{Topic: t.Topic, Partition: int(p.Partition)}] = coord.KafkaOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: deref(p.Metadata)}
 		}
 	}
 	var errs map[coord.TopicPartition]*kerr.Error

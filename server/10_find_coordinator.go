@@ -27,7 +27,7 @@ func handleFindCoordinator(r *request) (kmsg.Response, error) {
 		c.NodeID, c.Port = -1, -1
 		if err := r.findCoordinator(req.CoordinatorType, key, &c); err != nil {
 			c.ErrorCode = err.Code
-			c.ErrorMessage = errMessage(err)
+			c.ErrorMessage = kerrMessage(err)
 			if req.CoordinatorType == 1 {
 				msg := "mk has no transaction coordinator: transactions are not supported"
 				c.ErrorMessage = &msg

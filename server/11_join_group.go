@@ -27,7 +27,7 @@ func handleJoinGroup(r *request) (kmsg.Response, error) {
 	jr := groupcoord.JoinRequest{
 		Group:                 req.Group,
 		MemberID:              req.MemberID,
-		InstanceID:            str(req.InstanceID),
+		InstanceID:            deref(req.InstanceID),
 		ClientID:              r.clientID,
 		ClientHost:            r.clientHost(),
 		SessionTimeout:        time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
@@ -35,7 +35,7 @@ func handleJoinGroup(r *request) (kmsg.Response, error) {
 		ProtocolType:          req.ProtocolType,
 		RequireKnownMemberID:  r.version >= 4 && req.InstanceID == nil,
 		SupportSkipAssignment: r.version >= 9,
-		Reason:                str(req.Reason),
+		Reason:                deref(req.Reason),
 	}
 	if r.version == 0 {
 		jr.RebalanceTimeout = jr.SessionTimeout

@@ -21,7 +21,7 @@ func handleHeartbeat(r *request) (kmsg.Response, error) {
 		Group:      req.Group,
 		Generation: req.Generation,
 		MemberID:   req.MemberID,
-		InstanceID: str(req.InstanceID),
+		InstanceID: deref(req.InstanceID),
 	}))
 	return resp, nil
 }

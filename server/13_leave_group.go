@@ -25,7 +25,7 @@ func handleLeaveGroup(r *request) (kmsg.Response, error) {
 		members = []groupcoord.LeaveMember{{MemberID: req.MemberID}}
 	} else {
 		for _, m := range req.Members {
-			members = append(members, groupcoord.LeaveMember{MemberID: m.MemberID, InstanceID: str(m.InstanceID), Reason: str(m.Reason)})
+			members = append(members, groupcoord.LeaveMember{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), Reason: deref(m.Reason)})
 		}
 	}
 	topErr, errs := r.groups().Leave(req.Group, members)

@@ -28,7 +28,7 @@ func handleSyncGroup(r *request) (kmsg.Response, error) {
 		Group:        req.Group,
 		Generation:   req.Generation,
 		MemberID:     req.MemberID,
-		InstanceID:   str(req.InstanceID),
+		InstanceID:   deref(req.InstanceID),
 		ProtocolType: req.ProtocolType,
 		Protocol:     req.Protocol,
 		Assignments:  make(map[string][]byte, len(req.GroupAssignment)),

@@ -25,9 +25,9 @@ func code(err *kerr.Error) int16 {
 	return err.Code
 }
 
-// errMessage is the message Kafka puts next to an error code, nil for
+// kerrMessage is the message Kafka puts next to an error code, nil for
 // none.
-func errMessage(err *kerr.Error) *string {
+func kerrMessage(err *kerr.Error) *string {
 	if err == nil {
 		return nil
 	}
@@ -48,8 +48,8 @@ func (r *request) clientHost() string {
 	return "/" + strings.TrimPrefix(addr, "/")
 }
 
-// str returns *p, or "" for nil.
-func str(p *string) string {
+// deref returns *p, or "" for nil.
+func deref(p *string) string {
 	if p == nil {
 		return ""
 	}

@@ -774,9 +774,14 @@ func (c *Cluster) DeleteGroup(name string) error {
 	if err != nil {
 		return err
 	}
-	// Move the directory aside first so no reader sees half a group: out
-	// of meta/groups, so that no listing takes it for a group, and under a
-	// short name, so that a 249-character group's fits.
+	return c.removeGroupDir(name)
+}
+
+// removeGroupDir removes a group's directory. It is moved aside first so
+// no reader sees half a group: out of meta/groups, so that no listing
+// takes it for a group, and under a short name, so that a 249-character
+// group's fits.
+func (c *Cluster) removeGroupDir(name string) error {
 	trash := filepath.Join(c.metaDir(), ".deleted-group-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+newID()[:6])
 	if err := os.Rename(c.groupDir(name), trash); err != nil {
 		return err

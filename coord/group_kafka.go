@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -378,16 +377,6 @@ func (c *Cluster) DeleteKafkaGroup(name string, fence KafkaFence) error {
 		return err
 	}
 	return c.removeGroupDir(name)
-}
-
-// removeGroupDir moves the group's directory aside, so that no reader sees
-// half a group, and removes it.
-func (c *Cluster) removeGroupDir(name string) error {
-	trash := c.groupDir("." + name + ".deleted-" + strconv.FormatInt(time.Now().UnixNano(), 36))
-	if err := os.Rename(c.groupDir(name), trash); err != nil {
-		return err
-	}
-	return os.RemoveAll(trash)
 }
 
 // GroupExists reports whether group name has a directory (members or

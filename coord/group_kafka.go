@@ -205,9 +205,11 @@ type KafkaUpdate struct {
 // change g.Kafka (never nil in fn) and g.Generation, which is kept from
 // going down; the coordinator fields are UpdateKafkaGroup's: kept as they
 // were, or with opts.TakeOver set to broker at the next epoch. It returns
-// the group as written. A group without a directory is created.
-func (c *Cluster) UpdateKafkaGroup(name string, broker int, fence KafkaFence, opts KafkaUpdate, fn func(g *Group) error) (*Group, error) {
+// the group as written, and the stamp of the file written. A group
+// without a directory is created.
+func (c *Cluster) UpdateKafkaGroup(name string, broker int, fence KafkaFence, opts KafkaUpdate, fn func(g *Group) error) (*Group, GroupStamp, error) {
 	var out *Group
+	var stamp GroupStamp
 	_, err := c.withGroup(name, func(g *Group) (bool, error) {
 		if got := g.Fence(); got != fence {
 			return false, fencedError(name, got, fence)
@@ -237,11 +239,39 @@ func (c *Cluster) UpdateKafkaGroup(name string, broker int, fence KafkaFence, op
 		if g.Kafka.Members == nil {
 			g.Kafka.Members = []KafkaMember{}
 		}
+		// Written here rather than by withGroup, to stamp the file
+		// under the lock.
+		if err := writeJSON(c.groupPath(name), g); err != nil {
+			return false, err
+		}
+		var err error
+		if stamp, err = c.GroupStamp(name); err != nil {
+			return false, err
+		}
 		cp := *g
 		out = &cp
-		return true, nil
+		return false, nil
 	})
-	return out, err
+	return out, stamp, err
+}
+
+// GroupStamp identifies one version of a group's group.json (the file is
+// replaced whole on every write, so a new version is a new file). A
+// coordinator that holds a group in memory compares the stamp of the file
+// it last wrote with the file's before it answers from memory: a file
+// written by another coordinator meanwhile (this broker was stopped, and
+// another took the group over) is seen at the cost of a stat.
+type GroupStamp struct{ fi os.FileInfo }
+
+// GroupStamp stamps the group's group.json as it is now.
+func (c *Cluster) GroupStamp(name string) (GroupStamp, error) {
+	fi, err := os.Stat(c.groupPath(name))
+	return GroupStamp{fi}, err
+}
+
+// Same reports whether s and o stamp one version of the file.
+func (s GroupStamp) Same(o GroupStamp) bool {
+	return s.fi != nil && o.fi != nil && os.SameFile(s.fi, o.fi) && s.fi.ModTime().Equal(o.fi.ModTime()) && s.fi.Size() == o.fi.Size()
 }
 
 func fencedError(name string, got, want KafkaFence) error {

@@ -235,12 +235,19 @@ func (co *Coordinator) lookup(name string, create bool) (*group, *kerr.Error) {
 // refresh makes g hold the group as its file says, when it may not: a
 // group this coordinator does not hold yet, or an empty one (which mk's
 // commands may delete, reset or join with mk's own consumers). A group
-// with members is held in memory and its file only written.
+// with members is held in memory and its file only written, unless the
+// file is not the one this coordinator wrote last: another coordinator
+// took the group over (this broker was stopped, or the brokers' views of
+// which of them live disagreed), and the group is read again.
 func (g *group) refresh(create bool) *kerr.Error {
-	if g.loaded && g.state != Empty {
-		return nil
-	}
 	co := g.co
+	if g.loaded && g.state != Empty {
+		if now, err := co.c.GroupStamp(g.name); err == nil && now.Same(g.stamp) {
+			return nil
+		}
+		co.logf("group %s: written by another coordinator: reading it again", g.name)
+		g.unload(kerr.NotCoordinator)
+	}
 	fg, err := co.c.Group(g.name)
 	if errors.Is(err, coord.ErrUnknownGroup) {
 		if g.loaded && g.fence.Epoch == 0 {
@@ -289,7 +296,7 @@ func (g *group) refresh(create bool) *kerr.Error {
 // again: its members are told REBALANCE_IN_PROGRESS and join anew.
 func (g *group) takeOver(fg *coord.Group) *kerr.Error {
 	co := g.co
-	written, err := co.c.UpdateKafkaGroup(g.name, co.me, fg.Fence(), coord.KafkaUpdate{TakeOver: true}, func(w *coord.Group) error {
+	written, stamp, err := co.c.UpdateKafkaGroup(g.name, co.me, fg.Fence(), coord.KafkaUpdate{TakeOver: true}, func(w *coord.Group) error {
 		if w.Kafka.State != coord.KafkaStable {
 			w.Kafka.State = coord.KafkaPreparingRebalance
 			w.Kafka.StateChanged = co.clock.Now().UTC().Format(time.RFC3339Nano)
@@ -300,7 +307,7 @@ func (g *group) takeOver(fg *coord.Group) *kerr.Error {
 		co.logf("group %s: cannot take over: %v", g.name, err)
 		return kerr.CoordinatorNotAvailable
 	}
-	g.loadFrom(written)
+	g.loadFrom(written, stamp)
 	co.logf("group %s: taken over from broker %d (now epoch %d): %s, generation %d, %d member(s)",
 		g.name, fg.Fence().Coordinator, g.fence.Epoch, g.state, g.generation, len(g.members))
 	return nil

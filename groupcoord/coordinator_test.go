@@ -423,28 +423,58 @@ func TestCommitRules(t *testing.T) {
 }
 
 // TestFencedCoordinator: a second coordinator takes the group over (its
-// view of the live brokers differs); the first one's next write fails, it
-// gives the group up and answers its parked members NOT_COORDINATOR.
+// view of the live brokers differs) while the first has a rebalance under
+// way; the first one's next write fails, it gives the group up and answers
+// its parked member NOT_COORDINATOR, without touching the file.
 func TestFencedCoordinator(t *testing.T) {
 	h := newHarness(t, 0)
 	ids, gen := h.stable(h.co, 2)
+	a := h.joinAsync(h.co, jreq(ids[0])) // the leader rejoins: a rebalance
 	other := h.coordinator(2, 0)
 	wantErr(t, "heartbeat at the new coordinator", other.Heartbeat(HeartbeatRequest{Group: "g", Generation: gen, MemberID: ids[1]}), nil)
-	a := h.joinAsync(h.co, jreq(ids[0]))
-	b := h.joinAsync(h.co, jreq(ids[1]))
-	ra, rb := answered(t, a), answered(t, b)
-	wantErr(t, "the old coordinator's join", ra.Err, kerr.NotCoordinator)
-	wantErr(t, "the old coordinator's join", rb.Err, kerr.NotCoordinator)
-	fg, err := h.c.Group("g")
-	if err != nil || fg.Kafka.Coordinator != 2 || fg.Generation != int64(gen) {
-		t.Fatalf("file after the old coordinator's attempt: %+v %v", fg.Kafka, err)
+	before, err := h.c.Group("g")
+	if err != nil || before.Kafka.Coordinator != 2 {
+		t.Fatalf("file after the takeover: %+v %v", before.Kafka, err)
+	}
+	// The rebalance timeout ends the old coordinator's join phase: it
+	// would write generation gen+1, and cannot.
+	for range 4 {
+		h.clk.Advance(rebalance / 4)
+		wantErr(t, "heartbeat at the new coordinator", other.Heartbeat(HeartbeatRequest{Group: "g", Generation: gen, MemberID: ids[0]}), nil)
+		wantErr(t, "heartbeat at the new coordinator", other.Heartbeat(HeartbeatRequest{Group: "g", Generation: gen, MemberID: ids[1]}), nil)
+	}
+	wantErr(t, "the old coordinator's join", answered(t, a).Err, kerr.NotCoordinator)
+	after, err := h.c.Group("g")
+	if err != nil || after.Kafka.Coordinator != 2 || after.Generation != int64(gen) || after.Kafka.CoordinatorEpoch != before.Kafka.CoordinatorEpoch {
+		t.Fatalf("file after the old coordinator's attempt: generation %d, %+v %v", after.Generation, after.Kafka, err)
 	}
 	// The members go on at the new coordinator.
-	a, b = h.joinAsync(other, jreq(ids[0])), h.joinAsync(other, jreq(ids[1]))
+	a, b := h.joinAsync(other, jreq(ids[0])), h.joinAsync(other, jreq(ids[1]))
 	if ra := answered(t, a); ra.Err != nil || ra.Generation != gen+1 {
 		t.Fatalf("join at the new coordinator: %+v", ra)
 	}
 	answered(t, b)
+}
+
+// TestStaleCoordinatorRereads: a coordinator whose group was written by
+// another (it was stopped meanwhile) does not answer from what it holds:
+// it sees the file changed and reads it again.
+func TestStaleCoordinatorRereads(t *testing.T) {
+	h := newHarness(t, 0)
+	ids, gen := h.stable(h.co, 2)
+	other := h.coordinator(2, 0)
+	a, b := h.joinAsync(other, jreq(ids[0])), h.joinAsync(other, jreq(ids[1]))
+	ra, rb := answered(t, a), answered(t, b)
+	if ra.Generation != gen+1 || rb.Generation != gen+1 {
+		t.Fatalf("rebalance at the other coordinator: %+v %+v", ra, rb)
+	}
+	go other.Sync(context.Background(), SyncRequest{Group: "g", Generation: gen + 1, MemberID: ids[1]})
+	if r := other.Sync(context.Background(), SyncRequest{Group: "g", Generation: gen + 1, MemberID: ids[0]}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	// The first coordinator still holds generation gen in memory.
+	wantErr(t, "heartbeat of the new generation at the first coordinator", h.co.Heartbeat(HeartbeatRequest{Group: "g", Generation: gen + 1, MemberID: ids[1]}), nil)
+	wantErr(t, "heartbeat of the old generation at the first coordinator", h.co.Heartbeat(HeartbeatRequest{Group: "g", Generation: gen, MemberID: ids[1]}), kerr.IllegalGeneration)
 }
 
 // TestTakeOverMidRebalance: a group whose file says it was rebalancing is

@@ -142,8 +142,10 @@ type group struct {
 	// one does nothing.
 	incarnation uint64
 	// fence is the coordinator and epoch the group's file held when this
-	// coordinator last read or wrote it.
+	// coordinator last read or wrote it; stamp is the version of the file
+	// it wrote last (see refresh).
 	fence coord.KafkaFence
+	stamp coord.GroupStamp
 
 	state        State
 	stateChanged time.Time
@@ -174,6 +176,7 @@ func (g *group) reset() {
 	g.incarnation++
 	g.loaded = false
 	g.fence = coord.KafkaFence{}
+	g.stamp = coord.GroupStamp{}
 	g.state = Empty
 	g.protocolType, g.protocol, g.leader = "", "", ""
 	g.generation = 0

@@ -50,14 +50,14 @@ func (g *group) persist(label State, opts coord.KafkaUpdate) *kerr.Error {
 	k := g.snapshot(label)
 	generation := int64(g.generation)
 	opts.TakeOver = g.fence.Coordinator != co.me || g.fence.Epoch == 0
-	written, err := co.c.UpdateKafkaGroup(g.name, co.me, g.fence, opts, func(fg *coord.Group) error {
+	written, stamp, err := co.c.UpdateKafkaGroup(g.name, co.me, g.fence, opts, func(fg *coord.Group) error {
 		*fg.Kafka = k
 		fg.Generation = max(fg.Generation, generation)
 		return nil
 	})
 	switch {
 	case err == nil:
-		g.fence = written.Fence()
+		g.fence, g.stamp = written.Fence(), stamp
 		return nil
 	case errors.Is(err, coord.ErrCoordinatorFenced):
 		co.logf("group %s: %v: giving it up", g.name, err)
@@ -111,12 +111,13 @@ func (g *group) snapshot(label State) coord.KafkaGroup {
 	return k
 }
 
-// loadFrom makes g the group of file fg (which lists members): a stable
-// group stays stable, any other state starts a rebalance.
-func (g *group) loadFrom(fg *coord.Group) {
+// loadFrom makes g the group of file fg (which lists members, and was
+// written as stamp): a stable group stays stable, any other state starts a
+// rebalance.
+func (g *group) loadFrom(fg *coord.Group, stamp coord.GroupStamp) {
 	k := fg.Kafka
 	g.loaded = true
-	g.fence = fg.Fence()
+	g.fence, g.stamp = fg.Fence(), stamp
 	g.protocolType = k.ProtocolType
 	g.protocol = k.Protocol
 	g.generation = int32(fg.Generation)

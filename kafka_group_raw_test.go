@@ -246,11 +246,11 @@ func TestKafkaGroupProtocol(t *testing.T) {
 	// A second member: the first learns of the rebalance by its heartbeat
 	// and rejoins; both get generation 2, the leader every member.
 	b := newRawMember(t, k, "g1")
-	joined := make(chan *kmsg.JoinGroupResponse, 1)
-	go func() { joined <- b.join("roundrobin", "range") }()
+	var rb *kmsg.JoinGroupResponse
+	joined := background(func() { rb = b.join("roundrobin", "range") })
 	waitCode(t, "heartbeat during the rebalance", a.heartbeat, kerr.RebalanceInProgress)
 	ra := a.join("range")
-	rb := <-joined
+	await(t, joined)
 	if ra.Generation != 2 || rb.Generation != 2 || ra.LeaderID != a.id || rb.LeaderID != a.id || len(ra.Members) != 2 || len(rb.Members) != 0 {
 		t.Fatalf("second generation: leader %+v, follower %+v", ra, rb)
 	}
@@ -259,14 +259,14 @@ func TestKafkaGroupProtocol(t *testing.T) {
 	}
 	// The follower syncs first, with an assignment of its own: it waits,
 	// and gets what the leader gives it.
-	synced := make(chan *kmsg.SyncGroupResponse, 1)
-	go func() { synced <- b.sync(map[string][]byte{b.id: []byte("everything, says b")}) }()
+	var r *kmsg.SyncGroupResponse
+	synced := background(func() { r = b.sync(map[string][]byte{b.id: []byte("everything, says b")}) })
 	waitCode(t, "heartbeat before the leader's sync", a.heartbeat, nil)
 	wantCode(t, "commit before the assignment", a.commit(a.generation, a.id, "t", 0, 44), kerr.RebalanceInProgress)
 	if r := a.sync(map[string][]byte{a.id: []byte("p0"), b.id: []byte("p1")}); r.ErrorCode != 0 || string(r.MemberAssignment) != "p0" {
 		t.Fatalf("leader sync: %s %q", errName(r.ErrorCode), r.MemberAssignment)
 	}
-	if r := <-synced; r.ErrorCode != 0 || string(r.MemberAssignment) != "p1" {
+	if await(t, synced); r.ErrorCode != 0 || string(r.MemberAssignment) != "p1" {
 		t.Fatalf("follower sync: %s %q (the leader's assignment, not its own)", errName(r.ErrorCode), r.MemberAssignment)
 	}
 	wantCode(t, "commit of the old generation", a.commit(1, a.id, "t", 0, 45), kerr.IllegalGeneration)
@@ -281,6 +281,30 @@ func TestKafkaGroupProtocol(t *testing.T) {
 	}
 	wantCode(t, "heartbeat of the member that left", b.heartbeat(), kerr.UnknownMemberID)
 	wantCode(t, "leave again", b.leave(), kerr.UnknownMemberID)
+}
+
+// background runs f, which may fail the test, in a goroutine (a member
+// parked in a JoinGroup or SyncGroup); await waits for it, and stops the
+// test if it failed.
+func background(f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	return done
+}
+
+func await(t testing.TB, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("a parked request was never answered")
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
 }
 
 // waitCode retries f until it answers want (a member learns of a
@@ -464,14 +488,10 @@ func TestKafkaGroupSessionTimeout(t *testing.T) {
 	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "1")
 	a, b := newRawMember(t, k, "g"), newRawMember(t, k, "g")
 	a.join()
-	joined := make(chan struct{})
-	go func() {
-		b.join() // 30 s session
-		close(joined)
-	}()
+	joined := background(func() { b.join() }) // 30 s session
 	waitCode(t, "heartbeat while b joins", a.heartbeat, kerr.RebalanceInProgress)
 	a.join()
-	<-joined
+	await(t, joined)
 	a.sync(map[string][]byte{a.id: []byte("0"), b.id: []byte("1")})
 	b.sync(nil)
 
@@ -480,13 +500,14 @@ func TestKafkaGroupSessionTimeout(t *testing.T) {
 	cj := joinReq("g", "", "range")
 	cj.SessionTimeoutMillis = 1000
 	cj.InstanceID = kmsg.StringPtr("static-c")
-	cdone := make(chan *kmsg.JoinGroupResponse, 1)
-	go func() { cdone <- send[*kmsg.JoinGroupResponse](t, c.cl, c.coord, cj) }()
+	var r *kmsg.JoinGroupResponse
+	cdone := background(func() { r = send[*kmsg.JoinGroupResponse](t, c.cl, c.coord, cj) })
 	waitCode(t, "a's heartbeat while c joins", a.heartbeat, kerr.RebalanceInProgress)
 	waitCode(t, "b's heartbeat while c joins", b.heartbeat, kerr.RebalanceInProgress)
-	go b.join()
+	joined = background(func() { b.join() })
 	a.join()
-	if r := <-cdone; r.ErrorCode != 0 || r.Generation != a.generation {
+	await(t, joined)
+	if await(t, cdone); r.ErrorCode != 0 || r.Generation != a.generation {
 		t.Fatalf("static c: %s generation %d", errName(r.ErrorCode), r.Generation)
 	}
 	if len(a.members) != 3 {
@@ -501,8 +522,9 @@ func TestKafkaGroupSessionTimeout(t *testing.T) {
 	if d := time.Since(start); d < 900*time.Millisecond {
 		t.Fatalf("c was removed after %v, before its 1 s session timeout", d)
 	}
-	go b.join()
+	joined = background(func() { b.join() })
 	a.join()
+	await(t, joined)
 	if len(a.members) != 2 {
 		t.Fatalf("after c's expiry the leader sees %d members", len(a.members))
 	}
@@ -523,15 +545,13 @@ func TestKafkaGroupCoordinatorFailover(t *testing.T) {
 	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "3")
 	a, b := newRawMember(t, k, "g"), newRawMember(t, k, "g")
 	a.join()
-	joined := make(chan struct{})
-	go func() { b.join(); close(joined) }()
+	joined := background(func() { b.join() })
 	waitCode(t, "heartbeat while b joins", a.heartbeat, kerr.RebalanceInProgress)
 	a.join()
-	<-joined
-	synced := make(chan *kmsg.SyncGroupResponse, 1)
-	go func() { synced <- b.sync(nil) }()
+	await(t, joined)
+	synced := background(func() { b.sync(nil) })
 	a.sync(map[string][]byte{a.id: []byte("0"), b.id: []byte("1")})
-	<-synced
+	await(t, synced)
 	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 100), nil)
 	wantCode(t, "commit", b.commit(b.generation, b.id, "t", 1, 200), nil)
 	old := a.coord
@@ -700,4 +720,63 @@ func consumerAssignment(topic string, partitions ...int32) []byte {
 	at.Topic, at.Partitions = topic, partitions
 	a.Topics = append(a.Topics, at)
 	return a.AppendTo(nil)
+}
+
+// TestKafkaGroupCoordinatorStopped: the coordinator broker is stopped
+// (SIGSTOP). Once its heartbeat is stale another broker coordinates the
+// group, and a commit is made there. When the stopped broker resumes, the
+// group ranks it first again: it must not answer from what it held before
+// it stopped, but read the group again (the file was written by its
+// successor), so the commit made meanwhile is the group's offset and the
+// members go on.
+func TestKafkaGroupCoordinatorStopped(t *testing.T) {
+	k := startKafkaCluster(t, 3, "--group-initial-rebalance-delay", "0s", "--session-timeout", "2s")
+	k.mk("topic", "create", "t", "--partitions", "2", "--replication-factor", "3")
+	a := newRawMember(t, k, "g")
+	a.join()
+	a.sync(map[string][]byte{a.id: consumerAssignment("t", 0, 1)})
+	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 10), nil)
+	stopped := a.coord
+	pid := k.procs[int(stopped)].Process.Pid
+	syscall.Kill(pid, syscall.SIGSTOP)
+	defer syscall.Kill(pid, syscall.SIGCONT)
+
+	find := func() int32 {
+		for id := int32(1); id <= 3; id++ {
+			if id == stopped {
+				continue
+			}
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorKeys = []string{"g"}
+			return send[*kmsg.FindCoordinatorResponse](t, a.cl, id, fc).Coordinators[0].NodeID
+		}
+		return -1
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a.coord = find(); a.coord == stopped; a.coord = find() {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker %d is still the coordinator 20 s after it stopped", stopped)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	wantCode(t, "heartbeat at the successor", a.heartbeat(), nil)
+	wantCode(t, "commit at the successor", a.commit(a.generation, a.id, "t", 0, 20), nil)
+
+	syscall.Kill(pid, syscall.SIGCONT)
+	deadline = time.Now().Add(20 * time.Second)
+	for a.coord = find(); a.coord != stopped; a.coord = find() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the group did not go back to broker %d once it resumed", stopped)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	waitCode(t, "heartbeat at the resumed coordinator", a.heartbeat, nil)
+	if off, code := a.fetchOffset("t", 0); off != 20 || code != 0 {
+		t.Fatalf("offset at the resumed coordinator: %d %s (the successor's commit is 20)", off, errName(code))
+	}
+	wantCode(t, "commit at the resumed coordinator", a.commit(a.generation, a.id, "t", 0, 30), nil)
+	kg := groupFile(t, k, "g")["kafka"].(map[string]any)
+	if int32(kg["coordinator"].(float64)) != stopped || kg["coordinator_epoch"].(float64) < 3 {
+		t.Fatalf("group.json: coordinator %v epoch %v", kg["coordinator"], kg["coordinator_epoch"])
+	}
 }

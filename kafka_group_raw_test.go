@@ -678,11 +678,17 @@ func TestKafkaGroupKind(t *testing.T) {
 	// Gone, the mk consumer leaves the group to Kafka clients.
 	n.join()
 
-	// A Kafka client holds group "kafka".
+	// A Kafka client holds group "kafka", and commits 3 of t-0's 5
+	// records.
+	produce := exec.Command("mk", "--dir", k.dir, "produce", "t", "--partition", "0")
+	produce.Stdin = strings.NewReader("r0\nr1\nr2\nr3\nr4\n")
+	if out, err := produce.CombinedOutput(); err != nil {
+		t.Fatalf("mk produce: %v\n%s", err, out)
+	}
 	a := newRawMember(t, k, "kafka")
 	a.join()
 	a.sync(map[string][]byte{a.id: consumerAssignment("t", 0, 1)})
-	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 0), nil)
+	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 3), nil)
 	if e := k.mkFails("consume", "t", "--group", "kafka", "-e"); !strings.Contains(e, "group kafka is a Kafka consumer group") || strings.Count(strings.TrimSpace(e), "\n") != 0 {
 		t.Fatalf("mk consume into a Kafka group: %q", e)
 	}
@@ -698,14 +704,19 @@ func TestKafkaGroupKind(t *testing.T) {
 			t.Fatalf("describe group lacks %q:\n%s", want, out)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^kafka\s+t\s+1\s+-\s+0\s+-\s+raw-`).MatchString(out) {
-		t.Fatalf("describe group: t-1 is assigned to the raw member:\n%s", out)
+	if !regexp.MustCompile(`(?m)^kafka\s+t\s+0\s+3\s+5\s+2\s+raw-[0-9a-f-]{36}\s+/127\.0\.0\.1\s+raw$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^kafka\s+t\s+1\s+-\s+0\s+-\s+raw-`).MatchString(out) {
+		t.Fatalf("describe group: t-0 committed at 3 of 5 (lag 2) and t-1, both the raw member's:\n%s", out)
 	}
-	if out := k.mk("group", "list"); !regexp.MustCompile(`(?m)^kafka\s+consumer\s+Stable\s+1\s+t\s`).MatchString(out) {
+	if out := k.mk("group", "list"); !regexp.MustCompile(`(?m)^kafka\s+consumer\s+Stable\s+1\s+t\s+2$`).MatchString(out) {
 		t.Fatalf("group list:\n%s", out)
 	}
-	// The member leaves: the group is empty, mk may reset and delete it.
+	// The member leaves: the group is empty; mk's own consumer may join
+	// it now, and resumes where the Kafka client committed.
 	wantCode(t, "leave", a.leave(), nil)
+	if out := k.mk("consume", "t", "--group", "kafka", "-e"); out != "r3\nr4\n" {
+		t.Fatalf("mk consume --group after the Kafka client's commit printed %q, want r3 and r4", out)
+	}
 	k.mk("group", "reset-offsets", "kafka", "--topic", "t", "--to-latest", "--execute")
 	k.mk("group", "delete", "kafka")
 	dg = send[*kmsg.DescribeGroupsResponse](t, a.cl, a.coord, func() *kmsg.DescribeGroupsRequest { d.Groups = []string{"kafka"}; return d }()).Groups[0]

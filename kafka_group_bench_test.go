@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Group benchmarks, mk against franz-go's kfake (an in-memory Kafka) in the
@@ -19,17 +21,21 @@ import (
 
 // BenchmarkKafkaGroupRebalance is the time from a member's LeaveGroup to
 // every partition being owned again by the two members left (kgo's
-// OnPartitionsAssigned), with kgo heartbeating every 100 ms so that the
+// OnPartitionsAssigned: ms-owned), and, when the brokers serve Produce and
+// Fetch, to every partition being consumed again while a producer writes
+// to all of them (ms-consumed); kgo heartbeats every 100 ms so that the
 // coordinator's part is not hidden behind the default 3 s heartbeat.
 func BenchmarkKafkaGroupRebalance(b *testing.B) {
 	for _, bal := range []struct {
 		name string
 		b    func() kgo.GroupBalancer
 	}{{"range", kgo.RangeBalancer}, {"cooperative-sticky", kgo.CooperativeStickyBalancer}} {
+		var data bool
 		b.Run("mk/"+bal.name, func(b *testing.B) {
 			k := startKafkaCluster(b, 1, "--group-initial-rebalance-delay", "0s")
 			k.mk("topic", "create", "t", "--partitions", "6", "--replication-factor", "1")
-			benchRebalance(b, k.addrs(), bal.b)
+			data = servesDataPath(b, k)
+			benchRebalance(b, k.addrs(), bal.b, data)
 		})
 		b.Run("kfake/"+bal.name, func(b *testing.B) {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "t"))
@@ -37,33 +43,132 @@ func BenchmarkKafkaGroupRebalance(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			benchRebalance(b, c.ListenAddrs(), bal.b)
+			benchRebalance(b, c.ListenAddrs(), bal.b, data)
 		})
 	}
 }
 
-func benchRebalance(b *testing.B, addrs []string, balancer func() kgo.GroupBalancer) {
+// servesDataPath reports whether the brokers serve Produce, ListOffsets
+// and Fetch.
+func servesDataPath(t testing.TB, k *kafkaCluster) bool {
+	vs, err := k.admin().ApiVersions(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets} {
+			if _, _, ok := v.KeyVersions(key.Int16()); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// consumedAgain records, per partition, when a record was last consumed
+// and by whom.
+type consumedAgain struct {
+	mu   sync.Mutex
+	last map[int32]struct {
+		at     time.Time
+		member string
+	}
+}
+
+func (c *consumedAgain) record(member string) func(*kgo.Record) {
+	return func(r *kgo.Record) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.last[r.Partition] = struct {
+			at     time.Time
+			member string
+		}{time.Now(), member}
+	}
+}
+
+// waitAfter waits until every one of n partitions had a record consumed
+// after since by another member than gone.
+func (c *consumedAgain) waitAfter(b *testing.B, n int32, since time.Time, gone string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.mu.Lock()
+		done := true
+		for p := range n {
+			l, ok := c.last[p]
+			if !ok || !l.at.After(since) || l.member == gone {
+				done = false
+			}
+		}
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("partitions not consumed again within 60 s")
+		}
+		time.Sleep(time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+func benchRebalance(b *testing.B, addrs []string, balancer func() kgo.GroupBalancer, data bool) {
 	b.StopTimer()
-	var total time.Duration
+	stop := make(chan struct{})
+	defer close(stop)
+	if data {
+		// A record to every partition every 5 ms.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				for p := range int32(6) {
+					cl.Produce(context.Background(), &kgo.Record{Topic: "t", Partition: p, Value: []byte("x")}, nil)
+				}
+			}
+		}()
+	}
+	var owned, consumed time.Duration
 	for range b.N {
 		group := "g" + strconv.FormatInt(benchGroups.Add(1), 10)
 		o := newOwnership()
+		c := &consumedAgain{last: map[int32]struct {
+			at     time.Time
+			member string
+		}{}}
 		var ms []*groupMember
 		for _, name := range []string{"m1", "m2", "m3"} {
-			ms = append(ms, newGroupMember(b, addrs, name, group, o, kgo.Balancers(balancer()), kgo.HeartbeatInterval(100*time.Millisecond)))
+			var onRecord func(*kgo.Record)
+			if data {
+				onRecord = c.record(name)
+			}
+			ms = append(ms, startGroupMember(b, addrs, name, group, o, onRecord, kgo.Balancers(balancer()), kgo.HeartbeatInterval(100*time.Millisecond)))
 		}
 		o.waitBalanced(b, 6, "m1", "m2", "m3")
 		b.StartTimer()
 		start := time.Now()
 		ms[0].close()
 		o.waitBalanced(b, 6, "m2", "m3")
-		total += time.Since(start)
+		owned += time.Since(start)
+		if data {
+			c.waitAfter(b, 6, start, "m1")
+			consumed += time.Since(start)
+		}
 		b.StopTimer()
 		o.check(b)
 		ms[1].close()
 		ms[2].close()
 	}
-	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
+	b.ReportMetric(float64(owned.Microseconds())/1e3/float64(b.N), "ms-owned")
+	if data {
+		b.ReportMetric(float64(consumed.Microseconds())/1e3/float64(b.N), "ms-consumed")
+	}
 }
 
 // BenchmarkKafkaGroupConsume is the throughput of a group consuming a

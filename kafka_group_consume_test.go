@@ -25,16 +25,8 @@ import (
 // branches: server/00_produce.go, 01_fetch.go, 02_list_offsets.go).
 func requireDataPath(t testing.TB, k *kafkaCluster) {
 	t.Helper()
-	vs, err := k.admin().ApiVersions(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vs {
-		for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets} {
-			if _, _, ok := v.KeyVersions(key.Int16()); !ok {
-				t.Skipf("broker %d does not serve %s yet: this test needs records over the wire", v.NodeID, key.Name())
-			}
-		}
+	if !servesDataPath(t, k) {
+		t.Skip("the brokers do not serve Produce, ListOffsets and Fetch yet: this test needs records over the wire")
 	}
 }
 

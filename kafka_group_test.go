@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -244,5 +247,127 @@ func TestKafkaGroupMembers(t *testing.T) {
 				time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
 			}
 		})
+	}
+}
+
+// TestKafkaGroupAdmin: franz-go's kadm manages groups as it manages
+// Kafka's: ListGroups (asked of every broker: each group listed once, by
+// its coordinator, mk's own groups among them), DescribeGroups (the
+// consumer protocol's subscriptions and assignments, decoded by kadm),
+// OffsetDelete (refused for a topic the members consume), CommitOffsets
+// and FetchOffsets of a group without members, DeleteGroups.
+func TestKafkaGroupAdmin(t *testing.T) {
+	k := startKafkaCluster(t, 3, "--group-initial-rebalance-delay", "0s")
+	k.mk("topic", "create", "t", "--partitions", "4", "--replication-factor", "2")
+	k.mk("topic", "create", "u", "--partitions", "1", "--replication-factor", "2")
+	ctx := testContext(t)
+	adm := k.admin()
+
+	o := newOwnership()
+	k.groupMember(t, "m1", "live", o)
+	k.groupMember(t, "m2", "live", o)
+	o.waitBalanced(t, 4, "m1", "m2")
+	// Offsets only (a group without members), from kadm; and an mk group
+	// with offsets and no live member.
+	offs := kadm.Offsets{}
+	offs.AddOffset("t", 0, 7, -1)
+	offs.AddOffset("u", 0, 3, -1)
+	for _, g := range []string{"live", "idle"} {
+		r, err := adm.CommitOffsets(ctx, g, offs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g == "live" {
+			// Only members commit to a group that has members.
+			if err := r.Error(); !errors.Is(err, kerr.UnknownMemberID) {
+				t.Fatalf("kadm commit to a group with members: %v", err)
+			}
+		} else if err := r.Error(); err != nil {
+			t.Fatalf("kadm commit to an idle group: %v", err)
+		}
+	}
+	k.mk("consume", "u", "--group", "native", "-e")
+
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{"live": {"consumer", "Stable"}, "idle": {"", "Empty"}, "native": {"mk", "Empty"}}
+	if len(listed) != len(want) {
+		t.Fatalf("listed %v", listed.Sorted())
+	}
+	for name, w := range want {
+		l, ok := listed[name]
+		if !ok || l.ProtocolType != w[0] || l.State != w[1] {
+			t.Fatalf("listed %s: %+v, want protocol type %q state %s", name, l, w[0], w[1])
+		}
+	}
+	if stable, _ := adm.ListGroups(ctx, "Stable"); len(stable) != 1 {
+		t.Fatalf("listed Stable groups: %v", stable.Sorted())
+	}
+
+	described, err := adm.DescribeGroups(ctx, "live", "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := described["live"]
+	if d.Err != nil || d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol == "" || len(d.Members) != 2 {
+		t.Fatalf("described live: %+v", d)
+	}
+	assigned := 0
+	for _, m := range d.Members {
+		c, ok := m.Assigned.AsConsumer()
+		j, ok2 := m.Join.AsConsumer()
+		if !ok || !ok2 || !slices.Contains(j.Topics, "t") || m.ClientHost != "/127.0.0.1" {
+			t.Fatalf("member %+v", m)
+		}
+		for _, at := range c.Topics {
+			assigned += len(at.Partitions)
+		}
+	}
+	if assigned != 4 {
+		t.Fatalf("described assignments cover %d of 4 partitions", assigned)
+	}
+	if described["idle"].State != "Empty" || len(described["idle"].Members) != 0 {
+		t.Fatalf("described idle: %+v", described["idle"])
+	}
+
+	// OffsetDelete: t is consumed by live's members; u is not.
+	dr, err := adm.DeleteOffsets(ctx, "idle", kadm.TopicsSet{"t": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := dr.Lookup("t", 0); err != nil {
+		t.Fatalf("offset delete of an idle group: %v", err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fetched.Lookup("t", 0); ok {
+		t.Fatalf("t-0 still has an offset after its delete: %v", fetched)
+	}
+	if r, ok := fetched.Lookup("u", 0); !ok || r.At != 3 {
+		t.Fatalf("u-0: %+v", r)
+	}
+	k.groupMember(t, "m3", "live", o) // a third member, any commit is now a member's
+	dr, err = adm.DeleteOffsets(ctx, "live", kadm.TopicsSet{"t": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := dr.Lookup("t", 0); !errors.Is(err, kerr.GroupSubscribedToTopic) {
+		t.Fatalf("offset delete of a consumed topic: %v", err)
+	}
+
+	// DeleteGroups: refused while members are live; an empty group goes.
+	del, err := adm.DeleteGroups(ctx, "live", "idle", "nosuch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(del["live"].Err, kerr.NonEmptyGroup) || del["idle"].Err != nil || !errors.Is(del["nosuch"].Err, kerr.GroupIDNotFound) {
+		t.Fatalf("delete groups: %+v", del)
+	}
+	if out := k.mk("group", "list"); strings.Contains(out, "idle") {
+		t.Fatalf("the deleted group is listed:\n%s", out)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -370,4 +372,60 @@ func TestKafkaGroupAdmin(t *testing.T) {
 	if out := k.mk("group", "list"); strings.Contains(out, "idle") {
 		t.Fatalf("the deleted group is listed:\n%s", out)
 	}
+}
+
+// TestKafkaGroupStaticMembers: kgo members with a group.instance.id
+// (KIP-345) do not leave the group when they close; a follower that
+// restarts within its session timeout gets its partitions back under a new
+// member id, and the group does not rebalance: same generation, the other
+// member keeps its partitions throughout. (A restarted leader is told it
+// leads without assigning, KIP-814, but kgo then rejoins to see the topics
+// it missed, which rebalances the group, as it would with Kafka.)
+func TestKafkaGroupStaticMembers(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--group-initial-rebalance-delay", "0s")
+	k.mk("topic", "create", "t", "--partitions", "4", "--replication-factor", "1")
+	o := newOwnership()
+	static := func(id string) kgo.Opt { return kgo.InstanceID(id) }
+	members := map[string]*groupMember{
+		"i1": k.groupMember(t, "i1", "g", o, static("i1")),
+		"i2": k.groupMember(t, "i2", "g", o, static("i2")),
+	}
+	o.waitBalanced(t, 4, "i1", "i2")
+	generation := func() string {
+		return regexp.MustCompile(`Generation:\s+(\d+)`).FindStringSubmatch(k.mk("describe", "group", "g"))[1]
+	}
+	leader := groupFile(t, k, "g")["kafka"].(map[string]any)["leader"].(string)
+	follower := "i1"
+	if strings.HasPrefix(leader, "i1-") {
+		follower = "i2"
+	}
+	before, gen := o.byMember(), generation()
+	o.mu.Lock()
+	events := o.events
+	o.mu.Unlock()
+
+	members[follower].close()
+	if out := k.mk("describe", "group", "g"); !regexp.MustCompile(`Members:\s+2`).MatchString(out) {
+		t.Fatalf("a static member that closed left the group:\n%s", out)
+	}
+	k.groupMember(t, follower, "g", o, static(follower))
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Equal(o.byMember()[follower], before[follower]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted static member owns %v, before %v", o.byMember()[follower], before[follower])
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	if g := generation(); g != gen {
+		log, _ := os.ReadFile(filepath.Join(filepath.Dir(k.dir), "broker1.log"))
+		t.Fatalf("generation %s -> %s: the static member's restart rebalanced the group\n%s", gen, g, log)
+	}
+	o.mu.Lock()
+	// The follower's revoke on close and its assignment on restart;
+	// nothing for the leader.
+	if o.events != events+2 {
+		t.Errorf("%d callbacks after the follower's restart, want 2", o.events-events)
+	}
+	o.mu.Unlock()
+	o.check(t)
 }

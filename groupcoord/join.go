@@ -28,11 +28,14 @@ func (co *Coordinator) Join(ctx context.Context, req JoinRequest) JoinResult {
 		return joinError(req.MemberID, kerr.UnknownMemberID)
 	}
 	ch := make(chan JoinResult, 1)
-	res, parked := g.join(req, ch)
-	if g.loaded && g.state == PreparingRebalance {
-		g.tryCompleteJoin()
-	}
-	g.mu.Unlock()
+	res, parked := func() (JoinResult, bool) {
+		defer g.mu.Unlock()
+		res, parked := g.join(req, ch)
+		if g.loaded && g.state == PreparingRebalance {
+			g.tryCompleteJoin()
+		}
+		return res, parked
+	}()
 	if !parked {
 		return res
 	}

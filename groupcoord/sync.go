@@ -22,8 +22,10 @@ func (co *Coordinator) Sync(ctx context.Context, req SyncRequest) SyncResult {
 		return syncError(kerr.UnknownMemberID)
 	}
 	ch := make(chan SyncResult, 1)
-	res, parked := g.sync(req, ch)
-	g.mu.Unlock()
+	res, parked := func() (SyncResult, bool) {
+		defer g.mu.Unlock()
+		return g.sync(req, ch)
+	}()
 	if !parked {
 		return res
 	}

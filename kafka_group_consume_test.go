@@ -49,20 +49,20 @@ func produceN(t testing.TB, cl *kgo.Client, prefix string, n int) []string {
 	return values
 }
 
-// consumed collects what group members consumed, checking each record
+// groupConsumed collects what group members consumed, checking each record
 // against the ownership of its partition at that moment.
-type consumed struct {
+type groupConsumed struct {
 	mu     sync.Mutex
 	seen   map[string]int // value -> times consumed
 	byPart map[int32][]int64
 	errs   []string
 }
 
-func newConsumed() *consumed {
-	return &consumed{seen: map[string]int{}, byPart: map[int32][]int64{}}
+func newConsumed() *groupConsumed {
+	return &groupConsumed{seen: map[string]int{}, byPart: map[int32][]int64{}}
 }
 
-func (c *consumed) record(o *ownership, member string) func(*kgo.Record) {
+func (c *groupConsumed) record(o *ownership, member string) func(*kgo.Record) {
 	return func(r *kgo.Record) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -75,7 +75,7 @@ func (c *consumed) record(o *ownership, member string) func(*kgo.Record) {
 }
 
 // waitAll waits until every value has been consumed at least once.
-func (c *consumed) waitAll(t testing.TB, values []string) {
+func (c *groupConsumed) waitAll(t testing.TB, values []string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -271,6 +272,24 @@ func TestKafkaGroupProtocol(t *testing.T) {
 	}
 	wantCode(t, "commit of the old generation", a.commit(1, a.id, "t", 0, 45), kerr.IllegalGeneration)
 	wantCode(t, "commit", b.commit(b.generation, b.id, "t", 1, 7), nil)
+	// What the coordinator holds is what the members sent, many requests
+	// on their connections ago (kmsg's bytes alias a connection's buffer,
+	// which the next request reuses).
+	d := kmsg.NewPtrDescribeGroupsRequest()
+	d.Groups = []string{"g1"}
+	dg := send[*kmsg.DescribeGroupsResponse](t, a.cl, a.coord, d).Groups[0]
+	if dg.State != "Stable" || len(dg.Members) != 2 {
+		t.Fatalf("describe: %+v", dg)
+	}
+	for _, m := range dg.Members {
+		var meta kmsg.ConsumerMemberMetadata
+		if err := meta.ReadFrom(m.ProtocolMetadata); err != nil || !slices.Equal(meta.Topics, []string{"t"}) {
+			t.Fatalf("member %s's metadata %q: %v %v", m.MemberID, m.ProtocolMetadata, meta.Topics, err)
+		}
+		if want := map[string]string{a.id: "p0", b.id: "p1"}[m.MemberID]; string(m.MemberAssignment) != want {
+			t.Fatalf("member %s's assignment %q, want %q", m.MemberID, m.MemberAssignment, want)
+		}
+	}
 
 	// b leaves: a is told at its next heartbeat, without any timeout.
 	wantCode(t, "leave", b.leave(), nil)

@@ -321,7 +321,7 @@ func TestKafkaGroupAdmin(t *testing.T) {
 		c, ok := m.Assigned.AsConsumer()
 		j, ok2 := m.Join.AsConsumer()
 		if !ok || !ok2 || !slices.Contains(j.Topics, "t") || m.ClientHost != "/127.0.0.1" {
-			t.Fatalf("member %+v", m)
+			t.Fatalf("member %+v: assigned %v %+v, joined %v %+v", m, ok, c, ok2, j)
 		}
 		for _, at := range c.Topics {
 			assigned += len(at.Partitions)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,7 +42,10 @@ func handleJoinGroup(r *request) (kmsg.Response, error) {
 		jr.RebalanceTimeout = jr.SessionTimeout
 	}
 	for _, p := range req.Protocols {
-		jr.Protocols = append(jr.Protocols, groupcoord.Protocol{Name: p.Name, Metadata: p.Metadata})
+		// Copied: kmsg's bytes alias the request's buffer, which the
+		// connection reuses for its next request; the coordinator keeps
+		// them for the life of the member.
+		jr.Protocols = append(jr.Protocols, groupcoord.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
 	}
 	res := r.groups().Join(r.ctx, jr)
 	resp.ErrorCode = code(res.Err)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -34,7 +36,8 @@ func handleSyncGroup(r *request) (kmsg.Response, error) {
 		Assignments:  make(map[string][]byte, len(req.GroupAssignment)),
 	}
 	for _, a := range req.GroupAssignment {
-		sr.Assignments[a.MemberID] = a.MemberAssignment
+		// Copied: kmsg's bytes alias the request's buffer (see JoinGroup).
+		sr.Assignments[a.MemberID] = bytes.Clone(a.MemberAssignment)
 	}
 	res := r.groups().Sync(r.ctx, sr)
 	resp.ErrorCode = code(res.Err)

@@ -1,13 +1,10 @@
-package commands
+package cluster
 
 import (
-	"strconv"
-
 	"mk/coord"
-	"mk/format"
 )
 
-// Kafka clients' groups in mk describe group and mk group list: the group
+// Kafka clients' groups in the cluster directory's view: the group
 // coordinator in the brokers (package groupcoord) keeps their members and
 // assignments in group.json's "kafka" object, decoded there from the
 // consumer protocol.
@@ -15,13 +12,13 @@ import (
 // viewKafkaMembers fills v's state, strategy and members from a group of
 // Kafka clients, records who is assigned what, and returns the topics the
 // members subscribe to.
-func viewKafkaMembers(g *coord.Group, v *groupView, assignedTo map[coord.TopicPartition]groupMemberRow) []string {
+func viewKafkaMembers(g *coord.Group, v *GroupView, assignedTo map[coord.TopicPartition]GroupMemberView) []string {
 	k := g.Kafka
 	v.State = k.State
 	v.Strategy = k.Protocol
 	var topics []string
 	for _, m := range k.Members {
-		row := groupMemberRow{MemberID: m.ID, Host: m.Host, ClientID: m.ClientID, Partitions: m.Assigned}
+		row := GroupMemberView{MemberID: m.ID, Host: m.Host, ClientID: m.ClientID, Partitions: m.Assigned}
 		if row.Partitions == nil {
 			row.Partitions = []coord.TopicPartition{}
 		}
@@ -32,18 +29,4 @@ func viewKafkaMembers(g *coord.Group, v *groupView, assignedTo map[coord.TopicPa
 		topics = append(topics, m.Topics...)
 	}
 	return topics
-}
-
-func pidOrMissing(pid int) string {
-	if pid <= 0 {
-		return format.Missing
-	}
-	return strconv.Itoa(pid)
-}
-
-func orMissing(s string) string {
-	if s == "" {
-		return format.Missing
-	}
-	return s
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,5 +256,26 @@ func TestKafkaGroupCoordinatorKill(t *testing.T) {
 	kg := groupFile(t, k, "g")["kafka"].(map[string]any)
 	if int(kg["coordinator"].(float64)) == coordinator {
 		t.Fatalf("group.json still names the killed broker %d", coordinator)
+	}
+}
+
+// TestKafkaGroupMkConsumeMaxMessages: mk consume --group over the Kafka
+// protocol (-b) that stops after --max-messages commits what it printed,
+// not the rest of the records it had fetched: the next run of the group
+// prints the records that follow, none skipped.
+func TestKafkaGroupMkConsumeMaxMessages(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--group-initial-rebalance-delay", "0s")
+	requireDataPath(t, k)
+	k.mk("topic", "create", "t", "--partitions", "1", "--replication-factor", "1")
+	produceN(t, k.client(), "r", 6)
+	b := strings.Join(k.addrs(), ",")
+	var got []string
+	for _, args := range [][]string{{"--from-beginning", "--max-messages", "2"}, {"--max-messages", "3"}, {}} {
+		args = append(args, "-e") // a run that skipped records must not wait for more
+		out := k.mk(append([]string{"consume", "t", "-b", b, "--group", "g"}, args...)...)
+		got = append(got, strings.Fields(out)...)
+	}
+	if want := []string{"r-0", "r-1", "r-2", "r-3", "r-4", "r-5"}; !slices.Equal(got, want) {
+		t.Fatalf("three runs of the group printed %v, want %v", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"mk/coord"
 	"mk/format"
+	"mk/groupcoord"
 	"mk/replica"
 	"mk/server"
 )
@@ -47,6 +48,9 @@ port. SIGINT or SIGTERM stop it cleanly (exit 0).
 			&cli.DurationFlag{Name: "replica-lag-time-max", Value: 30 * time.Second, Usage: "a follower not caught up for this long leaves the ISR (replica.lag.time.max.ms)"},
 			&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP at `HOST:PORT` (Kafka's listeners; port 0 picks a free port)"},
 			&cli.StringFlag{Name: "advertise", Usage: "the `HOST:PORT` clients are told to use for the TCP listener, when it differs from --listen (advertised.listeners)"},
+			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: groupcoord.DefaultInitialRebalanceDelay, Usage: "how long a Kafka client group's first rebalance waits for more members (group.initial.rebalance.delay.ms)"},
+			&cli.DurationFlag{Name: "group-min-session-timeout", Value: groupcoord.DefaultMinSessionTimeout, Usage: "the shortest session timeout a Kafka group member may ask for (group.min.session.timeout.ms)"},
+			&cli.DurationFlag{Name: "group-max-session-timeout", Value: groupcoord.DefaultMaxSessionTimeout, Usage: "the longest session timeout a Kafka group member may ask for (group.max.session.timeout.ms)"},
 		},
 		Action: runBroker,
 	}
@@ -67,6 +71,9 @@ func runBroker(cc *cli.Context) error {
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
 	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval") // positive (checkFlagValues)
+	if cc.Duration("group-max-session-timeout") < cc.Duration("group-min-session-timeout") {
+		return format.Usagef("broker: --group-max-session-timeout must be at least --group-min-session-timeout")
+	}
 	if cc.IsSet("advertise") && !cc.IsSet("listen") {
 		return format.Usagef("broker: --advertise needs --listen")
 	}
@@ -123,9 +130,18 @@ func runBroker(cc *cli.Context) error {
 		ReplicaLagMax:          cc.Duration("replica-lag-time-max"),
 		Logf:                   logf,
 	})
+	groups := groupcoord.New(groupcoord.Config{
+		Cluster:               c,
+		BrokerID:              id,
+		InitialRebalanceDelay: cc.Duration("group-initial-rebalance-delay"),
+		MinSessionTimeout:     cc.Duration("group-min-session-timeout"),
+		MaxSessionTimeout:     cc.Duration("group-max-session-timeout"),
+		Logf:                  logf,
+	})
 	srv := server.New(server.Config{
 		Cluster:    c,
 		Replicas:   mgr,
+		Groups:     groups,
 		BrokerID:   id,
 		SocketPath: c.SocketPath(id),
 		Advertised: sess.Info().Address,
@@ -140,7 +156,11 @@ func runBroker(cc *cli.Context) error {
 		logf("serving the Kafka protocol on %s (advertised as %s) and %s", tcp.Addr(), sess.Info().Address, c.SocketPath(id))
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		groups.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		err := c.RunController(ctx, id, coord.ControllerHooks{
@@ -163,6 +183,7 @@ func runBroker(cc *cli.Context) error {
 		}
 	}()
 	err = mgr.Run(ctx, ready)
+	groups.Close()
 	srv.Close()
 	wg.Wait()
 	logf("stopped")

@@ -72,9 +72,9 @@ func (k *Kafka) startPositions(ctx context.Context, spec ConsumeSpec, tds kadm.T
 			}
 			if p.Leader < 0 {
 				if !spec.Follow {
-					return nil, newKafkaError(client.ErrNoLeader, p.Err, "partition %s-%d has no live leader", t, p.Partition)
+					return nil, noLeader(t, p)
 				}
-				warnf("partition %s-%d has no live leader; waiting for one", t, p.Partition)
+				warnf("%v; waiting for a leader", noLeader(t, p))
 			}
 			tps = append(tps, coord.TopicPartition{Topic: t, Partition: int(p.Partition)})
 		}
@@ -358,7 +358,7 @@ func (c *kafkaConsumer) deleted(topic string) error {
 	if c.group != "" {
 		return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted while group %s consumed it", topic, c.group)
 	}
-	return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted", topic)
+	return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted while consuming it", topic)
 }
 
 // checkTopics looks at the consumed topics' metadata every
@@ -601,7 +601,7 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 	for t, ps := range assigned {
 		for _, p := range ps {
 			if pd, ok := tds[t].Partitions[p]; ok && pd.Leader < 0 {
-				return newKafkaError(client.ErrNoLeader, pd.Err, "partition %s-%d has no live leader", t, p)
+				return noLeader(t, pd)
 			}
 		}
 	}

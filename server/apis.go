@@ -39,3 +39,10 @@ func servedKeys() []int16 {
 	slices.Sort(keys)
 	return keys
 }
+
+// Serves reports whether the brokers serve the API of key (the tests run
+// what needs an API over the wire once it is served).
+func Serves(key int16) bool {
+	_, ok := apis[key]
+	return ok
+}

@@ -127,6 +127,11 @@ func (k *Kafka) startPositions(ctx context.Context, spec ConsumeSpec, tds kadm.T
 			if next, err = lookup(byTime); err != nil {
 				return nil, err
 			}
+			// Where no record is at or after the time, kadm asks again
+			// for the end offset: a record appended between the two
+			// answers would be skipped. The end listed before is as good
+			// an answer and misses nothing.
+			next = min(next, end)
 		case s.FromEnd > 0:
 			next = max(end-s.FromEnd, start)
 		case s.Offset == client.Earliest:

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/client"
 	"mk/coord"
@@ -249,5 +251,61 @@ func TestBrokerErr(t *testing.T) {
 	err = brokerErr("create topic t", kerr.InvalidReplicationFactor, "")
 	if !strings.HasPrefix(err.Error(), "create topic t: ") || !strings.Contains(err.Error(), "INVALID_REPLICATION_FACTOR") || !errors.Is(err, coord.ErrInvalidReplicationFactor) {
 		t.Fatalf("without a message: %q", err)
+	}
+}
+
+// TestKafkaConsumeFromTimeRace: a consumer from a time asks for the end
+// offsets, then for the offsets by time; where no record is at or after
+// the time, kadm asks again for the end. A record appended in between
+// (here: the broker answers the first end offsets and the by-time request
+// as of before the record) is still consumed.
+func TestKafkaConsumeFromTimeRace(t *testing.T) {
+	c := startKfake(t)
+	k := dial(t, c)
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().UnixMilli()
+	produce(t, k, "t", ProducerOptions{Acks: client.AcksAll}, [2]string{"", "raced"})
+	// Answer as the partition was before the record: ends 0, and nothing
+	// at or after the time; later requests see the record.
+	answered := map[int64]bool{}
+	c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.ListOffsetsRequest)
+		ts := req.Topics[0].Partitions[0].Timestamp
+		if answered[ts] || (ts != -1 && ts < 0) {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		answered[ts] = true
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.Timestamp = -1
+				sp.Offset = 0 // the end before the record
+				if ts >= 0 {
+					sp.Offset = -1 // none at or after the time
+				}
+				sp.LeaderEpoch = -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	var got []string
+	cctx, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	err := k.Consume(cctx, ConsumeSpec{Topics: []string{"t"}, Partition: -1, Start: client.StartSpec{ByTime: true, FromTime: from}, Follow: true},
+		func(_ string, _ int32, r *logdir.Record) error {
+			got = append(got, string(r.Value))
+			return client.ErrStop
+		})
+	if err != nil || len(got) != 1 || got[0] != "raced" {
+		t.Fatalf("consumed %v: %v (the record appended between the answers was skipped)", got, err)
 	}
 }

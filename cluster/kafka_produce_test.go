@@ -309,3 +309,89 @@ func TestKafkaConsumeFromTimeRace(t *testing.T) {
 		t.Fatalf("consumed %v: %v (the record appended between the answers was skipped)", got, err)
 	}
 }
+
+// TestKafkaProduceIdle: what lingers is sent when the input goes idle,
+// not held for the linger (a line typed into mk produce shows at once).
+func TestKafkaProduceIdle(t *testing.T) {
+	defer func(d time.Duration) { linger = d }(linger)
+	linger = time.Minute
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := k.NewProducer(ctx(t), "t", ProducerOptions{Acks: client.AcksAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// The first record waits for the topic's metadata (kgo partitions it
+	// when that comes, and it then lingers); the next are partitioned as
+	// they are sent.
+	if err := p.Send(0, time.Now().UnixMilli(), nil, []byte("first"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(0, time.Now().UnixMilli(), nil, []byte("typed"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Idle(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	var got string
+	err = k.Consume(cctx, ConsumeSpec{Topics: []string{"t"}, Partition: -1, Start: client.StartSpec{Offset: 1}, Follow: true},
+		func(_ string, _ int32, r *logdir.Record) error {
+			got = string(r.Value)
+			return client.ErrStop
+		})
+	if err != nil || got != "typed" {
+		t.Fatalf("after Idle: %q %v (held %s: lingered?)", got, err, time.Since(start))
+	}
+}
+
+// TestKafkaProduceRecycledRecords: records are reused once kgo is done
+// with them; records named to a partition and records the partitioner
+// places, interleaved, each land where they should.
+func TestKafkaProduceRecycledRecords(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := k.NewProducer(ctx(t), "t", ProducerOptions{Acks: client.AcksAll, BatchBytes: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000
+	for i := range n {
+		part, v := int32(-1), fmt.Sprintf("auto-%d", i)
+		if i%3 == 0 {
+			part, v = 2, fmt.Sprintf("named-%d", i)
+		}
+		if err := p.Send(part, time.Now().UnixMilli(), nil, []byte(v), nil); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			p.Idle()
+		}
+	}
+	if err := p.Close(); err != nil || p.Acked() != n {
+		t.Fatalf("acked %d: %v", p.Acked(), err)
+	}
+	seen := map[string]bool{}
+	err = k.Consume(ctx(t), ConsumeSpec{Topics: []string{"t"}, Partition: -1, Start: client.StartSpec{Offset: client.Earliest}},
+		func(_ string, partition int32, r *logdir.Record) error {
+			v := string(r.Value)
+			if strings.HasPrefix(v, "named-") && partition != 2 {
+				t.Errorf("%s in partition %d, want 2", v, partition)
+			}
+			seen[v] = true
+			return nil
+		})
+	if err != nil || len(seen) != n {
+		t.Fatalf("consumed %d distinct records of %d: %v", len(seen), n, err)
+	}
+}

@@ -45,19 +45,28 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 	}
 	lines := format.NewLineReader(in, maxLine)
 	var dec format.RecordDecoder
+	// A record's timestamp is when mk read its line: the lines of one
+	// read share it (reading the clock per line costs more than the rest
+	// of a line's way to the producer).
+	now, reads := time.Now().UnixMilli(), 0
 	for {
 		line, err := lines.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		var tooLong *format.LineTooLongError
-		if errors.As(err, &tooLong) {
-			return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.MaxMessageBytes(), o.Topic)
-		}
 		if err != nil {
+			// (Inside the if: a target of errors.As escapes, and would
+			// cost an allocation per line.)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			var tooLong *format.LineTooLongError
+			if errors.As(err, &tooLong) {
+				return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.MaxMessageBytes(), o.Topic)
+			}
 			return fmt.Errorf("read stdin: %w", err)
 		}
-		key, value, hs, part, ts := o.Key, line, o.Headers, o.Partition, time.Now().UnixMilli()
+		if r := lines.Reads(); r != reads {
+			now, reads = time.Now().UnixMilli(), r
+		}
+		key, value, hs, part, ts := o.Key, line, o.Headers, o.Partition, now
 		if o.JSON {
 			rec, err := dec.Decode(line)
 			if err != nil {
@@ -83,12 +92,11 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 		if n := lines.Line(); n&0xffff == 0 && o.Progress != nil {
 			o.Progress(p.Acked())
 		}
-		err = p.Send(part, ts, key, value, hs)
-		var big *client.RecordTooLargeError
-		if errors.As(err, &big) {
-			return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, o.Topic)
-		}
-		if err != nil {
+		if err := p.Send(part, ts, key, value, hs); err != nil {
+			var big *client.RecordTooLargeError
+			if errors.As(err, &big) {
+				return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, o.Topic)
+			}
 			return err
 		}
 		if !lines.Buffered() && in.Buffered() == 0 {

@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/commands"
-	"mk/server"
 )
 
 // TestMain makes the test binary act as mk when a script runs "mk": the
@@ -91,6 +89,7 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 				env.Setenv(wireEnv, "1")
 			}
 			env.Defer(func() { killBrokers(dir) })
+			setupClients(env)
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -100,14 +99,18 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 			case "groups":
 				// Consumer groups: over the wire once the brokers serve
 				// Kafka's group APIs.
-				return !wire || server.Serves(int16(kmsg.JoinGroup)), nil
+				if !wire {
+					return true, nil
+				}
+				return servesAPI("JoinGroup")
 			}
-			return false, fmt.Errorf("unknown condition %q", cond)
+			return scriptCondition(cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor":   waitfor,
 			"waitfile":  waitfile,
 			"freeports": freeports,
+			"bootstrap": bootstrap,
 		},
 	}
 }

@@ -40,9 +40,9 @@ func servedKeys() []int16 {
 	return keys
 }
 
-// Serves reports whether the brokers serve the API of key (the tests run
-// what needs an API over the wire once it is served).
-func Serves(key int16) bool {
-	_, ok := apis[key]
-	return ok
+// ServedVersions reports the range of versions of API key this server
+// serves, and whether it serves the API at all.
+func ServedVersions(key int16) (min, max int16, ok bool) {
+	a, ok := apis[key]
+	return a.min, a.max, ok
 }

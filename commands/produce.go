@@ -147,7 +147,11 @@ func produceTo(cc *cli.Context, connect connector) error {
 				out.WriteByte(' ')
 				out.WriteString(strconv.Itoa(int(partition)))
 				out.WriteByte(' ')
-				out.WriteString(strconv.FormatInt(base+int64(i), 10))
+				if base < 0 {
+					out.WriteByte('-') // not known: acks=0 over the wire
+				} else {
+					out.WriteString(strconv.FormatInt(base+int64(i), 10))
+				}
 				out.WriteByte('\n')
 			}
 		}

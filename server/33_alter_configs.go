@@ -25,28 +25,17 @@ func handleAlterConfigs(r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	s := r.c.s
-	seen := map[resourceKey]int{}
-	for _, rr := range req.Resources {
-		seen[resourceKey{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range req.Resources {
-		res := kmsg.NewAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch k := (resourceKey{rr.ResourceType, rr.ResourceName}); {
-		case !knownResourceType(rr.ResourceType):
-			err = wireErrorf(kerr.UnsupportedVersion.Code, "Unknown resource type %d.", rr.ResourceType)
-		case seen[k] < 0:
-			continue // answered
-		case seen[k] > 1:
-			seen[k] = -1
-			err = wireErrorf(kerr.InvalidRequest.Code, "Duplicate resource.")
-		default:
-			err = s.alterConfigs(r, rr, req.ValidateOnly)
-		}
-		res.ErrorCode, res.ErrorMessage = errorCode(err), errMessage(err)
-		resp.Resources = append(resp.Resources, res)
-	}
+	eachResource(req.Resources,
+		func(rr kmsg.AlterConfigsRequestResource) resourceKey {
+			return resourceKey{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.AlterConfigsRequestResource) error { return s.alterConfigs(r, rr, req.ValidateOnly) },
+		func(rr kmsg.AlterConfigsRequestResource, err error) {
+			res := kmsg.NewAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode, res.ErrorMessage = errorCode(err), errMessage(err)
+			resp.Resources = append(resp.Resources, res)
+		})
 	return resp, nil
 }
 
@@ -55,15 +44,7 @@ func (s *Server) alterConfigs(r *request, rr kmsg.AlterConfigsRequestResource, v
 	for _, cfg := range rr.Configs {
 		names = append(names, cfg.Name)
 	}
-	switch rr.ResourceType {
-	case kmsg.ConfigResourceTypeBroker:
-		return s.alterBrokerConfigs(rr.ResourceName, names)
-	case kmsg.ConfigResourceTypeTopic:
-	default:
-		return wireErrorf(kerr.InvalidRequest.Code, "Unexpected resource type %s.", resourceTypeName(rr.ResourceType))
-	}
-	c := s.cfg.Cluster
-	if err := topicResource(c, rr.ResourceName); err != nil {
+	if topic, err := s.alterResource(rr.ResourceType, rr.ResourceName, names); !topic || err != nil {
 		return err
 	}
 	next := map[string]string{}
@@ -78,15 +59,6 @@ func (s *Server) alterConfigs(r *request, rr kmsg.AlterConfigsRequestResource, v
 	if len(nulls) > 0 {
 		return wireErrorf(kerr.InvalidConfig.Code, "Null value not supported for topic configs: %s", strings.Join(nulls, ","))
 	}
-	t, err := c.AlterTopicConfig(rr.ResourceName, func(map[string]string) (map[string]string, error) { return next, nil }, validateOnly)
-	if err != nil {
-		if isUnknownOrInvalid(err) {
-			return wireErrorf(kerr.UnknownTopicOrPartition.Code, "unknown topic %s", rr.ResourceName)
-		}
-		return err
-	}
-	if !validateOnly {
-		s.cfg.Logf("topic %s: configs set to {%s} by an AlterConfigs request from %q", t.Name, overrides(t.Config), r.clientID)
-	}
-	return nil
+	return s.alterTopicConfig(r, rr.ResourceName, func(map[string]string) (map[string]string, error) { return next, nil },
+		validateOnly, "configs set to {%s} by an AlterConfigs request from %q")
 }

@@ -34,28 +34,19 @@ func handleIncrementalAlterConfigs(r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	s := r.c.s
-	seen := map[resourceKey]int{}
-	for _, rr := range req.Resources {
-		seen[resourceKey{rr.ResourceType, rr.ResourceName}]++
-	}
-	for _, rr := range req.Resources {
-		res := kmsg.NewIncrementalAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch k := (resourceKey{rr.ResourceType, rr.ResourceName}); {
-		case !knownResourceType(rr.ResourceType):
-			err = wireErrorf(kerr.UnsupportedVersion.Code, "Unknown resource type %d.", rr.ResourceType)
-		case seen[k] < 0:
-			continue // answered
-		case seen[k] > 1:
-			seen[k] = -1
-			err = wireErrorf(kerr.InvalidRequest.Code, "Duplicate resource.")
-		default:
-			err = s.incrementalAlter(r, rr, req.ValidateOnly)
-		}
-		res.ErrorCode, res.ErrorMessage = errorCode(err), errMessage(err)
-		resp.Resources = append(resp.Resources, res)
-	}
+	eachResource(req.Resources,
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) resourceKey {
+			return resourceKey{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) error {
+			return s.incrementalAlter(r, rr, req.ValidateOnly)
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource, err error) {
+			res := kmsg.NewIncrementalAlterConfigsResponseResource()
+			res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+			res.ErrorCode, res.ErrorMessage = errorCode(err), errMessage(err)
+			resp.Resources = append(resp.Resources, res)
+		})
 	return resp, nil
 }
 
@@ -73,30 +64,12 @@ func (s *Server) incrementalAlter(r *request, rr kmsg.IncrementalAlterConfigsReq
 			return wireErrorf(kerr.InvalidRequest.Code, "Unknown config operation %d for key %s", cfg.Op, cfg.Name)
 		}
 	}
-	switch rr.ResourceType {
-	case kmsg.ConfigResourceTypeBroker:
-		return s.alterBrokerConfigs(rr.ResourceName, names)
-	case kmsg.ConfigResourceTypeTopic:
-	default:
-		return wireErrorf(kerr.InvalidRequest.Code, "Unexpected resource type %s.", resourceTypeName(rr.ResourceType))
-	}
-	c := s.cfg.Cluster
-	if err := topicResource(c, rr.ResourceName); err != nil {
+	if topic, err := s.alterResource(rr.ResourceType, rr.ResourceName, names); !topic || err != nil {
 		return err
 	}
-	t, err := c.AlterTopicConfig(rr.ResourceName, func(cfg map[string]string) (map[string]string, error) {
+	return s.alterTopicConfig(r, rr.ResourceName, func(cfg map[string]string) (map[string]string, error) {
 		return applyConfigOps(cfg, rr.Configs)
-	}, validateOnly)
-	if err != nil {
-		if isUnknownOrInvalid(err) {
-			return wireErrorf(kerr.UnknownTopicOrPartition.Code, "unknown topic %s", rr.ResourceName)
-		}
-		return err
-	}
-	if !validateOnly {
-		s.cfg.Logf("topic %s: configs now {%s} after an IncrementalAlterConfigs request from %q", t.Name, overrides(t.Config), r.clientID)
-	}
-	return nil
+	}, validateOnly, "configs now {%s} after an IncrementalAlterConfigs request from %q")
 }
 
 // applyConfigOps applies a resource's operations to its overrides, in

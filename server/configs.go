@@ -230,6 +230,67 @@ func (s *Server) brokerResource(name string, loggers bool) (clusterDefault bool,
 	return false, nil
 }
 
+// eachResource answers each resource of an alter request (AlterConfigs,
+// IncrementalAlterConfigs) in request order with alter's error, after
+// Kafka's checks of the request as a whole: an undefined resource type is
+// UNSUPPORTED_VERSION, a resource given twice is answered once, with
+// INVALID_REQUEST, and not altered.
+func eachResource[R any](rs []R, key func(R) resourceKey, alter func(R) error, answer func(R, error)) {
+	seen := map[resourceKey]int{}
+	for _, rr := range rs {
+		seen[key(rr)]++
+	}
+	for _, rr := range rs {
+		var err error
+		switch k := key(rr); {
+		case !knownResourceType(k.typ):
+			err = wireErrorf(kerr.UnsupportedVersion.Code, "Unknown resource type %d.", k.typ)
+		case seen[k] < 0:
+			continue // answered
+		case seen[k] > 1:
+			seen[k] = -1
+			err = wireErrorf(kerr.InvalidRequest.Code, "Duplicate resource.")
+		default:
+			err = alter(rr)
+		}
+		answer(rr, err)
+	}
+}
+
+// alterResource checks the resource of an alter that sets the configs
+// names: broker configs cannot change at run time, types other than
+// TOPIC and BROKER cannot be altered, and a topic must exist. topic says
+// the alter goes on to change a topic's configs; otherwise err is the
+// resource's answer.
+func (s *Server) alterResource(typ kmsg.ConfigResourceType, name string, names []string) (topic bool, err error) {
+	switch typ {
+	case kmsg.ConfigResourceTypeBroker:
+		return false, s.alterBrokerConfigs(name, names)
+	case kmsg.ConfigResourceTypeTopic:
+		return true, topicResource(s.cfg.Cluster, name)
+	default:
+		return false, wireErrorf(kerr.InvalidRequest.Code, "Unexpected resource type %s.", resourceTypeName(typ))
+	}
+}
+
+// alterTopicConfig sets topic name's overrides to what apply makes of
+// them, checked whole (coord.Cluster.AlterTopicConfig), or with
+// validateOnly only checks them; a change is logged with logFormat (given
+// the new overrides and the client id).
+func (s *Server) alterTopicConfig(r *request, name string, apply func(map[string]string) (map[string]string, error), validateOnly bool, logFormat string) error {
+	t, err := s.cfg.Cluster.AlterTopicConfig(name, apply, validateOnly)
+	if err != nil {
+		if isUnknownOrInvalid(err) {
+			return wireErrorf(kerr.UnknownTopicOrPartition.Code, "unknown topic %s", name)
+		}
+		return err
+	}
+	if !validateOnly {
+		s.cfg.Logf("topic %s: "+logFormat, t.Name, overrides(t.Config), r.clientID)
+	}
+	return nil
+}
+
 // topicResource checks a TOPIC resource of an alter: "" is the default
 // topic resource, which Kafka refuses.
 func topicResource(c *coord.Cluster, name string) error {

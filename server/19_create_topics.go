@@ -38,31 +38,18 @@ func handleCreateTopics(r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	c := r.c.s.cfg.Cluster
-	count := map[string]int{}
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	// The timeout runs from the request's arrival, as Kafka counts it.
-	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
-	defer cancel()
-	type made struct {
-		i     int // in resp.Topics
-		name  string
-		id    string
-		first int
-	}
-	var created []made
+	dups := countNames(req.Topics, func(rt kmsg.CreateTopicsRequestTopic) string { return rt.Topic })
+	lw := startLeaderWait(r.ctx, req.TimeoutMillis)
+	defer lw.cancel()
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		if n := count[rt.Topic]; n != 1 {
-			if n < 0 {
-				continue // answered once already
+		if dup, answered := dups.check(rt.Topic); dup {
+			if !answered {
+				st.ErrorCode = kerr.InvalidRequest.Code
+				st.ErrorMessage = str("Duplicate topic name.")
+				resp.Topics = append(resp.Topics, st)
 			}
-			count[rt.Topic] = -1
-			st.ErrorCode = kerr.InvalidRequest.Code
-			st.ErrorMessage = str("Duplicate topic name.")
-			resp.Topics = append(resp.Topics, st)
 			continue
 		}
 		t, err := createTopic(c, rt, req.ValidateOnly)
@@ -74,7 +61,7 @@ func handleCreateTopics(r *request) (kmsg.Response, error) {
 		}
 		if !req.ValidateOnly {
 			st.TopicID = topicID(t.ID)
-			created = append(created, made{len(resp.Topics), t.Name, t.ID, 0})
+			lw.add(len(resp.Topics), t, 0)
 			r.c.s.cfg.Logf("topic %s created by a CreateTopics request from %q (%d partitions, replication factor %d)", t.Name, r.clientID, len(t.Partitions), t.ReplicationFactor())
 		}
 		st.NumPartitions = int32(len(t.Partitions))
@@ -82,13 +69,11 @@ func handleCreateTopics(r *request) (kmsg.Response, error) {
 		st.Configs = createdConfigs(t)
 		resp.Topics = append(resp.Topics, st)
 	}
-	for _, m := range created {
-		if wait && !waitLeaders(ctx, c, m.name, m.id, m.first) {
-			st := &resp.Topics[m.i]
-			st.ErrorCode = kerr.RequestTimedOut.Code
-			st.ErrorMessage = str(fmt.Sprintf("topic %s was created, but the leaders of its partitions were not ready within %d ms", m.name, req.TimeoutMillis))
-		}
-	}
+	lw.timedOut(c, func(i int, name string) {
+		st := &resp.Topics[i]
+		st.ErrorCode = kerr.RequestTimedOut.Code
+		st.ErrorMessage = str(fmt.Sprintf("topic %s was created, but the leaders of its partitions were not ready within %d ms", name, req.TimeoutMillis))
+	})
 	return resp, nil
 }
 

@@ -25,25 +25,14 @@ func handleCreatePartitions(r *request) (kmsg.Response, error) {
 	req := r.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	c := r.c.s.cfg.Cluster
-	count := map[string]int{}
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	// The timeout runs from the request's arrival, as Kafka counts it.
-	ctx, cancel, wait := deadline(r.ctx, req.TimeoutMillis)
-	defer cancel()
-	type grown struct {
-		i        int
-		name, id string
-		first    int
-	}
-	var added []grown
+	dups := countNames(req.Topics, func(rt kmsg.CreatePartitionsRequestTopic) string { return rt.Topic })
+	lw := startLeaderWait(r.ctx, req.TimeoutMillis)
+	defer lw.cancel()
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		if n := count[rt.Topic]; n != 1 {
-			if n > 1 {
-				count[rt.Topic] = -1
+		if dup, answered := dups.check(rt.Topic); dup {
+			if !answered {
 				st.ErrorCode = kerr.InvalidRequest.Code
 				st.ErrorMessage = str("Duplicate topic name.")
 				resp.Topics = append(resp.Topics, st)
@@ -55,18 +44,16 @@ func handleCreatePartitions(r *request) (kmsg.Response, error) {
 			st.ErrorCode = errorCode(err)
 			st.ErrorMessage = errMessage(err)
 		} else if !req.ValidateOnly {
-			added = append(added, grown{len(resp.Topics), t.Name, t.ID, before})
+			lw.add(len(resp.Topics), t, before)
 			r.c.s.cfg.Logf("topic %s grown from %d to %d partitions by a CreatePartitions request from %q", t.Name, before, len(t.Partitions), r.clientID)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	for _, g := range added {
-		if wait && !waitLeaders(ctx, c, g.name, g.id, g.first) {
-			st := &resp.Topics[g.i]
-			st.ErrorCode = kerr.RequestTimedOut.Code
-			st.ErrorMessage = str(fmt.Sprintf("partitions were added to topic %s, but their leaders were not ready within %d ms", g.name, req.TimeoutMillis))
-		}
-	}
+	lw.timedOut(c, func(i int, name string) {
+		st := &resp.Topics[i]
+		st.ErrorCode = kerr.RequestTimedOut.Code
+		st.ErrorMessage = str(fmt.Sprintf("partitions were added to topic %s, but their leaders were not ready within %d ms", name, req.TimeoutMillis))
+	})
 	return resp, nil
 }
 

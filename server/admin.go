@@ -114,6 +114,74 @@ func leaderReady(c *coord.Cluster, t *coord.Topic, p coord.Partition) bool {
 	return err == nil && st.Leader && st.LeaderEpoch == int32(p.LeaderEpoch)
 }
 
+// leaderWait is what CreateTopics and CreatePartitions keep of the
+// topics they gave new partitions, to wait for those partitions' leaders
+// (waitLeaders) before answering when the request has a positive
+// timeout. The timeout runs from the request's arrival, as Kafka counts
+// it.
+type leaderWait struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wait   bool
+	made   []newPartitions
+}
+
+// newPartitions are a topic's partitions from first on, made by a
+// request; i is the topic's place in the answer.
+type newPartitions struct {
+	i        int
+	name, id string
+	first    int
+}
+
+func startLeaderWait(ctx context.Context, timeoutMillis int32) *leaderWait {
+	w := &leaderWait{}
+	w.ctx, w.cancel, w.wait = deadline(ctx, timeoutMillis)
+	return w
+}
+
+// add notes that topic t, at place i in the answer, has new partitions
+// from first on.
+func (w *leaderWait) add(i int, t *coord.Topic, first int) {
+	w.made = append(w.made, newPartitions{i, t.Name, t.ID, first})
+}
+
+// timedOut waits for the leaders of every noted topic, if the request
+// asked to wait, and calls late with the answer's place and the name of
+// each topic whose leaders were not ready by the timeout.
+func (w *leaderWait) timedOut(c *coord.Cluster, late func(i int, name string)) {
+	for _, m := range w.made {
+		if w.wait && !waitLeaders(w.ctx, c, m.name, m.id, m.first) {
+			late(m.i, m.name)
+		}
+	}
+}
+
+// duplicates counts the topic names of a request: Kafka answers a topic
+// named twice with INVALID_REQUEST, once.
+type duplicates map[string]int
+
+func countNames[T any](ts []T, name func(T) string) duplicates {
+	d := duplicates{}
+	for _, t := range ts {
+		d[name(t)]++
+	}
+	return d
+}
+
+// check says whether name is named more than once in the request, and if
+// so whether it was answered already (its first mention is answered).
+func (d duplicates) check(name string) (dup, answered bool) {
+	switch n := d[name]; {
+	case n < 0:
+		return true, true
+	case n > 1:
+		d[name] = -1
+		return true, false
+	}
+	return false, false
+}
+
 // deadline is the context of an admin request's timeout (timeoutMillis
 // from the request); ok is false when the request asks not to wait.
 func deadline(ctx context.Context, timeoutMillis int32) (context.Context, context.CancelFunc, bool) {

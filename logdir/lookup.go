@@ -20,6 +20,11 @@ func (r *Reader) FindTimestamp(ts int64) (TimestampOffset, bool, error) {
 	if err != nil {
 		return TimestampOffset{}, false, err
 	}
+	return r.findTimestamp(st, ts)
+}
+
+// findTimestamp is FindTimestamp in the log as of state st.
+func (r *Reader) findTimestamp(st State, ts int64) (TimestampOffset, bool, error) {
 	bases, err := listSegments(r.dir)
 	if err != nil {
 		return TimestampOffset{}, false, err

@@ -319,64 +319,12 @@ func (r *Reader) OffsetForTimestamp(ts int64) (offset int64, found bool, err err
 	if err != nil {
 		return 0, false, err
 	}
-	bases, err := listSegments(r.dir)
+	at, found, err := r.findTimestamp(st, ts)
 	if err != nil {
 		return 0, false, err
 	}
-	r.bases = bases
-	var it RecordIter
-	var rec Record
-	var buf []byte
-	for _, base := range bases {
-		segMax := st.ActiveMaxTimestamp
-		if base != st.ActiveSegment {
-			segMax = segmentMaxTimestamp(r.dir, base)
-		}
-		if segMax < ts {
-			continue
-		}
-		// Every record at or below a time-index entry's offset is no newer
-		// than its timestamp: start after the last entry older than ts.
-		from := max(base, st.LogStartOffset)
-		tidx, _ := readWhole(segmentPath(r.dir, base, timeIndexSuffix), nil, timeIndexEntrySize)
-		for p := 0; p+timeIndexEntrySize <= len(tidx); p += timeIndexEntrySize {
-			e := getTimeIndexEntry(tidx[p:])
-			if e.Timestamp >= ts {
-				break
-			}
-			from = max(from, base+int64(e.Relative)+1)
-		}
-		for from < st.HighWatermark {
-			buf, _, err = r.Read(buf[:0], from, st.HighWatermark, 1<<20)
-			if err != nil {
-				return 0, false, err
-			}
-			if len(buf) == 0 {
-				break
-			}
-			for rest := buf; len(rest) > 0; {
-				var b []byte
-				if b, rest, err = NextBatch(rest); err != nil {
-					return 0, false, err
-				}
-				h, _ := ParseBatchHeader(b)
-				from = h.LastOffset() + 1
-				if h.MaxTimestamp < ts {
-					continue
-				}
-				if err := it.Reset(b); err != nil {
-					return 0, false, err
-				}
-				for it.Next(&rec) {
-					if rec.Offset >= st.LogStartOffset && rec.Timestamp >= ts && rec.Offset < st.HighWatermark {
-						return rec.Offset, true, nil
-					}
-				}
-				if err := it.Err(); err != nil {
-					return 0, false, err
-				}
-			}
-		}
+	if !found {
+		return st.HighWatermark, false, nil
 	}
-	return st.HighWatermark, false, nil
+	return at.Offset, true, nil
 }

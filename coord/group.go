@@ -615,19 +615,16 @@ func (c *Cluster) CommitOffsets(group, member string, offsets map[TopicPartition
 		if g.Member(member) == nil {
 			return false, newError(ErrFencedMember, "member %s is no longer in group %s", member, group)
 		}
-		byTopic := map[string]map[int]int64{}
+		byTopic := map[string][]Committed{}
 		for tp, off := range offsets {
 			var o ownerFile
 			if readJSON(c.ownerPath(group, tp), &o) != nil || o.Member != member {
 				return false, newError(ErrFencedMember, "member %s does not own %s in group %s", member, tp, group)
 			}
-			if byTopic[tp.Topic] == nil {
-				byTopic[tp.Topic] = map[int]int64{}
-			}
-			byTopic[tp.Topic][tp.Partition] = off
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], Committed{Partition: tp.Partition, Offset: off, Generation: g.Generation, Member: member})
 		}
-		for topic, parts := range byTopic {
-			if err := c.writeOffsetsLocked(group, topic, parts, g.Generation, member); err != nil {
+		for topic, entries := range byTopic {
+			if err := c.writeOffsetsLocked(group, topic, entries); err != nil {
 				return false, err
 			}
 		}
@@ -636,7 +633,11 @@ func (c *Cluster) CommitOffsets(group, member string, offsets map[TopicPartition
 	return err
 }
 
-func (c *Cluster) writeOffsetsLocked(group, topic string, parts map[int]int64, generation int64, member string) error {
+// writeOffsetsLocked writes entries (one per partition) into the group's
+// offsets file of topic, each stamped with the time now, over the
+// partitions' earlier entries; the entries of an older topic of the same
+// name are dropped. The caller holds the group lock.
+func (c *Cluster) writeOffsetsLocked(group, topic string, entries []Committed) error {
 	t, err := c.Topic(topic)
 	if err != nil {
 		return err
@@ -647,9 +648,9 @@ func (c *Cluster) writeOffsetsLocked(group, topic string, parts map[int]int64, g
 		f.Partitions = old.Partitions
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for p, off := range parts {
-		e := Committed{Partition: p, Offset: off, Generation: generation, Member: member, Committed: now}
-		if i := slices.IndexFunc(f.Partitions, func(x Committed) bool { return x.Partition == p }); i >= 0 {
+	for _, e := range entries {
+		e.Committed = now
+		if i := slices.IndexFunc(f.Partitions, func(x Committed) bool { return x.Partition == e.Partition }); i >= 0 {
 			f.Partitions[i] = e
 		} else {
 			f.Partitions = append(f.Partitions, e)
@@ -737,15 +738,12 @@ func (c *Cluster) SetOffsets(group string, offsets map[TopicPartition]int64) err
 		if err := c.requireNoLiveMembers(g); err != nil {
 			return false, err
 		}
-		byTopic := map[string]map[int]int64{}
+		byTopic := map[string][]Committed{}
 		for tp, off := range offsets {
-			if byTopic[tp.Topic] == nil {
-				byTopic[tp.Topic] = map[int]int64{}
-			}
-			byTopic[tp.Topic][tp.Partition] = off
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], Committed{Partition: tp.Partition, Offset: off, Generation: g.Generation})
 		}
-		for topic, parts := range byTopic {
-			if err := c.writeOffsetsLocked(group, topic, parts, g.Generation, ""); err != nil {
+		for topic, entries := range byTopic {
+			if err := c.writeOffsetsLocked(group, topic, entries); err != nil {
 				return false, err
 			}
 		}

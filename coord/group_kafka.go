@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 )
 
 // Kafka-protocol groups (design decision 9). A group whose members are
@@ -304,15 +302,17 @@ func (c *Cluster) CommitKafkaOffsets(name string, fence KafkaFence, checkMk bool
 				return false, newError(ErrGroupKind, "group %s has %d live mk member(s)", name, len(live))
 			}
 		}
-		byTopic := map[string]map[int]KafkaOffset{}
+		byTopic := map[string][]Committed{}
 		for tp, off := range offsets {
-			if byTopic[tp.Topic] == nil {
-				byTopic[tp.Topic] = map[int]KafkaOffset{}
+			e := Committed{Partition: tp.Partition, Offset: off.Offset, Generation: generation, Member: member, Metadata: off.Metadata}
+			if off.LeaderEpoch >= 0 {
+				epoch := off.LeaderEpoch
+				e.LeaderEpoch = &epoch
 			}
-			byTopic[tp.Topic][tp.Partition] = off
+			byTopic[tp.Topic] = append(byTopic[tp.Topic], e)
 		}
-		for topic, parts := range byTopic {
-			if err := c.writeKafkaOffsetsLocked(name, topic, parts, generation, member); err != nil {
+		for topic, entries := range byTopic {
+			if err := c.writeOffsetsLocked(name, topic, entries); err != nil {
 				if !errors.Is(err, ErrUnknownTopic) {
 					return false, err
 				}
@@ -322,33 +322,6 @@ func (c *Cluster) CommitKafkaOffsets(name string, fence KafkaFence, checkMk bool
 		return false, nil
 	})
 	return topicErrs, err
-}
-
-func (c *Cluster) writeKafkaOffsetsLocked(group, topic string, parts map[int]KafkaOffset, generation int64, member string) error {
-	t, err := c.Topic(topic)
-	if err != nil {
-		return err
-	}
-	f := offsetsFile{Topic: topic, TopicID: t.ID}
-	var old offsetsFile
-	if readJSON(c.offsetsPath(group, topic), &old) == nil && old.TopicID == t.ID {
-		f.Partitions = old.Partitions
-	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for p, off := range parts {
-		e := Committed{Partition: p, Offset: off.Offset, Generation: generation, Member: member, Committed: now, Metadata: off.Metadata}
-		if off.LeaderEpoch >= 0 {
-			epoch := off.LeaderEpoch
-			e.LeaderEpoch = &epoch
-		}
-		if i := slices.IndexFunc(f.Partitions, func(x Committed) bool { return x.Partition == p }); i >= 0 {
-			f.Partitions[i] = e
-		} else {
-			f.Partitions = append(f.Partitions, e)
-		}
-	}
-	sort.Slice(f.Partitions, func(i, j int) bool { return f.Partitions[i].Partition < f.Partitions[j].Partition })
-	return writeJSON(c.offsetsPath(group, topic), f)
 }
 
 // DeleteKafkaOffsets removes the group's committed offsets of the given

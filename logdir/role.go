@@ -81,12 +81,17 @@ func (l *Log) SetHighWatermark(hw int64) (State, error) {
 	})
 }
 
-// Checkpoint writes the checkpoints file from the committed state, as a
-// broker does periodically and at a clean shutdown.
+// Checkpoint writes the checkpoints file from the committed state, and the
+// idempotent producers' state as a snapshot at the log end offset (see
+// SnapshotProducers), as a broker does periodically and at a clean
+// shutdown.
 func (l *Log) Checkpoint() error {
 	st, err := l.State()
 	if err != nil {
 		return err
 	}
-	return writeCheckpoints(l.dir, checkpointsOf(&st))
+	if err := writeCheckpoints(l.dir, checkpointsOf(&st)); err != nil {
+		return err
+	}
+	return l.SnapshotProducers()
 }

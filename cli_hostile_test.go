@@ -36,6 +36,7 @@ var hostileBaselines = map[string][][]string{
 	"cluster kill":         {{"--broker", "99"}},
 	"cluster status":       {{}},
 	"cluster wait":         {{"--brokers", "1"}},
+	"cluster bootstrap":    {{}},
 	"topic create":         {{"{new}"}},
 	"topic list":           {{}},
 	"topic describe":       {{"t"}},

@@ -82,8 +82,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfor":  waitfor,
-			"waitfile": waitfile,
+			"waitfor":   waitfor,
+			"waitfile":  waitfile,
+			"freeports": freeports,
 		},
 	})
 }

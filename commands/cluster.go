@@ -2,10 +2,12 @@ package commands
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +38,21 @@ detached processes, their output in DIR/brokers/ID/broker.log, and returns
 once every one is registered and alive. Brokers already running are left
 alone; several starts at once take turns, and all succeed.
 
-   mk cluster start --brokers 3`,
+Every broker serves the Kafka protocol on its Unix socket,
+DIR/brokers/ID/kafka.sock. With --listen HOST:PORT they also serve it on TCP,
+broker i on port PORT+i-1 (port 0: each on a free port), so that any Kafka
+client can use the cluster; mk cluster bootstrap prints their addresses. A
+broker restarted by mk cluster start keeps the address it had. The ports are
+checked before any broker starts: a port in use is an error naming it, and
+nothing is started. If a broker still fails to start, the ones this command
+started are stopped again.
+
+   mk cluster start --brokers 3
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "brokers", Usage: "start brokers 1..N"},
+					&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP: broker i on `HOST:PORT`+i-1 (port 0: free ports)"},
 					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
 					&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "passed to each broker"},
 					timeout,
@@ -76,6 +90,18 @@ alone; several starts at once take turns, and all succeed.
 				Description: "   mk cluster status\n   mk cluster status -o json",
 			},
 			{
+				Name:      "bootstrap",
+				Usage:     "print the live brokers' Kafka addresses, comma-separated (a client's bootstrap servers)",
+				ArgsUsage: " ",
+				Description: `Prints HOST:PORT,HOST:PORT,... of every live broker that serves the Kafka
+protocol on TCP (started with --listen), so that a Kafka client can be pointed
+at the cluster. Exits 5 when no broker is running or none listens on TCP.
+
+   mk cluster start --brokers 3 --listen 127.0.0.1:9092
+   kcat -b "$(mk cluster bootstrap)" -L`,
+				Action: clusterBootstrap,
+			},
+			{
 				Name:      "wait",
 				Usage:     "wait until N brokers are alive and a controller is active",
 				ArgsUsage: " ",
@@ -109,6 +135,10 @@ func clusterStart(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	listen, err := parseListenFlag(cc)
+	if err != nil {
+		return err
+	}
 	c, err := coord.Init(dir)
 	if err != nil {
 		return err
@@ -117,12 +147,12 @@ func clusterStart(cc *cli.Context) error {
 	defer cancel()
 	// Starts take turns: a start that runs while another is starting
 	// brokers waits for it, then finds them up and leaves them alone.
-	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c) })
+	return c.WithStartLock(ctx, func() error { return startBrokers(ctx, cc, c, listen) })
 }
 
 // startBrokers starts the brokers of mk cluster start that are not alive,
-// and waits until they are, or ctx ends.
-func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster) error {
+// and waits until they are, or ctx ends. listen is --listen (nil: none).
+func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster, listen *listenFlag) error {
 	dir := c.Dir()
 	// A damaged registration still names its broker (by its file name),
 	// which is started again like the others.
@@ -148,81 +178,213 @@ func startBrokers(ctx context.Context, cc *cli.Context, c *coord.Cluster) error 
 			ids = []int{1}
 		}
 	}
+	if listen != nil && listen.port > 0 && listen.port+slices.Max(ids)-1 > 65535 {
+		return format.Usagef("cluster start: --listen %s: broker %d would get port %d, above 65535", listen.flag, slices.Max(ids), listen.port+slices.Max(ids)-1)
+	}
 	self, err := selfPath()
 	if err != nil {
 		return err
 	}
-	alive := map[int]bool{}
+	registered := map[int]coord.BrokerInfo{}
 	for _, b := range infos {
-		alive[b.ID] = b.Alive
+		registered[b.ID] = b
+	}
+	// What each broker to start listens on, checked before any starts.
+	type plan struct {
+		id                int
+		listen, advertise string
+	}
+	var plans []plan
+	for _, id := range ids {
+		b := registered[id]
+		if b.Alive {
+			if listen != nil && b.Listen != listen.addr(id) {
+				format.Warnf(cc.App.ErrWriter, "broker %d is already running (TCP listener: %s); left as it is", id, cmp.Or(b.Listen, "none"))
+			}
+			continue
+		}
+		p := plan{id: id}
+		switch {
+		case listen != nil:
+			p.listen = listen.addr(id)
+		case b.Listen != "":
+			// A restart keeps the broker's address: the port it was
+			// bound to, the address it advertised.
+			p.listen, p.advertise = b.Listen, b.Address
+		}
+		plans = append(plans, p)
+	}
+	for _, p := range plans {
+		if err := portFree(p.listen); err != nil {
+			return fmt.Errorf("cannot start broker %d: %v; nothing was started", p.id, err)
+		}
 	}
 	type started struct {
 		id     int
+		listen bool
 		proc   *os.Process
 		log    string
-		logEnd int64 // the log's size before this broker wrote to it
-		done   chan error
+		logEnd int64         // the log's size before this broker wrote to it
+		gone   chan struct{} // closed when the process has exited
+		err    error         // its exit status, once gone
+		// elsewhere: it exited because another process is this broker
+		// (started by hand meanwhile), which counts as started.
+		elsewhere bool
 	}
-	var procs []started
-	for _, id := range ids {
-		if alive[id] {
-			continue
+	var procs []*started
+	exited := make(chan *started, len(plans))
+	// stopStarted ends the brokers this run started, so that a failed
+	// start leaves no cluster half-way up.
+	stopStarted := func() {
+		for _, s := range procs {
+			s.proc.Signal(syscall.SIGTERM)
 		}
+		for _, s := range procs {
+			select {
+			case <-s.gone:
+			case <-time.After(cc.Duration("timeout")):
+				s.proc.Kill()
+				<-s.gone
+			}
+		}
+	}
+	for _, p := range plans {
+		id := p.id
 		dataDir := c.BrokerDataDir(id)
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			stopStarted()
 			return err
 		}
 		logPath := filepath.Join(dataDir, "broker.log")
 		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
+			stopStarted()
 			return err
 		}
 		var logEnd int64
 		if fi, err := logf.Stat(); err == nil {
 			logEnd = fi.Size()
 		}
-		cmd := exec.Command(self, "--dir", dir, "broker", "--id", strconv.Itoa(id),
+		args := []string{"--dir", dir, "broker", "--id", strconv.Itoa(id),
 			"--retention-check-interval", cc.Duration("retention-check-interval").String(),
-			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String())
+			"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String()}
+		if p.listen != "" {
+			args = append(args, "--listen", p.listen)
+		}
+		if p.advertise != "" {
+			args = append(args, "--advertise", p.advertise)
+		}
+		cmd := exec.Command(self, args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // not killed by the terminal's ^C
 		err = cmd.Start()
 		logf.Close()
 		if err != nil {
+			stopStarted()
 			return fmt.Errorf("start broker %d: %w", id, err)
 		}
-		s := started{id, cmd.Process, logPath, logEnd, make(chan error, 1)}
-		go func() { s.done <- cmd.Wait() }()
+		s := &started{id: id, listen: p.listen != "", proc: cmd.Process, log: logPath, logEnd: logEnd, gone: make(chan struct{})}
+		go func() {
+			s.err = cmd.Wait()
+			close(s.gone)
+			exited <- s
+		}()
 		procs = append(procs, s)
 	}
 	wake := coord.Watch(ctx, []string{c.BrokersMetaDir()}, 50*time.Millisecond)
-	up := func(id, pid int) bool {
-		b, err := c.Broker(id)
-		return err == nil && b.Alive && b.Pid == pid
+	// A broker is up when it is registered, alive, and, if it was given a
+	// listener, has recorded its address (which it does once it accepts
+	// connections): then mk cluster bootstrap can print it.
+	up := func(s *started) bool {
+		b, err := c.Broker(s.id)
+		if s.elsewhere {
+			return err == nil && b.Alive
+		}
+		return err == nil && b.Alive && b.Pid == s.proc.Pid && (!s.listen || b.Address != "")
+	}
+	pending := slices.Clone(procs)
+	for {
+		pending = slices.DeleteFunc(pending, up)
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case s := <-exited:
+			if !slices.Contains(pending, s) {
+				continue // up, then gone: the next command will say so
+			}
+			if b, _ := c.Broker(s.id); b.Alive {
+				// Started by someone else meanwhile (mk broker run by
+				// hand): it is up, which is what was asked.
+				s.elsewhere = true
+				continue
+			}
+			stopStarted()
+			return fmt.Errorf("broker %d failed to start (%v): %s", s.id, s.err, lastLine(s.log, s.logEnd))
+		case <-ctx.Done():
+			stopStarted()
+			return fmt.Errorf("broker %d did not come up within %s; see %s", pending[0].id, cc.Duration("timeout"), pending[0].log)
+		case <-wake:
+		}
 	}
 	for _, s := range procs {
-	wait:
-		for !up(s.id, s.proc.Pid) {
-			select {
-			case err := <-s.done:
-				if b, _ := c.Broker(s.id); b.Alive {
-					// Started by someone else meanwhile (mk broker run by
-					// hand): it is up, which is what was asked.
-					break wait
-				}
-				return fmt.Errorf("broker %d failed to start (%v): %s", s.id, err, lastLine(s.log, s.logEnd))
-			case <-ctx.Done():
-				return fmt.Errorf("broker %d did not come up within %s; see %s", s.id, cc.Duration("timeout"), s.log)
-			case <-wake:
-			}
-		}
-		// The broker runs on without us.
-		s.proc.Release()
+		s.proc.Release() // the broker runs on without us
 	}
 	if len(procs) > 0 && format.IsTerminal(os.Stderr) {
 		format.Infof(cc.App.ErrWriter, "started %d broker(s) in %s", len(procs), dir)
 	}
 	return nil
+}
+
+// listenFlag is mk cluster start's --listen HOST:PORT: broker i listens
+// on HOST:PORT+i-1, or on a free port of HOST when PORT is 0.
+type listenFlag struct {
+	flag string
+	host string
+	port int
+}
+
+func parseListenFlag(cc *cli.Context) (*listenFlag, error) {
+	if !cc.IsSet("listen") {
+		return nil, nil
+	}
+	f := cc.String("listen")
+	host, port, err := net.SplitHostPort(f)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 {
+		return nil, format.Usagef("cluster start: --listen %q: give HOST:PORT, the port 0 to 65535 (127.0.0.1:9092)", f)
+	}
+	return &listenFlag{flag: f, host: host, port: n}, nil
+}
+
+// addr is broker id's listen address.
+func (l *listenFlag) addr(id int) string {
+	if l.port == 0 {
+		return net.JoinHostPort(l.host, "0")
+	}
+	return net.JoinHostPort(l.host, strconv.Itoa(l.port+id-1))
+}
+
+// portFree checks that addr's port can be bound now ("" and port 0 can
+// always). A broker started after the check may still find it taken: then
+// its own error is reported and the brokers started with it are stopped.
+func portFree(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) && errors.Is(se.Err, syscall.EADDRINUSE) {
+			_, port, _ := net.SplitHostPort(addr)
+			return fmt.Errorf("port %s is in use (%s)", port, addr)
+		}
+		return fmt.Errorf("cannot listen on %s: %v", addr, errors.Unwrap(err))
+	}
+	return l.Close()
 }
 
 // lastLine is the last non-empty line a broker wrote to its log file from
@@ -359,4 +521,30 @@ func waitBrokerDown(ctx context.Context, c *coord.Cluster, id int) error {
 		case <-wake:
 		}
 	}
+}
+
+// clusterBootstrap prints the live brokers' advertised TCP addresses.
+func clusterBootstrap(cc *cli.Context) error {
+	if cc.NArg() > 0 {
+		return format.Usagef("cluster bootstrap: takes no arguments")
+	}
+	c, err := openCluster(cc)
+	if err != nil {
+		return err
+	}
+	live, err := c.RequireLiveBroker()
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	for _, id := range live {
+		if b, err := c.Broker(id); err == nil && b.Alive && b.Address != "" {
+			addrs = append(addrs, b.Address)
+		}
+	}
+	if len(addrs) == 0 {
+		return format.Exitf(format.ExitUnavailable, "no live broker in %s listens on TCP; restart the cluster with a listener: mk cluster stop && mk cluster start --listen 127.0.0.1:9092", c.Dir())
+	}
+	_, err = fmt.Fprintln(cc.App.Writer, strings.Join(addrs, ","))
+	return err
 }

@@ -22,7 +22,7 @@ func describeCommand() *cli.Command {
 		Usage: "tables about the cluster and its topics (-o json for scripts)",
 		Subcommands: []*cli.Command{
 			{Name: "cluster", Usage: "brokers: state, pid, controller, partitions hosted and led, data size", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeCluster,
-				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
+				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\nADDRESS is where the broker serves the Kafka protocol on TCP (- when it does not;\nfor a dead broker, where it did).\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
 			{Name: "topic", Usage: "a topic's partitions: leader, replicas, ISR, offsets, size", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag()}, Action: describeTopic,
 				Description: "LEADER is - when no replica can lead. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
 			{Name: "topics", Usage: "every topic, as describe topic", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeTopics,
@@ -35,10 +35,13 @@ func describeCommand() *cli.Command {
 
 // brokerRow is one broker in describe cluster.
 type brokerRow struct {
-	ID         int    `json:"id"`
-	State      string `json:"state"`
-	Pid        int    `json:"pid"`
-	Host       string `json:"host"`
+	ID    int    `json:"id"`
+	State string `json:"state"`
+	Pid   int    `json:"pid"`
+	Host  string `json:"host"`
+	// Address is the advertised HOST:PORT of the broker's Kafka TCP
+	// listener ("" when it has none); a dead broker's is where it was.
+	Address    string `json:"address"`
 	Controller bool   `json:"controller"`
 	Partitions int    `json:"partitions"`
 	Leaders    int    `json:"leaders"`
@@ -75,7 +78,7 @@ func describeCluster(cc *cli.Context) error {
 		view.Controller = ctl.Broker
 	}
 	for _, b := range infos {
-		row := brokerRow{ID: b.ID, State: b.State(), Host: b.Host, Controller: ctl.Active && ctl.Broker == b.ID, SizeBytes: dirSize(c.BrokerDataDir(b.ID))}
+		row := brokerRow{ID: b.ID, State: b.State(), Host: b.Host, Address: b.Address, Controller: ctl.Active && ctl.Broker == b.ID, SizeBytes: dirSize(c.BrokerDataDir(b.ID))}
 		if b.LockHeld {
 			row.Pid = b.Pid
 		}
@@ -103,9 +106,9 @@ func describeCluster(cc *cli.Context) error {
 		if b.Controller {
 			mark = "yes"
 		}
-		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), format.Bytes(b.SizeBytes)})
+		rows = append(rows, []string{strconv.Itoa(b.ID), b.State, pid, mark, strconv.Itoa(b.Partitions), strconv.Itoa(b.Leaders), format.Bytes(b.SizeBytes), b.Address})
 	}
-	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE"}, rows), d.report(cc))
+	return cmp.Or(format.Table(cc.App.Writer, []string{"BROKER", "STATE", "PID", "CONTROLLER", "PARTITIONS", "LEADERS", "SIZE", "ADDRESS"}, rows), d.report(cc))
 }
 
 // dirSize is the bytes of the regular files below dir.

@@ -41,8 +41,14 @@ type brokerFile struct {
 	SessionTimeoutMs int64  `json:"session_timeout_ms"`
 	// Address is the advertised HOST:PORT of the broker's TCP listener
 	// (Kafka's advertised.listeners); empty when it serves only its Unix
-	// socket. It is kept across restarts by mk cluster start.
+	// socket, and until the listener is bound.
 	Address string `json:"address,omitempty"`
+	// Listen is the HOST:PORT the TCP listener is bound to, its port
+	// resolved when it was asked for port 0 (Kafka's listeners). A new
+	// registration keeps the previous one's until the broker binds, so
+	// that mk cluster start restarts a broker on the same port even if
+	// its last start failed half-way.
+	Listen string `json:"listen,omitempty"`
 	// MaxOpenFiles is the broker's open file limit (RLIMIT_NOFILE), which
 	// bounds the replicas it can host (see checkBrokerCapacity).
 	MaxOpenFiles int `json:"max_open_files,omitempty"`
@@ -62,6 +68,9 @@ type BrokerInfo struct {
 	// Address is the advertised HOST:PORT of the broker's TCP listener, or
 	// "" when it has none.
 	Address string
+	// Listen is the HOST:PORT its TCP listener is (or was last) bound to,
+	// or "" when it has none.
+	Listen string
 	// LastHeartbeat is the heartbeat file's mtime; zero if it has none.
 	LastHeartbeat time.Time
 	// LockHeld: some process holds the broker's lock, which the kernel
@@ -183,6 +192,7 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			Started:          now.UTC().Format(time.RFC3339Nano),
 			DataDir:          c.BrokerDataDir(id),
 			SessionTimeoutMs: SessionTimeout.Milliseconds(),
+			Listen:           prev.Listen,
 			MaxOpenFiles:     OpenFileLimit(),
 		}
 		return writeJSON(c.brokerJSONPath(id), reg)
@@ -227,9 +237,10 @@ func (s *BrokerSession) ID() int { return s.id }
 // Info returns the registration as written at RegisterBroker.
 func (s *BrokerSession) Info() BrokerInfo { return s.info }
 
-// SetAddress records the advertised address of the broker's TCP listener
-// in its registration (empty: none).
-func (s *BrokerSession) SetAddress(addr string) error {
+// SetListener records the broker's TCP listener in its registration: the
+// HOST:PORT it is bound to and the HOST:PORT it is advertised at (both
+// empty: it has none).
+func (s *BrokerSession) SetListener(listen, advertised string) error {
 	err := s.c.withMetaLock(func() error {
 		var reg brokerFile
 		if err := readJSON(s.c.brokerJSONPath(s.id), &reg); err != nil {
@@ -238,11 +249,11 @@ func (s *BrokerSession) SetAddress(addr string) error {
 		if reg.Pid != os.Getpid() || reg.Epoch != s.info.Epoch {
 			return fmt.Errorf("broker %d: registration was replaced by another process", s.id)
 		}
-		reg.Address = addr
+		reg.Address, reg.Listen = advertised, listen
 		return writeJSON(s.c.brokerJSONPath(s.id), reg)
 	})
 	if err == nil {
-		s.info.Address = addr
+		s.info.Address, s.info.Listen = advertised, listen
 	}
 	return err
 }
@@ -294,6 +305,7 @@ func (f brokerFile) info() BrokerInfo {
 		DataDir:        f.DataDir,
 		SessionTimeout: timeout,
 		Address:        f.Address,
+		Listen:         f.Listen,
 	}
 }
 

@@ -8,7 +8,9 @@
 //	<dir>/cluster.json              cluster id, format version, creation time, cluster-wide config
 //	<dir>/meta/lock                 flock: serializes every read-modify-write of a metadata file
 //	<dir>/meta/brokers/<id>.json    a broker's registration: id, pid, host, started, data_dir,
-//	                                session_timeout_ms, max_open_files (its RLIMIT_NOFILE)
+//	                                session_timeout_ms, max_open_files (its RLIMIT_NOFILE),
+//	                                listen and address (its Kafka TCP listener: bound and
+//	                                advertised HOST:PORT)
 //	<dir>/meta/brokers/<id>.lock    exclusive flock held by the live broker for its lifetime
 //	<dir>/meta/controller.lock      exclusive flock held by the active controller
 //	<dir>/meta/controller.json      {"broker": 1, "epoch": 7, "pid": 1234, "elected": ...}

@@ -47,6 +47,11 @@ var (
 	// with an existing one once '.' and '_' are treated alike (Kafka's rule,
 	// because both map to '_' in metric names).
 	ErrTopicExists = errors.New("topic already exists")
+	// ErrTopicNameCollision: the name is not taken, but collides with an
+	// existing one once '.' and '_' are treated alike. Errors that match it
+	// match ErrTopicExists too; Kafka answers it with
+	// INVALID_TOPIC_EXCEPTION rather than TOPIC_ALREADY_EXISTS.
+	ErrTopicNameCollision = errors.New("topic name collides with an existing topic")
 	// ErrInvalidTopic: a name that breaks Kafka's topic name rules.
 	// Message: `invalid topic name "x": REASON`.
 	ErrInvalidTopic = errors.New("invalid topic name")
@@ -59,6 +64,11 @@ var (
 	// ErrInvalidReplicationFactor: a replication factor below 1, or larger
 	// than the number of live brokers.
 	ErrInvalidReplicationFactor = errors.New("invalid replication factor")
+	// ErrInvalidReplicaAssignment: a manual replica assignment (Kafka's
+	// CreateTopics and CreatePartitions assignments) that names an
+	// unregistered broker or a broker twice, leaves a partition without
+	// replicas or without a live one, or mixes replication factors.
+	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
 	// ErrInvalidUpdate: an UpdateTopic function produced a topic that breaks
 	// an invariant (renamed it, removed partitions, moved an epoch back).
 	ErrInvalidUpdate = errors.New("invalid topic update")

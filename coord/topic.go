@@ -242,59 +242,10 @@ func (c *Cluster) topicNames() ([]string, error) {
 // epoch 0. As in Kafka's CreateTopics, -1 for partitions or
 // replicationFactor means the cluster default (num.partitions,
 // default.replication.factor). config holds overrides, checked and
-// normalized by ValidateConfig.
+// normalized by ValidateConfig. CreateTopicWith takes the rest of what
+// Kafka's CreateTopics can ask (manual assignment, validate only).
 func (c *Cluster) CreateTopic(name string, partitions, replicationFactor int, config map[string]string) (*Topic, error) {
-	if err := ValidateTopicName(name); err != nil {
-		return nil, err
-	}
-	if partitions == -1 {
-		partitions = c.config.NumPartitions
-	}
-	if replicationFactor == -1 {
-		replicationFactor = c.config.DefaultReplicationFactor
-	}
-	if partitions < 1 {
-		return nil, newError(ErrInvalidPartitions, "invalid number of partitions %d for topic %s: it must be at least 1", partitions, name)
-	}
-	if replicationFactor < 1 {
-		return nil, newError(ErrInvalidReplicationFactor, "invalid replication factor %d for topic %s: it must be at least 1", replicationFactor, name)
-	}
-	if err := checkPartitionCount(name, partitions, partitions); err != nil {
-		return nil, err
-	}
-	cfg, err := ValidateConfig(config)
-	if err != nil {
-		return nil, err
-	}
-	var t *Topic
-	err = c.withMetaLock(func() error {
-		names, err := c.topicNames()
-		if err != nil {
-			return err
-		}
-		for _, other := range names {
-			if other == name {
-				return newError(ErrTopicExists, "topic %s already exists", name)
-			}
-			if TopicNamesCollide(name, other) {
-				return newError(ErrTopicExists, "topic %s collides with existing topic %s: '.' and '_' are the same in topic names; choose another name", name, other)
-			}
-		}
-		brokers, err := c.brokersForReplicas(replicationFactor)
-		if err != nil {
-			return err
-		}
-		t = &Topic{Name: name, ID: newID(), Version: 1, Config: cfg}
-		t.Partitions = freshPartitions(name, brokers, 0, partitions, replicationFactor)
-		if err := c.checkBrokerCapacity(c.readableTopics(), t.Partitions); err != nil {
-			return err
-		}
-		return writeJSON(c.topicPath(name), t)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return c.CreateTopicWith(name, TopicSpec{Partitions: partitions, ReplicationFactor: replicationFactor, Config: config})
 }
 
 // brokersForReplicas returns the live brokers, checking that there are at
@@ -441,6 +392,18 @@ func checkUpdate(prev, next *Topic) error {
 // the topic gone; brokers must compare the topic id of a partition
 // directory with the topic's before using it.
 func (c *Cluster) DeleteTopic(name string) error {
+	return c.deleteTopic(name, "")
+}
+
+// DeleteTopicID deletes topic name only if its topic id is id (Kafka's
+// DeleteTopics by topic id): a topic deleted and created again under the
+// same name since the caller looked is not touched, and the error is
+// ErrUnknownTopic.
+func (c *Cluster) DeleteTopicID(name, id string) error {
+	return c.deleteTopic(name, id)
+}
+
+func (c *Cluster) deleteTopic(name, id string) error {
 	if err := ValidateTopicName(name); err != nil {
 		return err
 	}
@@ -450,6 +413,9 @@ func (c *Cluster) DeleteTopic(name string) error {
 		if t, err = c.readTopic(name); err != nil && !errors.Is(err, ErrCorruptMetadata) {
 			return err
 		}
+		if id != "" && (t == nil || t.ID != id) {
+			return newError(ErrUnknownTopic, "unknown topic id %s", id)
+		}
 		if err := os.Remove(c.topicPath(name)); err != nil {
 			return err
 		}
@@ -458,7 +424,7 @@ func (c *Cluster) DeleteTopic(name string) error {
 	if err != nil {
 		return err
 	}
-	id := "unknown"
+	id = "unknown"
 	if t != nil {
 		id = t.ID
 	}

@@ -29,6 +29,15 @@
 // closes the connection, as Kafka does; the broker goes on serving the
 // others.
 //
+// Admin requests (CreateTopics, DeleteTopics, CreatePartitions, the config
+// APIs) go to the controller in Kafka, the one writer of its metadata;
+// clients find it through Metadata's controller id. Every mk broker may
+// write the metadata directory (under meta/lock, as mk topic does), so
+// any broker answers them itself, with the controller's answer: sent to
+// another broker, a CreateTopics creates the topic rather than failing
+// with NOT_CONTROLLER. They call the same coord functions as mk's
+// commands, so the wire and `mk topic ...` behave alike (admin.go).
+//
 // The server never forwards: a broker that does not lead a partition
 // answers NOT_LEADER_OR_FOLLOWER and the client refreshes its metadata.
 // It reaches partitions only through the replica manager's seam

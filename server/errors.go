@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -14,9 +15,12 @@ import (
 // broker gives for the same condition. Unknown errors are
 // UNKNOWN_SERVER_ERROR, as Kafka answers an unexpected exception.
 func errorCode(err error) int16 {
+	var we *wireError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &we):
+		return we.code
 	case errors.Is(err, replica.ErrUnknownTopicOrPartition), errors.Is(err, coord.ErrUnknownTopic):
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, logdir.ErrNotLeader), errors.Is(err, logdir.ErrFenced):
@@ -41,7 +45,9 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, logdir.ErrInvalidTxnState):
 		return kerr.InvalidTxnState.Code
-	case errors.Is(err, coord.ErrInvalidTopic):
+	case errors.Is(err, coord.ErrInvalidTopic), errors.Is(err, coord.ErrTopicNameCollision):
+		// Kafka's controller answers a '.'/'_' collision as an invalid
+		// name, not as an existing topic.
 		return kerr.InvalidTopicException.Code
 	case errors.Is(err, coord.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
@@ -51,8 +57,28 @@ func errorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, coord.ErrInvalidConfig):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, coord.ErrInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, coord.ErrMetadataLocked):
+		// A metadata writer stopped mid-write: the request could not be
+		// done in time, and may be retried.
+		return kerr.RequestTimedOut.Code
 	case errors.Is(err, coord.ErrNoBroker):
 		return kerr.BrokerNotAvailable.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// wireError is an error that the protocol defines rather than mk's
+// packages (a malformed assignment, a name given twice): it carries its
+// Kafka error code, and its message is what the client is told.
+type wireError struct {
+	code int16
+	msg  string
+}
+
+func (e *wireError) Error() string { return e.msg }
+
+func wireErrorf(code int16, format string, args ...any) error {
+	return &wireError{code: code, msg: fmt.Sprintf(format, args...)}
 }

@@ -26,10 +26,24 @@ type Config struct {
 	SocketPath string
 	// Advertised is the TCP listener's advertised HOST:PORT ("" if none).
 	Advertised string
+	// Listen is the TCP listener's bound HOST:PORT ("" if none).
+	Listen string
+	// Settings are the broker's own settings under Kafka's names
+	// (log.retention.check.interval.ms, ...), as DescribeConfigs shows
+	// them for this broker.
+	Settings []Setting
 	// MaxRequestBytes overrides the package default (tests).
 	MaxRequestBytes int
 	// Logf reports connection-level problems; nil discards.
 	Logf func(format string, args ...any)
+}
+
+// Setting is one of a broker's settings under its Kafka name, with the
+// value in effect; Static when it was given on the command line rather
+// than left at its default.
+type Setting struct {
+	Name, Value string
+	Static      bool
 }
 
 // Server serves the Kafka protocol on any number of listeners.

@@ -341,6 +341,11 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 		if len(part.ISR) > 0 {
 			down = fmt.Sprintf("broker %d is down", part.ISR[0])
 		}
+		if len(part.Damaged) > 0 {
+			// Its brokers may be up: it waits for a replica that holds
+			// what a damaged one lost.
+			down = fmt.Sprintf("%s, and no replica that holds them is alive (see mk describe topic %s)", part.Damaged[0], t.Name)
+		}
 		return newError(ErrNoLeader, "partition %s-%d has no live leader: %s", t.Name, part.Partition, down)
 	}
 	if !c.BrokerAlive(part.Leader) {

@@ -153,6 +153,7 @@ func runBroker(cc *cli.Context) error {
 			OnResigned:     func(epoch int64) { logf("no longer controller (epoch %d)", epoch) },
 			OnLeaderChange: mgr.Fence,
 			OnError:        func(err error) { logf("controller: %v", err) },
+			Logf:           func(f string, args ...any) { logf("controller: %s", fmt.Sprintf(f, args...)) },
 		})
 		if err != nil {
 			logf("controller: %v", err)

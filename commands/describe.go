@@ -24,7 +24,7 @@ func describeCommand() *cli.Command {
 			{Name: "cluster", Usage: "brokers: state, pid, controller, partitions hosted and led, data size", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeCluster,
 				Description: "STATE is alive, failed (holds its lock but stopped heartbeating: SIGSTOP) or dead.\nADDRESS is where the broker serves the Kafka protocol on TCP (- when it does not;\nfor a dead broker, where it did).\n\n   mk describe cluster\n   mk describe cluster -o json | jq '.brokers[] | select(.state != \"alive\")'"},
 			{Name: "topic", Usage: "a topic's partitions: leader, replicas, ISR, offsets, size", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag()}, Action: describeTopic,
-				Description: "LEADER is - when no replica can lead. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
+				Description: "LEADER is - when no replica can lead, and is followed by (dead) or (failed) when its broker is down:\nwith no controller running (every broker down), LEADER and ISR are as last recorded, and a note\nafter the table says so. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
 			{Name: "topics", Usage: "every topic, as describe topic", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: describeTopics,
 				Description: "   mk describe topics\n   mk describe topics -o json"},
 			{Name: "group", Usage: "a consumer group: state, generation, and Kafka's GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Action: describeGroup,
@@ -136,6 +136,18 @@ type partitionView struct {
 	HighWatermark  int64 `json:"high_watermark"`
 	LogEndOffset   int64 `json:"log_end_offset"`
 	SizeBytes      int64 `json:"size_bytes"`
+	// OfflineReplicas are the replicas whose broker is not alive (Kafka's
+	// offline replicas): when the leader is one, the partition has no
+	// working leader, whatever the metadata last recorded.
+	OfflineReplicas []int `json:"offline_replicas"`
+	// Damaged are the replicas known to lack records that may have been
+	// committed; they do not lead while a replica that may hold them is
+	// alive (see coord.Partition.Damaged).
+	Damaged []coord.DamagedReplica `json:"damaged"`
+	// LastUncleanEpoch is the leader epoch of the partition's latest
+	// unclean election, 0 if none.
+	LastUncleanEpoch int `json:"last_unclean_epoch"`
+	leaderState      string
 }
 
 type topicView struct {
@@ -145,18 +157,51 @@ type topicView struct {
 	ReplicationFactor int               `json:"replication_factor"`
 	Config            map[string]string `json:"config"`
 	Partitions        []partitionView   `json:"partitions"`
+	// Notes say what the table cannot: that leaders and ISRs are stale
+	// because no controller is running, say.
+	Notes []string `json:"notes"`
 }
 
 // viewTopic reads a topic's partitions' offsets from their leaders'
 // replicas (or, for a partition without a leader, from the first replica
 // that has files). Offsets are -1 where no replica can be read.
 func viewTopic(c *coord.Cluster, t *coord.Topic) topicView {
-	v := topicView{Topic: t.Name, TopicID: t.ID, PartitionCount: len(t.Partitions), ReplicationFactor: t.ReplicationFactor(), Config: t.Config, Partitions: []partitionView{}}
+	v := topicView{Topic: t.Name, TopicID: t.ID, PartitionCount: len(t.Partitions), ReplicationFactor: t.ReplicationFactor(), Config: t.Config, Partitions: []partitionView{}, Notes: []string{}}
 	if v.Config == nil {
 		v.Config = map[string]string{}
 	}
+	states := map[int]string{} // broker id -> alive, failed or dead
+	state := func(id int) string {
+		if s, ok := states[id]; ok {
+			return s
+		}
+		b, _ := c.Broker(id) // an unreadable registration is still judged by its lock
+		states[id] = b.State()
+		return states[id]
+	}
+	stale := false // a leader or ISR member is down
 	for _, p := range t.Partitions {
-		pv := partitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1}
+		pv := partitionView{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR, LogStartOffset: -1, HighWatermark: -1, LogEndOffset: -1, SizeBytes: -1,
+			OfflineReplicas: []int{}, Damaged: append([]coord.DamagedReplica{}, p.Damaged...), LastUncleanEpoch: p.LastUncleanEpoch}
+		for _, d := range p.Damaged {
+			note := fmt.Sprintf("partition %d: %s; it may not lead while a replica that may hold them is alive", p.Partition, d)
+			if p.Leader == coord.NoLeader {
+				note += " (with none alive, the partition has no leader until one comes back or unclean.leader.election.enable is set)"
+			}
+			v.Notes = append(v.Notes, note)
+		}
+		if p.LastUncleanEpoch > 0 && p.LastUncleanEpoch == p.LeaderEpoch {
+			v.Notes = append(v.Notes, fmt.Sprintf("partition %d: broker %d was elected leader uncleanly at epoch %d: records acknowledged before may be lost", p.Partition, p.Leader, p.LeaderEpoch))
+		}
+		for _, b := range p.Replicas {
+			if state(b) != "alive" {
+				pv.OfflineReplicas = append(pv.OfflineReplicas, b)
+				stale = stale || b == p.Leader || slices.Contains(p.ISR, b)
+			}
+		}
+		if p.Leader != coord.NoLeader {
+			pv.leaderState = state(p.Leader)
+		}
 		order := p.Replicas
 		if p.Leader != coord.NoLeader {
 			order = append([]int{p.Leader}, p.Replicas...)
@@ -177,6 +222,16 @@ func viewTopic(c *coord.Cluster, t *coord.Topic) topicView {
 			break
 		}
 		v.Partitions = append(v.Partitions, pv)
+	}
+	if ctl, _ := c.Controller(); stale && !ctl.Active {
+		var down []string
+		for id, s := range states {
+			if s != "alive" {
+				down = append(down, fmt.Sprintf("broker %d is %s", id, s))
+			}
+		}
+		slices.Sort(down)
+		v.Notes = append(v.Notes, fmt.Sprintf("no controller is running, so LEADER and ISR are as last recorded, not current: %s", strings.Join(down, ", ")))
 	}
 	return v
 }
@@ -218,6 +273,9 @@ func printTopicView(cc *cli.Context, v topicView, t *coord.Topic) error {
 	var rows [][]string
 	for _, p := range v.Partitions {
 		leader := format.IntOrMissing(int64(p.Leader))
+		if p.leaderState != "" && p.leaderState != "alive" {
+			leader += " (" + p.leaderState + ")"
+		}
 		size := format.Missing
 		if p.SizeBytes >= 0 {
 			size = format.Bytes(p.SizeBytes)
@@ -225,7 +283,16 @@ func printTopicView(cc *cli.Context, v topicView, t *coord.Topic) error {
 		rows = append(rows, []string{strconv.Itoa(p.Partition), leader, ints(p.Replicas), ints(p.ISR),
 			format.IntOrMissing(p.LogStartOffset), format.IntOrMissing(p.HighWatermark), format.IntOrMissing(p.LogEndOffset), size})
 	}
-	return format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows)
+	if err := format.Table(w, []string{"PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK", "LOG-END-OFFSET", "SIZE"}, rows); err != nil {
+		return err
+	}
+	if len(v.Notes) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintln(w, "Note: "+n)
+	}
+	return nil
 }
 
 func describeTopic(cc *cli.Context) error {

@@ -28,6 +28,10 @@ var (
 	// busy when no live process claims it: liveness probes by other
 	// processes hold it for an instant (see lockHeld).
 	RegisterRetry = 500 * time.Millisecond
+	// probeGrace is how long RegisterBroker keeps trying a busy lock
+	// whose registration names a live process before it calls that
+	// process a running broker: far longer than a probe holds the lock.
+	probeGrace = 200 * time.Millisecond
 )
 
 // brokerFile is meta/brokers/<id>.json.
@@ -138,7 +142,8 @@ func (c *Cluster) RegisterBroker(id int) (*BrokerSession, error) {
 }
 
 func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
-	deadline := time.Now().Add(RegisterRetry)
+	start := time.Now()
+	deadline := start.Add(RegisterRetry)
 	var lock *fileLock
 	for {
 		l, err := tryLock(lockPath)
@@ -150,11 +155,13 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 			break
 		}
 		// Busy: a live broker, or only a liveness probe. A live process
-		// in the registration other than us means a live broker; give a
-		// probe time to let go otherwise.
+		// in the registration other than us means a live broker, once the
+		// lock stayed busy for longer than a probe holds it (that process
+		// may be the previous broker, exiting after it let its lock go,
+		// while a probe holds it); give a probe time to let go otherwise.
 		var prev brokerFile
 		readJSON(c.brokerJSONPath(id), &prev)
-		if (prev.Pid != os.Getpid() && processAlive(prev.Pid)) || time.Now().After(deadline) {
+		if (prev.Pid != os.Getpid() && processAlive(prev.Pid) && time.Since(start) >= probeGrace) || time.Now().After(deadline) {
 			if prev.Pid > 0 {
 				return nil, newError(ErrBrokerRunning, "broker %d is already running (pid %d)", id, prev.Pid)
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -124,6 +125,41 @@ func TestRegisterBrokerInProcess(t *testing.T) {
 
 // A liveness probe holds the broker's lock (shared) for an instant; a
 // broker starting at that instant must retry rather than fail.
+// The previous broker of an id may still be exiting (alive, its lock let
+// go) when the next one starts while a probe holds the lock: the next one
+// waits the probe out instead of taking the exiting process for a running
+// broker.
+func TestRegisterBrokerRetriesPastAProbeWhileThePreviousOneExits(t *testing.T) {
+	c := newCluster(t)
+	s := registerBrokers(t, c, 4)[4]
+	s.Close()
+	exiting := exec.Command("sleep", "30")
+	if err := exiting.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { exiting.Process.Kill(); exiting.Wait() }()
+	var reg map[string]any
+	must(t, readJSON(c.brokerJSONPath(4), &reg))
+	reg["pid"] = exiting.Process.Pid
+	must(t, writeJSON(c.brokerJSONPath(4), reg))
+
+	f, err := os.Open(c.brokerLockPath(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	time.AfterFunc(probeGrace/20, func() { f.Close(); close(released) })
+	defer func() { <-released }()
+	s, err = c.RegisterBroker(4)
+	if err != nil {
+		t.Fatalf("RegisterBroker during a probe, the previous broker exiting: %v", err)
+	}
+	s.Close()
+}
+
 func TestRegisterBrokerRetriesPastAProbe(t *testing.T) {
 	c := newCluster(t)
 	s := registerBrokers(t, c, 4)[4]

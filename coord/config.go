@@ -26,6 +26,11 @@ const (
 	ConfigFlushMessages         = "flush.messages"
 	ConfigFlushMs               = "flush.ms"
 	ConfigMessageTimestampType  = "message.timestamp.type"
+	// ConfigMessageTimestampBeforeMaxMs and ConfigMessageTimestampAfterMaxMs
+	// bound how far a CreateTime record's timestamp may be behind or ahead
+	// of the leader's clock when it is produced (KIP-937).
+	ConfigMessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
+	ConfigMessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 )
 
 // Values of the enumerated topic configs.
@@ -81,6 +86,10 @@ var configSpecs = map[string]configSpec{
 	ConfigFlushMs:       {def: "9223372036854775807", kind: kindLong, min: 0},
 	ConfigMessageTimestampType: {def: TimestampTypeCreateTime, kind: kindChoice,
 		choices: []string{TimestampTypeCreateTime, TimestampTypeLogAppendTime}},
+	// Any age is accepted (Long.MAX_VALUE); a record at most an hour in
+	// the future (Kafka 4.0's default, which catches clocks set wrong).
+	ConfigMessageTimestampBeforeMaxMs: {def: "9223372036854775807", kind: kindLong, min: 0},
+	ConfigMessageTimestampAfterMaxMs:  {def: "3600000", kind: kindLong, min: 0},
 }
 
 // ConfigDefaults returns every topic config key mk knows with its default.

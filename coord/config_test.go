@@ -8,19 +8,21 @@ import (
 
 func TestConfigDefaultsAreKafkas(t *testing.T) {
 	want := map[string]string{
-		"retention.ms":                   "604800000",
-		"retention.bytes":                "-1",
-		"segment.bytes":                  "1073741824",
-		"segment.ms":                     "604800000",
-		"segment.index.bytes":            "10485760",
-		"index.interval.bytes":           "4096",
-		"cleanup.policy":                 "delete",
-		"max.message.bytes":              "1048588",
-		"min.insync.replicas":            "1",
-		"unclean.leader.election.enable": "false",
-		"flush.messages":                 "9223372036854775807",
-		"flush.ms":                       "9223372036854775807",
-		"message.timestamp.type":         "CreateTime",
+		"retention.ms":                    "604800000",
+		"retention.bytes":                 "-1",
+		"segment.bytes":                   "1073741824",
+		"segment.ms":                      "604800000",
+		"segment.index.bytes":             "10485760",
+		"index.interval.bytes":            "4096",
+		"cleanup.policy":                  "delete",
+		"max.message.bytes":               "1048588",
+		"min.insync.replicas":             "1",
+		"unclean.leader.election.enable":  "false",
+		"flush.messages":                  "9223372036854775807",
+		"flush.ms":                        "9223372036854775807",
+		"message.timestamp.type":          "CreateTime",
+		"message.timestamp.before.max.ms": "9223372036854775807",
+		"message.timestamp.after.max.ms":  "3600000",
 	}
 	got := ConfigDefaults()
 	if len(got) != len(want) {

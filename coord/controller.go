@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"mk/logdir"
 )
 
 // Timing of the controller. Package variables so that tests can shorten
@@ -104,6 +107,10 @@ type ControllerHooks struct {
 	// OnError receives the errors the controller lives through (a corrupt
 	// topic file, a failing hook); it retries on its next wake.
 	OnError func(error)
+	// Logf receives what the controller did that a person should know:
+	// every change of leader it published, with the reason, and loudly
+	// every unclean election.
+	Logf func(format string, args ...any)
 }
 
 // RunController makes broker brokerID compete to be the controller until
@@ -349,7 +356,10 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 			}
 			continue
 		}
-		if _, changes := elect(t, isAlive, preferred); len(changes) == 0 {
+		progress := func(partition, broker int) (ReplicaProgress, error) {
+			return c.replicaProgress(name, partition, broker)
+		}
+		if _, changes := elect(t, isAlive, progress, preferred); len(changes) == 0 {
 			continue
 		}
 		err = c.withMetaLock(func() error {
@@ -360,7 +370,7 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 			if err != nil {
 				return err
 			}
-			next, changes := elect(t, isAlive, preferred)
+			next, changes := elect(t, isAlive, progress, preferred)
 			for _, ch := range changes {
 				if ch.OldLeader == ch.NewLeader || ctl.h.OnLeaderChange == nil {
 					continue
@@ -376,7 +386,11 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 				return nil
 			}
 			next.Version = t.Version + 1
-			return writeJSON(c.topicPath(name), next)
+			if err := writeJSON(c.topicPath(name), next); err != nil {
+				return err
+			}
+			ctl.logChanges(name, t, next, changes)
+			return nil
 		})
 		if errors.Is(err, ErrNotController) {
 			return brokers, err
@@ -388,53 +402,133 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 	return brokers, nil
 }
 
+// logChanges tells Logf about the leader changes published for topic.
+func (ctl *controller) logChanges(topic string, prev, next *Topic, changes []PartitionChange) {
+	if ctl.h.Logf == nil {
+		return
+	}
+	for _, ch := range changes {
+		if partitionEqual(next.Partitions[ch.Partition], prev.Partitions[ch.Partition]) {
+			continue // not published: its fence failed
+		}
+		if ch.OldLeader != ch.NewLeader || ch.Unclean {
+			leader := "no leader"
+			if ch.NewLeader != NoLeader {
+				leader = fmt.Sprintf("leader %d", ch.NewLeader)
+			}
+			msg := fmt.Sprintf("%s-%d: %s at epoch %d (was %s)", topic, ch.Partition, leader, ch.NewEpoch, brokerOrNone(ch.OldLeader))
+			if ch.Reason != "" {
+				msg += ": " + ch.Reason
+			}
+			ctl.h.Logf("%s", msg)
+		}
+	}
+}
+
+func brokerOrNone(id int) string {
+	if id == NoLeader {
+		return "none"
+	}
+	return strconv.Itoa(id)
+}
+
 // PartitionChange is one partition's change in an election.
 type PartitionChange struct {
 	Partition            int
 	OldLeader, NewLeader int
 	NewEpoch             int
+	// Unclean: the new leader was not eligible in a clean election (not
+	// in the ISR, or known to lack committed records): records may be
+	// lost, and the partition accepts it (LastUncleanEpoch).
+	Unclean bool
+	// Reason says why the leader changed, for the log.
+	Reason string
 }
 
 // electLeaders computes the next state of t's partitions given which
 // brokers are alive, following Kafka's controller (and design decision 7):
 //
-//   - A partition whose leader is alive keeps it; dead members leave its
-//     ISR (the leader itself stays, so the ISR is never empty).
-//   - A partition whose leader is not alive (or that has none) gets the
-//     first replica, in assignment order, that is alive and in the ISR.
-//     The ISR becomes its live members.
-//   - If no ISR member is alive and unclean.leader.election.enable is
-//     true, the first live replica leads, with an ISR of itself: records
-//     acknowledged only by the old ISR may be lost, as Kafka warns.
+//   - A replica is eligible to lead when its broker is alive, it is in the
+//     ISR and it is not listed as damaged (lacking records that may have
+//     been committed, see Partition.Damaged).
+//   - A partition whose leader is alive and not damaged keeps it; dead
+//     members leave its ISR (the leader itself stays, so the ISR is never
+//     empty).
+//   - A partition whose leader is not alive, is damaged, or that has none
+//     gets the first eligible replica in assignment order. The ISR becomes
+//     its live members.
+//   - When a partition with damaged replicas has no eligible replica in
+//     its ISR, a live replica outside the ISR, not damaged, is eligible if
+//     it holds every committed record: its high watermark is at least
+//     every offset any replica's files (read through progress; nil skips
+//     this) or damaged entry say was committed. (A follower leaves the ISR
+//     when its broker stops, although it holds every record: when the
+//     leader then comes back damaged, that follower is the one to lead.)
+//   - If no replica is eligible and unclean.leader.election.enable is
+//     true, the first live replica not known to be damaged leads (a
+//     damaged one only if no other is alive), with an ISR of itself:
+//     records acknowledged only by the old ISR may be lost, as Kafka warns.
+//     The partition records the election (LastUncleanEpoch) and forgets
+//     its damaged replicas: what they lacked is now lost.
 //   - Otherwise the partition has NoLeader, and its ISR stays as it was:
 //     with no leader nothing can be committed, so every member still has
-//     every committed record and may lead when it comes back.
+//     every committed record (but the damaged ones) and may lead when it
+//     comes back.
 //
-// Every change of leader increases the leader epoch by one. It returns
-// the new state (a copy) and the partitions that change.
-func electLeaders(t *Topic, alive func(int) bool) (*Topic, []PartitionChange) {
+// Every change of leader, and every unclean election, increases the
+// leader epoch by one. It returns the new state (a copy) and the
+// partitions that change.
+func electLeaders(t *Topic, alive func(int) bool, progress ProgressFunc) (*Topic, []PartitionChange) {
 	next := t.Clone()
 	unclean := t.BoolConfig(ConfigUncleanLeaderElection)
 	var changes []PartitionChange
 	for i := range next.Partitions {
 		p := &next.Partitions[i]
-		leader := p.Leader
-		isr := p.ISR
-		if leader == NoLeader || !alive(leader) {
+		leader, isr := p.Leader, p.ISR
+		eligible := func(r int) bool { return alive(r) && slices.Contains(p.ISR, r) && !p.IsDamaged(r) }
+		var reason string
+		isUnclean := false
+		switch {
+		case leader == NoLeader:
+			reason = "the partition had no leader"
+		case !alive(leader):
+			reason = fmt.Sprintf("broker %d is down", leader)
+		case p.IsDamaged(leader):
+			d, _ := p.DamagedReplica(leader)
+			reason = d.String()
+		}
+		if reason != "" {
 			leader = NoLeader
 			for _, r := range p.Replicas {
-				if alive(r) && slices.Contains(p.ISR, r) {
+				if eligible(r) {
 					leader = r
 					break
 				}
 			}
+			if leader == NoLeader && len(p.Damaged) > 0 && progress != nil {
+				if r, hw, ok := holdsEveryCommitted(p, i, alive, progress); ok {
+					leader, isr = r, []int{r}
+					reason += fmt.Sprintf("; broker %d, outside the ISR, holds every committed record (its high watermark %d is the largest any replica recorded)", r, hw)
+				}
+			}
 			if leader == NoLeader && unclean {
-				for _, r := range p.Replicas {
-					if alive(r) {
-						leader, isr = r, []int{r}
-						break
+				for _, damagedToo := range []bool{false, true} {
+					for _, r := range p.Replicas {
+						if leader == NoLeader && alive(r) && (damagedToo || !p.IsDamaged(r)) {
+							leader = r
+						}
 					}
 				}
+				if leader != NoLeader {
+					isr, isUnclean = []int{leader}, true
+					reason = fmt.Sprintf("UNCLEAN LEADER ELECTION: %s, and no in-sync replica holding every committed record is alive; by unclean.leader.election.enable broker %d leads with the records it has, and records acknowledged before may be lost", reason, leader)
+					if d, ok := p.DamagedReplica(leader); ok {
+						reason += fmt.Sprintf(" (it lacks offsets %d to %d)", d.LogEndOffset, d.HighWatermark-1)
+					}
+				}
+			}
+			if leader == NoLeader {
+				reason += "; no in-sync replica holding every committed record is alive: the partition waits for one (or for unclean.leader.election.enable)"
 			}
 		}
 		if leader != NoLeader {
@@ -449,17 +543,79 @@ func electLeaders(t *Topic, alive func(int) bool) (*Topic, []PartitionChange) {
 			}
 			isr = live
 		}
-		if leader == p.Leader && slices.Equal(isr, p.ISR) {
+		if leader == p.Leader && slices.Equal(isr, p.ISR) && !isUnclean {
 			continue
 		}
-		ch := PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: leader, NewEpoch: p.LeaderEpoch}
-		if leader != p.Leader {
+		ch := PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: leader, NewEpoch: p.LeaderEpoch, Unclean: isUnclean, Reason: reason}
+		if leader != p.Leader || isUnclean {
 			ch.NewEpoch++
 		}
 		p.Leader, p.LeaderEpoch, p.ISR = leader, ch.NewEpoch, slices.Clone(isr)
+		if isUnclean {
+			p.LastUncleanEpoch, p.Damaged = ch.NewEpoch, nil
+		}
 		changes = append(changes, ch)
 	}
 	return next, changes
+}
+
+// ReplicaProgress is what a replica's files say about the records it knew
+// committed.
+type ReplicaProgress struct {
+	// HighWatermark is the replica's high watermark: every record below
+	// it is a committed record this replica holds.
+	HighWatermark int64
+	// Committed is the largest offset (exclusive) the replica knew
+	// committed: its high watermark, or where the committed records its
+	// log lost ended.
+	Committed int64
+}
+
+// ProgressFunc reads the progress of broker's replica of a partition. A
+// replica that does not exist has nothing: zero progress and no error.
+type ProgressFunc func(partition, broker int) (ReplicaProgress, error)
+
+// replicaProgress reads broker's replica of topic's partition without a
+// lock, dead broker or not (the files are there).
+func (c *Cluster) replicaProgress(topic string, partition, broker int) (ReplicaProgress, error) {
+	rd, err := logdir.OpenReader(c.PartitionDir(broker, topic, partition))
+	if errors.Is(err, os.ErrNotExist) {
+		return ReplicaProgress{}, nil
+	}
+	if err != nil {
+		return ReplicaProgress{}, err
+	}
+	defer rd.Close()
+	st, err := rd.State()
+	if err != nil {
+		return ReplicaProgress{}, err
+	}
+	return ReplicaProgress{HighWatermark: st.HighWatermark, Committed: max(st.HighWatermark, st.LostCommittedTo)}, nil
+}
+
+// holdsEveryCommitted looks for a live replica of p (partition i) outside
+// its ISR, not damaged, whose high watermark is at least every offset any
+// replica or damaged entry says was committed: it holds every committed
+// record. Every replica's progress must be known.
+func holdsEveryCommitted(p *Partition, i int, alive func(int) bool, progress ProgressFunc) (int, int64, bool) {
+	var committed int64
+	for _, d := range p.Damaged {
+		committed = max(committed, d.HighWatermark)
+	}
+	hw := map[int]int64{}
+	for _, r := range p.Replicas {
+		pr, err := progress(i, r)
+		if err != nil {
+			return NoLeader, 0, false
+		}
+		hw[r], committed = pr.HighWatermark, max(committed, pr.Committed)
+	}
+	for _, r := range p.Replicas {
+		if alive(r) && !slices.Contains(p.ISR, r) && !p.IsDamaged(r) && hw[r] >= committed {
+			return r, hw[r], true
+		}
+	}
+	return NoLeader, 0, false
 }
 
 // elect is electLeaders and then, when preferred is set, the preferred
@@ -468,8 +624,8 @@ func electLeaders(t *Topic, alive func(int) bool) (*Topic, []PartitionChange) {
 // alive and in the ISR but does not lead gets it back as leader, with the
 // epoch bumped, so leadership evens out again after a broker restarts.
 // The ISR member has every committed record, so the move loses nothing.
-func elect(t *Topic, alive func(int) bool, preferred bool) (*Topic, []PartitionChange) {
-	next, changes := electLeaders(t, alive)
+func elect(t *Topic, alive func(int) bool, progress ProgressFunc, preferred bool) (*Topic, []PartitionChange) {
+	next, changes := electLeaders(t, alive, progress)
 	if !preferred {
 		return next, changes
 	}
@@ -479,10 +635,10 @@ func elect(t *Topic, alive func(int) bool, preferred bool) (*Topic, []PartitionC
 			continue
 		}
 		want := p.Replicas[0]
-		if p.Leader == want || p.Leader == NoLeader || !alive(want) || !slices.Contains(p.ISR, want) {
+		if p.Leader == want || p.Leader == NoLeader || !alive(want) || !slices.Contains(p.ISR, want) || p.IsDamaged(want) {
 			continue
 		}
-		changes = append(changes, PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: want, NewEpoch: p.LeaderEpoch + 1})
+		changes = append(changes, PartitionChange{Partition: i, OldLeader: p.Leader, NewLeader: want, NewEpoch: p.LeaderEpoch + 1, Reason: "preferred leader"})
 		p.Leader, p.LeaderEpoch = want, p.LeaderEpoch+1
 	}
 	return next, changes
@@ -490,7 +646,8 @@ func elect(t *Topic, alive func(int) bool, preferred bool) (*Topic, []PartitionC
 
 func partitionEqual(a, b Partition) bool {
 	return a.Partition == b.Partition && a.Leader == b.Leader && a.LeaderEpoch == b.LeaderEpoch &&
-		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR)
+		slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.ISR, b.ISR) &&
+		slices.Equal(a.Damaged, b.Damaged) && a.LastUncleanEpoch == b.LastUncleanEpoch
 }
 
 // lockWaiters learns of lock releases: for each path it waits on, one

@@ -58,7 +58,7 @@ func TestElectLeaders(t *testing.T) {
 			if tt.unclean {
 				tp.Config[ConfigUncleanLeaderElection] = "true"
 			}
-			next, changes := electLeaders(tp, func(id int) bool { return slices.Contains(tt.alive, id) })
+			next, changes := electLeaders(tp, func(id int) bool { return slices.Contains(tt.alive, id) }, nil)
 			p := next.Partitions[0]
 			got := part{p.Replicas, p.ISR, p.Leader, p.LeaderEpoch}
 			if !slices.Equal(got.isr, tt.want.isr) || got.leader != tt.want.leader || got.epoch != tt.want.epoch || !slices.Equal(got.replicas, tt.want.replicas) {
@@ -454,11 +454,11 @@ func TestElectPreferredLeaders(t *testing.T) {
 		{Partition: 3, Replicas: []int{4, 2, 3}, Leader: 2, LeaderEpoch: 2, ISR: []int{2, 3, 4}}, // 4 dead: stays
 	}}
 	alive := func(id int) bool { return id != 4 }
-	if _, changes := elect(tp, alive, false); len(changes) != 1 || changes[0].Partition != 3 {
+	if _, changes := elect(tp, alive, nil, false); len(changes) != 1 || changes[0].Partition != 3 {
 		// Only the ISR of partition 3 loses the dead broker 4.
 		t.Fatalf("without preferred election: %+v", changes)
 	}
-	next, changes := elect(tp, alive, true)
+	next, changes := elect(tp, alive, nil, true)
 	var moved []int
 	for _, ch := range changes {
 		if ch.OldLeader != ch.NewLeader {
@@ -473,5 +473,156 @@ func TestElectPreferredLeaders(t *testing.T) {
 	}
 	if p := next.Partitions[1]; p.Leader != 2 || p.LeaderEpoch != 1 {
 		t.Fatalf("partition 1 moved: %+v", p)
+	}
+}
+
+// A replica listed as damaged (lacking records that may have been
+// committed) never leads while a replica that may hold them is alive: the
+// controller elects an eligible replica, or none; only an unclean election
+// makes it leader, and then the partition records it and forgets what the
+// damaged replicas lacked.
+func TestElectLeadersSkipsDamagedReplicas(t *testing.T) {
+	dmg := func(b int) DamagedReplica { return DamagedReplica{Broker: b, LogEndOffset: 8282, HighWatermark: 20000} }
+	type part struct {
+		replicas, isr []int
+		leader, epoch int
+		damaged       []DamagedReplica
+		unclean       int // LastUncleanEpoch
+	}
+	progress := func(m map[int]ReplicaProgress) ProgressFunc {
+		return func(_, b int) (ReplicaProgress, error) {
+			pr, ok := m[b]
+			if !ok {
+				return pr, errors.New("unreadable")
+			}
+			return pr, nil
+		}
+	}
+	whole := ReplicaProgress{HighWatermark: 20000, Committed: 20000}
+	cut := ReplicaProgress{HighWatermark: 8282, Committed: 20000}
+	tests := []struct {
+		name      string
+		unclean   bool
+		preferred bool
+		alive     []int
+		progress  ProgressFunc
+		in, want  part
+		reason    string
+	}{
+		{"damaged leader gives way to a healthy isr member", false, false, []int{1, 2}, nil,
+			part{[]int{1, 2}, []int{2}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, 2, 1, []DamagedReplica{dmg(1)}, 0},
+			"broker 1's replica ends at offset 8282 and lacks offsets 8282 to 19999, which may have been committed"},
+		{"damaged leader, healthy member down: no leader", false, false, []int{1}, nil,
+			part{[]int{1, 2}, []int{2}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0},
+			"the partition waits for one (or for unclean.leader.election.enable)"},
+		{"damaged sole isr member: no leader", false, false, []int{1}, nil,
+			part{[]int{1}, []int{1}, 1, 3, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1}, []int{1}, NoLeader, 4, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"no leader, damaged replica alone alive: still none", false, false, []int{1}, nil,
+			part{[]int{1, 2}, []int{2}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"healthy member back: elected", false, false, []int{1, 2}, nil,
+			part{[]int{1, 2}, []int{2}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, 2, 2, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"damaged follower in the isr is skipped", false, false, []int{2, 3}, nil,
+			part{[]int{1, 2, 3}, []int{1, 2, 3}, 1, 0, []DamagedReplica{dmg(2)}, 0},
+			part{[]int{1, 2, 3}, []int{2, 3}, 3, 1, []DamagedReplica{dmg(2)}, 0}, ""},
+		{"unclean: the damaged replica leads only when no other is alive", true, false, []int{1}, nil,
+			part{[]int{1, 2}, []int{2}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{1}, 1, 1, nil, 1},
+			"UNCLEAN LEADER ELECTION: broker 1's replica ends at offset 8282"},
+		{"unclean: a live replica not known damaged first", true, false, []int{1, 3}, nil,
+			part{[]int{1, 2, 3}, []int{2}, 1, 4, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2, 3}, []int{3}, 3, 5, nil, 5}, "by unclean.leader.election.enable broker 3 leads"},
+		{"unclean with an eligible replica is clean", true, false, []int{1, 2}, nil,
+			part{[]int{1, 2}, []int{2}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, 2, 1, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"damaged leader, a follower outside the isr holds every committed record: it leads", false, false, []int{1, 2},
+			progress(map[int]ReplicaProgress{1: cut, 2: whole}),
+			part{[]int{1, 2}, []int{1}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2}, 2, 1, []DamagedReplica{dmg(1)}, 0},
+			"broker 2, outside the ISR, holds every committed record (its high watermark 20000"},
+		{"a follower outside the isr short of the committed end does not", false, false, []int{1, 2},
+			progress(map[int]ReplicaProgress{1: cut, 2: {HighWatermark: 19000, Committed: 19000}}),
+			part{[]int{1, 2}, []int{1}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{1}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"a dead replica recorded a later commit: nobody outside the isr leads", false, false, []int{1, 2},
+			progress(map[int]ReplicaProgress{1: cut, 2: whole, 3: {HighWatermark: 25000, Committed: 25000}}),
+			part{[]int{1, 2, 3}, []int{3}, NoLeader, 2, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2, 3}, []int{3}, NoLeader, 2, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"a replica that cannot be read: nobody outside the isr leads", false, false, []int{1, 2},
+			progress(map[int]ReplicaProgress{1: cut, 2: whole}),
+			part{[]int{1, 2, 3}, []int{1}, 1, 0, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2, 3}, []int{1}, NoLeader, 1, []DamagedReplica{dmg(1)}, 0}, ""},
+		{"preferred leader that is damaged stays a follower", false, true, []int{1, 2}, nil,
+			part{[]int{1, 2}, []int{2, 1}, 2, 3, []DamagedReplica{dmg(1)}, 0},
+			part{[]int{1, 2}, []int{2, 1}, 2, 3, []DamagedReplica{dmg(1)}, 0}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := &Topic{Name: "t", ID: "x", Version: 1, Config: map[string]string{},
+				Partitions: []Partition{{Replicas: tt.in.replicas, ISR: tt.in.isr, Leader: tt.in.leader, LeaderEpoch: tt.in.epoch, Damaged: tt.in.damaged, LastUncleanEpoch: tt.in.unclean}}}
+			if tt.unclean {
+				tp.Config[ConfigUncleanLeaderElection] = "true"
+			}
+			next, changes := elect(tp, func(id int) bool { return slices.Contains(tt.alive, id) }, tt.progress, tt.preferred)
+			p := next.Partitions[0]
+			got := part{p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.Damaged, p.LastUncleanEpoch}
+			if !slices.Equal(got.isr, tt.want.isr) || got.leader != tt.want.leader || got.epoch != tt.want.epoch ||
+				!slices.Equal(got.damaged, tt.want.damaged) || got.unclean != tt.want.unclean {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if err := checkTopic(next); err != nil {
+				t.Errorf("result breaks the invariants: %v", err)
+			}
+			if tt.reason != "" && (len(changes) == 0 || !strings.Contains(changes[0].Reason, tt.reason)) {
+				t.Errorf("changes %+v; want a reason saying %q", changes, tt.reason)
+			}
+			if len(changes) > 0 && changes[0].Unclean != (tt.want.unclean != tt.in.unclean) {
+				t.Errorf("change %+v: unclean is %v", changes[0], changes[0].Unclean)
+			}
+		})
+	}
+}
+
+// A replica reports itself damaged: it leaves the ISR unless it is its
+// last member; the report is idempotent and never lowers what was lost.
+func TestReportDamagedReplica(t *testing.T) {
+	c := newCluster(t)
+	registerBrokers(t, c, 1, 2)
+	tp, err := c.CreateTopic("t", 1, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tp.Partitions[0]
+	b := p.Replicas[0]
+	d := DamagedReplica{Broker: b, LogEndOffset: 10, HighWatermark: 50}
+	if changed, err := c.ReportDamagedReplica("t", "wrong id", 0, d, -1); changed || err != nil {
+		t.Fatalf("report against another topic id: %v %v", changed, err)
+	}
+	if changed, err := c.ReportDamagedReplica("t", tp.ID, 0, d, p.LeaderEpoch+1); changed || err != nil {
+		t.Fatalf("report at another leader epoch: %v %v", changed, err)
+	}
+	if changed, err := c.ReportDamagedReplica("t", tp.ID, 0, d, -1); !changed || err != nil {
+		t.Fatalf("report: %v %v", changed, err)
+	}
+	got := partitionOf(t, c, "t")
+	if !slices.Equal(got.Damaged, []DamagedReplica{d}) || slices.Contains(got.ISR, b) || len(got.ISR) != 1 {
+		t.Fatalf("after the report: %+v", got)
+	}
+	lower := d
+	lower.HighWatermark = 40
+	if changed, err := c.ReportDamagedReplica("t", tp.ID, 0, lower, -1); changed || err != nil {
+		t.Fatalf("a second, smaller report: %v %v", changed, err)
+	}
+	// The last ISR member stays in the ISR: it is never empty.
+	other := got.ISR[0]
+	if changed, err := c.ReportDamagedReplica("t", tp.ID, 0, DamagedReplica{Broker: other, LogEndOffset: 0, HighWatermark: 5}, -1); !changed || err != nil {
+		t.Fatalf("report of the last ISR member: %v %v", changed, err)
+	}
+	if got := partitionOf(t, c, "t"); !slices.Equal(got.ISR, []int{other}) || len(got.Damaged) != 2 {
+		t.Fatalf("after reporting the last ISR member: %+v", got)
 	}
 }

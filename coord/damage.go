@@ -37,24 +37,14 @@ func OpenReadable(dir string) (c *Cluster, damage, err error) {
 
 // TopicsReadable returns the topics whose files can be read, sorted by
 // name, and an error for each that cannot; err is for listing the
-// directory itself.
+// directory itself. It is ListTopics, the one topic listing, with the
+// errors alone.
 func (c *Cluster) TopicsReadable() (topics []*Topic, damaged []error, err error) {
-	names, err := c.topicNames()
-	if err != nil {
-		return nil, nil, err
+	topics, unreadable, err := c.ListTopics()
+	for _, u := range unreadable {
+		damaged = append(damaged, u.Err)
 	}
-	for _, name := range names {
-		t, err := c.readTopic(name)
-		switch {
-		case errors.Is(err, ErrUnknownTopic):
-			// deleted since the listing
-		case err != nil:
-			damaged = append(damaged, err)
-		default:
-			topics = append(topics, t)
-		}
-	}
-	return topics, damaged, nil
+	return topics, damaged, err
 }
 
 // readableTopics is TopicsReadable without the errors, for checks that

@@ -28,6 +28,12 @@
 //	 "partitions": [{"partition": 0, "replicas": [1, 2, 3], "leader": 1,
 //	                 "leader_epoch": 0, "isr": [1, 2, 3]}]}
 //
+// A partition may also list "damaged" replicas (broker, log_end_offset,
+// high_watermark: a replica whose log lost records that may have been
+// committed, which does not lead while a replica that may hold them is
+// alive) and "last_unclean_epoch" (the epoch of its latest unclean
+// election); see Partition and ARCHITECTURE.md.
+//
 // # Why it is shaped like this
 //
 // Metadata lives under meta/ and data under brokers/ so that one fsnotify

@@ -52,6 +52,83 @@ type Partition struct {
 	// ISR is the in-sync replica set. Never empty: when every member has
 	// failed it keeps the last one, whose data is the best there is.
 	ISR []int `json:"isr"`
+	// Damaged lists the replicas known to lack records that may have been
+	// committed (their log was damaged and cut, or found shorter than a
+	// high watermark a follower had seen). Such a replica leaves the ISR
+	// (unless it is its last member) and may not lead while a replica
+	// that may hold the records is alive: only an unclean election can
+	// make it leader. It is taken off the list when it joins the ISR
+	// again, having copied the records back from a leader.
+	Damaged []DamagedReplica `json:"damaged,omitempty"`
+	// LastUncleanEpoch is the leader epoch of the latest unclean election
+	// (0: none), which accepted the loss of records the new leader lacked:
+	// a follower whose latest epoch is older may have to truncate records
+	// it had seen committed, and is allowed to.
+	LastUncleanEpoch int `json:"last_unclean_epoch,omitempty"`
+}
+
+// DamagedReplica is a replica known to lack records that may have been
+// committed: Broker's replica ends at LogEndOffset, while offsets up to
+// HighWatermark-1 may have been committed.
+type DamagedReplica struct {
+	Broker        int   `json:"broker"`
+	LogEndOffset  int64 `json:"log_end_offset"`
+	HighWatermark int64 `json:"high_watermark"`
+}
+
+// String says what the replica lacks, for messages.
+func (d DamagedReplica) String() string {
+	return fmt.Sprintf("broker %d's replica ends at offset %d and lacks offsets %d to %d, which may have been committed",
+		d.Broker, d.LogEndOffset, d.LogEndOffset, d.HighWatermark-1)
+}
+
+// DamagedReplica returns the entry of broker's replica in p.Damaged.
+func (p *Partition) DamagedReplica(broker int) (DamagedReplica, bool) {
+	for _, d := range p.Damaged {
+		if d.Broker == broker {
+			return d, true
+		}
+	}
+	return DamagedReplica{}, false
+}
+
+// IsDamaged reports whether broker's replica is listed in p.Damaged.
+func (p *Partition) IsDamaged(broker int) bool {
+	_, ok := p.DamagedReplica(broker)
+	return ok
+}
+
+// MarkDamaged lists d in p.Damaged (replacing broker's entry, keeping the
+// larger high watermark) and takes the broker out of the ISR unless it is
+// its last member. It reports whether p changed.
+func (p *Partition) MarkDamaged(d DamagedReplica) bool {
+	changed := false
+	if old, ok := p.DamagedReplica(d.Broker); ok {
+		d.HighWatermark = max(d.HighWatermark, old.HighWatermark)
+		if old != d {
+			p.ClearDamaged(d.Broker)
+			changed = true
+		}
+	} else {
+		changed = true
+	}
+	if changed {
+		p.Damaged = append(p.Damaged, d)
+		slices.SortFunc(p.Damaged, func(a, b DamagedReplica) int { return cmp.Compare(a.Broker, b.Broker) })
+	}
+	if len(p.ISR) > 1 && slices.Contains(p.ISR, d.Broker) {
+		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(x int) bool { return x == d.Broker })
+		changed = true
+	}
+	return changed
+}
+
+// ClearDamaged takes broker off p.Damaged.
+func (p *Partition) ClearDamaged(broker int) {
+	p.Damaged = slices.DeleteFunc(slices.Clone(p.Damaged), func(d DamagedReplica) bool { return d.Broker == broker })
+	if len(p.Damaged) == 0 {
+		p.Damaged = nil
+	}
 }
 
 // Clone returns a deep copy of t.
@@ -65,6 +142,7 @@ func (t *Topic) Clone() *Topic {
 	for i, p := range t.Partitions {
 		p.Replicas = slices.Clone(p.Replicas)
 		p.ISR = slices.Clone(p.ISR)
+		p.Damaged = slices.Clone(p.Damaged)
 		u.Partitions[i] = p
 	}
 	return &u
@@ -117,9 +195,27 @@ func (c *Cluster) Topic(name string) (*Topic, error) {
 	return c.readTopic(name)
 }
 
-// readTopic reads and checks one topic file.
+// readTopic reads and checks one topic file. The topic is unknown
+// (ErrUnknownTopic) only when meta/topics holds no entry of its name: a
+// symbolic link is followed, and one whose target is missing, like an entry
+// that is not a regular file (a directory, a FIFO), is an unreadable topic
+// file, not a deleted topic.
 func (c *Cluster) readTopic(name string) (*Topic, error) {
 	path := c.topicPath(name)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, corruptError(path, errors.New("it is a symbolic link to a file that does not exist"))
+		}
+		return nil, newError(ErrUnknownTopic, "unknown topic %s", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		// Not read: a FIFO would block the reader forever.
+		return nil, corruptError(path, fmt.Errorf("it is not a regular file (%s)", fi.Mode().Type()))
+	}
 	var t Topic
 	if err := readJSON(path, &t); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -191,32 +287,72 @@ func checkTopic(t *Topic) error {
 			}
 			inISR[r] = true
 		}
+		damaged := map[int]bool{}
+		for _, d := range p.Damaged {
+			if !seen[d.Broker] || damaged[d.Broker] || d.LogEndOffset < 0 || d.HighWatermark <= d.LogEndOffset {
+				return fmt.Errorf("partition %d: damaged replica %+v must be a replica listed once, lacking offsets", i, d)
+			}
+			damaged[d.Broker] = true
+		}
+		if p.LastUncleanEpoch < 0 || p.LastUncleanEpoch > p.LeaderEpoch {
+			return fmt.Errorf("partition %d: last_unclean_epoch %d must be between 0 and the leader epoch", i, p.LastUncleanEpoch)
+		}
 	}
 	return nil
 }
 
-// Topics returns every topic, sorted by name. Files whose names are not
-// topic names (editor leftovers, temporary files) are ignored.
+// Topics returns every topic, sorted by name, or the error of the first
+// topic file that cannot be read. Files whose names are not topic names
+// (editor leftovers, temporary files) are ignored.
 func (c *Cluster) Topics() ([]*Topic, error) {
-	names, err := c.topicNames()
+	topics, unreadable, err := c.ListTopics()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Topic, 0, len(names))
-	for _, name := range names {
-		t, err := c.readTopic(name)
-		if errors.Is(err, ErrUnknownTopic) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+	for _, u := range unreadable {
+		return nil, u.Err
 	}
-	return out, nil
+	return topics, nil
 }
 
-// topicNames lists the names of the topic files, sorted.
+// UnreadableTopic is a topic file that exists but cannot be read.
+type UnreadableTopic struct {
+	Name string
+	Err  error
+}
+
+// ListTopics reads every topic file: the topics it could read and the
+// files it could not (corrupt, unreadable, a symbolic link to nothing, not
+// a regular file), each sorted by name; err is for the listing itself.
+//
+// It is the one listing that clients, brokers and the controller use, so
+// that they agree on which topics exist. A topic exists while meta/topics
+// holds an entry <name>.json for a valid topic name, whatever that entry
+// is, and is deleted only once the entry is gone: a topic whose file cannot
+// be read is not a deleted topic, and nothing may delete its data.
+func (c *Cluster) ListTopics() (topics []*Topic, unreadable []UnreadableTopic, err error) {
+	names, err := c.topicNames()
+	if err != nil {
+		return nil, nil, err
+	}
+	topics = make([]*Topic, 0, len(names))
+	for _, name := range names {
+		t, err := c.readTopic(name)
+		switch {
+		case errors.Is(err, ErrUnknownTopic):
+			// deleted since the listing
+		case err != nil:
+			unreadable = append(unreadable, UnreadableTopic{name, err})
+		default:
+			topics = append(topics, t)
+		}
+	}
+	return topics, unreadable, nil
+}
+
+// topicNames lists the names of the topic files, sorted: every entry
+// <name>.json whose name is a valid topic name, of any file type (see
+// ListTopics).
 func (c *Cluster) topicNames() ([]string, error) {
 	entries, err := os.ReadDir(c.topicsDir())
 	if errors.Is(err, os.ErrNotExist) {
@@ -228,7 +364,7 @@ func (c *Cluster) topicNames() ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if ok && e.Type().IsRegular() && ValidateTopicName(name) == nil {
+		if ok && ValidateTopicName(name) == nil {
 			names = append(names, name)
 		}
 	}
@@ -360,6 +496,33 @@ func (c *Cluster) UpdateTopic(name string, fn func(*Topic) error) (*Topic, error
 	return out, err
 }
 
+// errNoChange makes UpdateTopic write nothing.
+var errNoChange = errors.New("no change")
+
+// ReportDamagedReplica lists replica d of partition of topic (whose id
+// must be topicID) as damaged: lacking records that may have been
+// committed (see Partition.Damaged), and out of the ISR unless it is its
+// last member. With leaderEpoch >= 0 it does so only while the partition
+// is at that leader epoch (a follower reporting its leader). It reports
+// whether the topic changed; the controller then moves leadership away
+// from the replica.
+func (c *Cluster) ReportDamagedReplica(topic, topicID string, partition int, d DamagedReplica, leaderEpoch int) (bool, error) {
+	_, err := c.UpdateTopic(topic, func(t *Topic) error {
+		if t.ID != topicID || partition >= len(t.Partitions) {
+			return errNoChange
+		}
+		p := &t.Partitions[partition]
+		if leaderEpoch >= 0 && p.LeaderEpoch != leaderEpoch || !slices.Contains(p.Replicas, d.Broker) || !p.MarkDamaged(d) {
+			return errNoChange
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // checkUpdate checks that next is a valid successor of prev.
 func checkUpdate(prev, next *Topic) error {
 	bad := func(format string, args ...any) error {
@@ -374,6 +537,9 @@ func checkUpdate(prev, next *Topic) error {
 	for i, p := range prev.Partitions {
 		if next.Partitions[i].LeaderEpoch < p.LeaderEpoch {
 			return bad("leader epoch of partition %d cannot go back from %d to %d", i, p.LeaderEpoch, next.Partitions[i].LeaderEpoch)
+		}
+		if next.Partitions[i].LastUncleanEpoch < p.LastUncleanEpoch {
+			return bad("last unclean epoch of partition %d cannot go back from %d to %d", i, p.LastUncleanEpoch, next.Partitions[i].LastUncleanEpoch)
 		}
 	}
 	next.Version = prev.Version + 1
@@ -391,6 +557,13 @@ func checkUpdate(prev, next *Topic) error {
 // has a partition open keeps writing to the removed files until it sees
 // the topic gone; brokers must compare the topic id of a partition
 // directory with the topic's before using it.
+//
+// A directory whose partition.metadata names another topic id (a topic of
+// the same name created since) is not touched, and neither is one whose
+// partition.metadata cannot be read: whose data it holds is then unknown.
+// The error names the directories kept. A topic whose own file is corrupt
+// is deleted too (its id is then unknown, and its directories are known
+// by their name only).
 func (c *Cluster) DeleteTopic(name string) error {
 	return c.deleteTopic(name, "")
 }
@@ -424,15 +597,17 @@ func (c *Cluster) deleteTopic(name, id string) error {
 	if err != nil {
 		return err
 	}
-	id = "unknown"
+	id = "" // unknown unless the file could be read
 	if t != nil {
 		id = t.ID
 	}
 	return c.removePartitionDirs(name, id)
 }
 
-// removePartitionDirs removes <topic>-<n> from every broker data directory.
+// removePartitionDirs removes <topic>-<n> from every broker data directory
+// (id "" when the topic's id is unknown).
 func (c *Cluster) removePartitionDirs(topic, id string) error {
+	var kept []string
 	brokerDirs, err := os.ReadDir(filepath.Join(c.dir, "brokers"))
 	if err != nil {
 		return nil // no data directories: nothing to remove
@@ -452,9 +627,17 @@ func (c *Cluster) removePartitionDirs(topic, id string) error {
 			if n, err := strconv.Atoi(rest); err != nil || n < 0 || strconv.Itoa(n) != rest {
 				continue // another topic's directory, like <topic>-x-0
 			}
+			dir := filepath.Join(bdir, e.Name())
+			if got, err := logdir.ReadPartitionMetadata(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				kept = append(kept, dir)
+				firstErr = cmp.Or(firstErr, err)
+				continue
+			} else if err == nil && id != "" && got != id {
+				continue // a new topic's replica
+			}
 			// A short name, so that a 249-character topic fits in 255 bytes.
-			gone := filepath.Join(bdir, "."+id+"-"+rest+"-delete")
-			if err := os.Rename(filepath.Join(bdir, e.Name()), gone); err != nil {
+			gone := filepath.Join(bdir, "."+cmp.Or(id, "unknown")+"-"+rest+"-delete")
+			if err := os.Rename(dir, gone); err != nil {
 				if !errors.Is(err, os.ErrNotExist) { // removed by someone else first
 					firstErr = cmp.Or(firstErr, err)
 				}
@@ -462,6 +645,9 @@ func (c *Cluster) removePartitionDirs(topic, id string) error {
 			}
 			firstErr = cmp.Or(firstErr, os.RemoveAll(gone))
 		}
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("topic %s deleted but %s kept: %w; remove what is not needed by hand", topic, strings.Join(kept, ", "), firstErr)
 	}
 	if firstErr != nil {
 		return fmt.Errorf("topic %s deleted but its data is not all removed: %w", topic, firstErr)

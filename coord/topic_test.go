@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -287,5 +288,132 @@ func TestDeleteTopic(t *testing.T) {
 	again, err := c.CreateTopic("gone", 1, 1, nil)
 	if err != nil || again.ID == tp.ID {
 		t.Fatalf("re-created topic: %v; id %s (old %s) must differ", err, again.ID, tp.ID)
+	}
+}
+
+// One listing for everyone: a topic exists while meta/topics holds an
+// entry of its name, whatever the entry is. A symbolic link to a copy is
+// the topic; an entry that cannot be read is an unreadable topic, never a
+// deleted one; names that are not topic files are not topics.
+func TestListTopicsAgreesOnWhatExists(t *testing.T) {
+	c := newCluster(t)
+	registerBrokers(t, c, 1)
+	for _, name := range []string{"plain", "sy", "dangling", "dir", "fifo", "corrupt"} {
+		if _, err := c.CreateTopic(name, 1, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := c.topicsDir()
+	// sy.json: a symbolic link to an identical copy elsewhere.
+	copyPath := filepath.Join(t.TempDir(), "sy-copy.json")
+	data, err := os.ReadFile(c.topicPath("sy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(copyPath, data, 0o644))
+	must(t, os.Remove(c.topicPath("sy")))
+	must(t, os.Symlink(copyPath, c.topicPath("sy")))
+	// dangling.json: a symbolic link to nothing.
+	must(t, os.Remove(c.topicPath("dangling")))
+	must(t, os.Symlink(filepath.Join(t.TempDir(), "nothing.json"), c.topicPath("dangling")))
+	// dir.json: a directory; fifo.json: a FIFO (reading it would block).
+	must(t, os.Remove(c.topicPath("dir")))
+	must(t, os.Mkdir(c.topicPath("dir"), 0o755))
+	must(t, os.Remove(c.topicPath("fifo")))
+	must(t, syscall.Mkfifo(c.topicPath("fifo"), 0o644))
+	must(t, os.WriteFile(c.topicPath("corrupt"), []byte("garbage{"), 0o644))
+	// Not topic files at all.
+	must(t, os.WriteFile(filepath.Join(dir, ".tmp-12345"), data, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "bad name!.json"), data, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "notes.txt"), data, 0o644))
+
+	topics, unreadable, err := c.ListTopics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tp := range topics {
+		got = append(got, tp.Name)
+	}
+	if want := []string{"plain", "sy"}; !slices.Equal(got, want) {
+		t.Errorf("readable topics %v, want %v", got, want)
+	}
+	wantBad := map[string]string{
+		"corrupt":  "invalid character",
+		"dangling": "symbolic link to a file that does not exist",
+		"dir":      "not a regular file",
+		"fifo":     "not a regular file",
+	}
+	for _, u := range unreadable {
+		msg, ok := wantBad[u.Name]
+		if !ok || !strings.Contains(u.Err.Error(), msg) || !errors.Is(u.Err, ErrCorruptMetadata) {
+			t.Errorf("unreadable %s: %v; want ErrCorruptMetadata containing %q", u.Name, u.Err, msg)
+		}
+		delete(wantBad, u.Name)
+	}
+	for name := range wantBad {
+		t.Errorf("%s is not reported unreadable", name)
+	}
+	if tp, err := c.Topic("sy"); err != nil || tp.Name != "sy" {
+		t.Errorf("Topic(sy) through a symbolic link = %v, %v", tp, err)
+	}
+	for _, name := range []string{"dangling", "dir", "fifo", "corrupt"} {
+		if _, err := c.Topic(name); errors.Is(err, ErrUnknownTopic) || err == nil {
+			t.Errorf("Topic(%s) = %v; an unreadable topic file is not an unknown topic", name, err)
+		}
+	}
+	// A topic whose entry exists cannot be created again over it.
+	for _, name := range []string{"sy", "dangling", "dir"} {
+		if _, err := c.CreateTopic(name, 1, 1, nil); !errors.Is(err, ErrTopicExists) {
+			t.Errorf("CreateTopic(%s) over an existing entry = %v; want ErrTopicExists", name, err)
+		}
+	}
+	if _, err := c.Topics(); !errors.Is(err, ErrCorruptMetadata) {
+		t.Errorf("Topics() = %v; want the first unreadable file's error", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Deleting a topic removes its replicas, not a newer topic's of the same
+// name (another topic id), nor one whose partition.metadata cannot be read:
+// those are kept and named in the error.
+func TestDeleteTopicRemovesOnlyItsOwnReplicas(t *testing.T) {
+	c := newCluster(t)
+	registerBrokers(t, c, 1)
+	tp, err := c.CreateTopic("gone", 3, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[int]string{
+		0: "version: 0\ntopic_id: " + tp.ID + "\n", // its own
+		1: "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n",
+		2: "", // unreadable
+	}
+	for p, m := range meta {
+		d := c.PartitionDir(1, "gone", p)
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "00000000000000000000.log"), []byte("data"), 0o644))
+		must(t, os.WriteFile(filepath.Join(d, "partition.metadata"), []byte(m), 0o644))
+	}
+	err = c.DeleteTopic("gone")
+	if err == nil || !strings.Contains(err.Error(), "topic gone deleted but "+c.PartitionDir(1, "gone", 2)+" kept: unreadable partition.metadata") {
+		t.Fatalf("DeleteTopic = %v; want it to name the replica it kept", err)
+	}
+	if _, err := c.Topic("gone"); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("Topic after delete = %v", err)
+	}
+	if _, err := os.Stat(c.PartitionDir(1, "gone", 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the topic's own replica survived: %v", err)
+	}
+	for _, p := range []int{1, 2} {
+		if _, err := os.Stat(filepath.Join(c.PartitionDir(1, "gone", p), "00000000000000000000.log")); err != nil {
+			t.Errorf("replica gone-%d was removed: %v", p, err)
+		}
 	}
 }

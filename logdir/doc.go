@@ -15,6 +15,7 @@
 //	state                           live state, rewritten in place after every append
 //	checkpoints                     durable facts, replaced atomically
 //	leader-epoch-checkpoint         Kafka's epoch -> start offset list
+//	partition.metadata              Kafka's: the topic id the replica belongs to
 //	lock                            flock: held by whoever writes the log or the state
 //	flush.lock                      flock: held by whoever runs an fsync (group commit)
 //
@@ -109,4 +110,17 @@
 // batch before it), removes later segments, rebuilds damaged or missing
 // indexes, loads the idempotent producers' state (deleting snapshots above
 // the recovered log end) and reports what it removed.
+// leader-epoch-checkpoint is derived data: a damaged one is rebuilt from the
+// batches' partitionLeaderEpoch.
+//
+// # Lost committed records
+//
+// A log that comes out of recovery shorter than what the replica had that
+// may have been committed (a leader's high watermark, a follower's log
+// end), or whose committed bytes are found gone while it runs (a deleted
+// or cut active segment, seen by the next holder of the lock), records it
+// in the state and checkpoints (lost-committed-to), stops being a leader
+// and refuses to become one (ErrMissingRecords) until it has copied the
+// records back or the loss is accepted (ClearLostCommitted). See
+// ARCHITECTURE.md, "Damaged replicas".
 package logdir

@@ -31,6 +31,14 @@ var (
 	// Kafka's INVALID_TXN_STATE.
 	ErrInvalidTxnState = errors.New("invalid transaction state")
 
+	// Roles.
+
+	// ErrMissingRecords: BecomeLeader of a replica whose log lost records
+	// that may have been committed (State.LostCommittedTo): it would make
+	// its followers truncate them. It may lead once it holds them again,
+	// or once an unclean election accepted the loss (ClearLostCommitted).
+	ErrMissingRecords = errors.New("replica lacks committed records")
+
 	// Reading.
 
 	// ErrOffsetOutOfRange: the offset is below the log start offset or

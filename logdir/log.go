@@ -58,6 +58,9 @@ type Log struct {
 
 	// Now returns the wall clock in milliseconds; tests replace it.
 	Now func() int64
+	// Logf reports what the Log repaired on its own (a damaged
+	// leader-epoch-checkpoint rebuilt from the log); nil discards.
+	Logf func(format string, args ...any)
 	// LockTimeout bounds the wait for the partition lock (0: wait as long
 	// as it takes). A process stopped while holding the lock (SIGSTOP)
 	// holds it until it is continued or killed; a controller fencing a
@@ -69,14 +72,18 @@ type Log struct {
 var ErrLockTimeout = errors.New("partition lock is held by another process")
 
 // acquire takes the partition flock, waiting at most LockTimeout.
-func (l *Log) acquire() error {
-	if l.LockTimeout <= 0 {
+func (l *Log) acquire() error { return l.acquireWithin(l.LockTimeout) }
+
+// acquireWithin takes the partition flock, waiting at most timeout (0: as
+// long as it takes).
+func (l *Log) acquireWithin(timeout time.Duration) error {
+	if timeout <= 0 {
 		if err := l.lock.Lock(); err != nil {
 			return fmt.Errorf("lock partition %s: %w", l.dir, err)
 		}
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.LockTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ok, err := l.lock.TryLockContext(ctx, 5*time.Millisecond)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -138,6 +145,13 @@ func Open(dir string, cfg Config) (*Log, error) {
 
 // Dir is the partition directory.
 func (l *Log) Dir() string { return l.dir }
+
+// logf reports through Logf, naming the partition directory.
+func (l *Log) logf(format string, args ...any) {
+	if l.Logf != nil {
+		l.Logf("%s: %s", l.dir, fmt.Sprintf(format, args...))
+	}
+}
 
 // SetConfig changes the configuration used by later appends (a topic's
 // config was altered).
@@ -330,7 +344,7 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 			if h.PartitionLeaderEpoch > latestEpoch {
 				latestEpoch = h.PartitionLeaderEpoch
 				if !epochKnown || latestEpoch > l.epochLatest {
-					if err := l.noteEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+					if err := l.noteEpoch(st, h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
 						return res, err
 					}
 					epochKnown = true
@@ -345,6 +359,9 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	}
 	if st.HighWatermarkFollowsLEO {
 		st.HighWatermark = st.LogEndOffset
+	}
+	if st.LostCommittedTo > 0 && st.LogEndOffset >= st.LostCommittedTo {
+		st.LostCommittedTo = 0 // copied back what it had lost
 	}
 	if err := l.commit(st); err != nil {
 		return res, err
@@ -364,8 +381,8 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 
 // noteEpoch records in leader-epoch-checkpoint that a verbatim batch of a
 // newer epoch starts at offset.
-func (l *Log) noteEpoch(epoch int32, offset int64) error {
-	es, err := ReadLeaderEpochs(l.dir)
+func (l *Log) noteEpoch(st *State, epoch int32, offset int64) error {
+	es, err := l.leaderEpochsLocked(st)
 	if err != nil {
 		return err
 	}
@@ -373,7 +390,7 @@ func (l *Log) noteEpoch(epoch int32, offset int64) error {
 		l.epochLatest = es[n-1].Epoch
 		return nil
 	}
-	if err := assignEpoch(l.dir, epoch, offset); err != nil {
+	if err := assignEpoch(l.dir, es, epoch, offset); err != nil {
 		return err
 	}
 	l.epochLatest = epoch

@@ -27,7 +27,22 @@ type RecoveryReport struct {
 	// BadSnapshots names the producer snapshots that were damaged or cut
 	// short and were deleted (their state was rebuilt from the log).
 	BadSnapshots []string
+	// LostCommittedTo is above LogEndOffset when the recovered log lacks
+	// records it had and that may have been committed (offsets
+	// LogEndOffset to LostCommittedTo-1): the replica was left a follower
+	// and may not lead (see State.LostCommittedTo). It is also set when an
+	// earlier loss is not made good yet. 0 otherwise.
+	LostCommittedTo int64
+	// LeaderEpochs says what was wrong with leader-epoch-checkpoint and
+	// how it was repaired ("" if nothing was): rebuilt from the batches'
+	// partitionLeaderEpoch when damaged, cut to the log when it named
+	// epochs starting past the log end.
+	LeaderEpochs string
 }
+
+// LostCommitted reports whether the recovered log lacks records that may
+// have been committed.
+func (r *RecoveryReport) LostCommitted() bool { return r.LostCommittedTo > r.LogEndOffset }
 
 // Truncated reports whether recovery removed anything.
 func (r *RecoveryReport) Truncated() bool {
@@ -41,7 +56,10 @@ func (r *RecoveryReport) Truncated() bool {
 // removed, and every valid batch before the damage is kept. Indexes of the
 // scanned segments are rebuilt; indexes of earlier segments are checked and
 // rebuilt when missing or inconsistent. The recovered log is fsynced and the
-// recovery point moved to its end. Recover takes the partition lock, so it
+// recovery point moved to its end. A log that comes out shorter than what
+// the replica had seen committed (its high watermark; a follower's log end)
+// lost committed records: the replica is left a follower, marked (see
+// State.LostCommittedTo) and the report says so. Recover takes the partition lock, so it
 // is safe to run while producers are appending.
 func Recover(dir string, cfg Config) (*Log, *RecoveryReport, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -91,6 +109,11 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	bases, err := listSegments(l.dir)
 	if err != nil {
 		return nil, err
+	}
+	// What the replica had that may have been committed, before recovery.
+	committed := cp.committedEnd()
+	if oldErr == nil {
+		committed = committedEnd(&old)
 	}
 	var st State
 	st.LogStartOffset = cp.LogStartOffset
@@ -196,6 +219,12 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 		st.HighWatermark = cp.HighWatermark
 	}
 	st.HighWatermark = min(max(st.HighWatermark, st.LogStartOffset), st.LogEndOffset)
+	st.LostCommittedTo = 0
+	st.FollowsEpoch = -1 // the log may have changed: check it against the leader again
+	markLost(&st, committed)
+	if err := l.recoverLeaderEpochs(&st, rep); err != nil {
+		return nil, err
+	}
 	st.FlushedOffset = st.LogEndOffset
 	st.LastFlushMs = l.Now()
 	if err := l.commit(&st); err != nil {
@@ -218,8 +247,38 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	}
 	rep.Producers, rep.BadSnapshots = len(ps.producers), l.snapshotDamage
 	rep.LogEndOffset = st.LogEndOffset
+	rep.LostCommittedTo = st.LostCommittedTo
 	rep.Segments = len(bases) - len(rep.DeletedSegments)
 	return rep, nil
+}
+
+// recoverLeaderEpochs makes leader-epoch-checkpoint agree with the
+// recovered log: a damaged file is rebuilt from the batches, entries that
+// start past the log end (the log was cut under them) are dropped.
+func (l *Log) recoverLeaderEpochs(st *State, rep *RecoveryReport) error {
+	es, err := ReadLeaderEpochs(l.dir)
+	if errors.Is(err, ErrBadState) {
+		rebuilt, serr := scanLeaderEpochs(l.dir, st)
+		if serr != nil {
+			return serr
+		}
+		rep.LeaderEpochs = fmt.Sprintf("%v; rebuilt it from the log: %s", err, FormatEpochs(rebuilt))
+		return writeLeaderEpochs(l.dir, rebuilt)
+	}
+	if err != nil {
+		return err
+	}
+	kept := es[:0:0]
+	for _, e := range es {
+		if e.StartOffset <= st.LogEndOffset {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(es) {
+		return nil
+	}
+	rep.LeaderEpochs = fmt.Sprintf("leader-epoch-checkpoint named epochs starting past the log end %d: cut to %s", st.LogEndOffset, FormatEpochs(kept))
+	return writeLeaderEpochs(l.dir, kept)
 }
 
 // closeTimeIndex ends the time index of a rebuilt segment that is not the

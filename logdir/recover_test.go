@@ -117,8 +117,31 @@ func TestRecoverTruncatesAtCorruption(t *testing.T) {
 	if want := victim + 2*int64(h.RecordCount); int64(len(recs)) != want {
 		t.Fatalf("%d records after recovery, want %d", len(recs), want)
 	}
-	// and the log takes appends again, after the last good batch
-	res, err := l2.Append(0, makeBatch("new", 1, 1))
+	// The cut records were committed (the leader's high watermark was at
+	// its end): the replica is no longer leader, remembers what it lacks,
+	// and may not lead again until the loss is accepted.
+	if !rep.LostCommitted() || rep.LostCommittedTo != 300 || rep.LogEndOffset != int64(len(recs)) {
+		t.Fatalf("report %+v: want committed records %d..299 reported lost", rep, len(recs))
+	}
+	st, _ := l2.State()
+	if st.Leader || st.LostCommittedTo != 300 || st.HighWatermark != int64(len(recs)) {
+		t.Fatalf("state after recovery: %+v", st)
+	}
+	if _, err := l2.Append(0, makeBatch("new", 1, 1)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append after recovery: %v, want ErrNotLeader", err)
+	}
+	if err := l2.BecomeLeader(1, true); !errors.Is(err, ErrMissingRecords) {
+		t.Fatalf("BecomeLeader after losing committed records: %v, want ErrMissingRecords", err)
+	}
+	// An unclean election accepts the loss: the log takes appends again,
+	// after the last good batch.
+	if err := l2.ClearLostCommitted(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.BecomeLeader(1, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l2.Append(1, makeBatch("new", 1, 1))
 	if err != nil || res.BaseOffset != int64(len(recs)) {
 		t.Fatalf("append after recovery: %+v %v", res, err)
 	}

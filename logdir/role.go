@@ -1,6 +1,10 @@
 package logdir
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"time"
+)
 
 // withState runs fn on the reconciled state under the partition lock and
 // commits the result if fn returns nil.
@@ -38,11 +42,18 @@ func (l *Log) BecomeLeader(epoch int32, isrIsLeaderOnly bool) error {
 		if epoch < st.LeaderEpoch {
 			return fmt.Errorf("%w: %s is at epoch %d, cannot lead at %d", ErrFenced, l.dir, st.LeaderEpoch, epoch)
 		}
-		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO = true, epoch, isrIsLeaderOnly
+		if st.LostCommittedTo > st.LogEndOffset {
+			return fmt.Errorf("%w: %s lost offsets %d to %d, which may have been committed", ErrMissingRecords, l.dir, st.LogEndOffset, st.LostCommittedTo-1)
+		}
+		es, err := l.leaderEpochsLocked(st)
+		if err != nil {
+			return err
+		}
+		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO, st.FollowsEpoch = true, epoch, isrIsLeaderOnly, -1
 		if isrIsLeaderOnly {
 			st.HighWatermark = max(st.HighWatermark, st.LogEndOffset)
 		}
-		return assignEpoch(l.dir, epoch, st.LogEndOffset)
+		return assignEpoch(l.dir, es, epoch, st.LogEndOffset)
 	})
 	if err != nil {
 		return err
@@ -60,6 +71,9 @@ func (l *Log) BecomeFollower(epoch int32) error {
 		if epoch < st.LeaderEpoch {
 			return fmt.Errorf("%w: %s is at epoch %d, not going back to %d", ErrFenced, l.dir, st.LeaderEpoch, epoch)
 		}
+		if st.Leader || epoch != st.LeaderEpoch {
+			st.FollowsEpoch = -1
+		}
 		st.Leader, st.LeaderEpoch, st.HighWatermarkFollowsLEO = false, epoch, false
 		return nil
 	})
@@ -68,6 +82,74 @@ func (l *Log) BecomeFollower(epoch int32) error {
 	}
 	return writeCheckpoints(l.dir, checkpointsOf(&st))
 }
+
+// SetFollowing records that this follower, at epoch, has checked its log
+// against its leader's at that epoch (cut its divergent suffix): from now
+// on its log end counts towards the leader's high watermark.
+func (l *Log) SetFollowing(epoch int32) error {
+	_, err := l.withState(func(st *State) error {
+		if st.Leader || st.LeaderEpoch != epoch {
+			return fmt.Errorf("%w: %s is not a follower at epoch %d", ErrFenced, l.dir, epoch)
+		}
+		st.FollowsEpoch = epoch
+		return nil
+	})
+	return err
+}
+
+// ClearLostCommitted forgets that the replica lost committed records
+// (State.LostCommittedTo): either it holds every committed record again
+// (it caught up with a leader elected from the ISR), or an unclean
+// election made it leader and the partition accepts the loss.
+func (l *Log) ClearLostCommitted() error {
+	st, err := l.withState(func(st *State) error {
+		st.LostCommittedTo = 0
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeCheckpoints(l.dir, checkpointsOf(&st))
+}
+
+// Check makes sure the committed state agrees with the files, as every
+// append does first: a broker calls it now and then on replicas that take
+// no appends, so that committed bytes gone from under it (an active
+// segment deleted or cut) are noticed. The files are looked at without
+// the lock first; only when something is off is the lock taken (waiting
+// at most checkLockWait: a process stopped while holding it must not
+// stall the broker), and the state repaired and committed (see
+// State.LostCommittedTo). It returns the state, repaired or not.
+func (l *Log) Check() (State, error) {
+	st, err := l.State()
+	if err == nil {
+		fi, serr := os.Stat(segmentPath(l.dir, st.ActiveSegment, logSuffix))
+		l.mu.Lock()
+		ok := serr == nil && fi.Size() >= st.ActiveSize
+		if ok && l.seg != nil && l.segBase == st.ActiveSegment {
+			_, nlink, err := statOf(l.seg)
+			ok = err == nil && nlink > 0
+		}
+		l.mu.Unlock()
+		if ok {
+			return st, nil
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.acquireWithin(checkLockWait); err != nil {
+		return State{}, err
+	}
+	defer l.lock.Unlock()
+	st, err = l.loadTail()
+	if err != nil {
+		return st, err
+	}
+	return st, writeCheckpoints(l.dir, checkpointsOf(&st))
+}
+
+// checkLockWait bounds Check's wait for the partition lock.
+const checkLockWait = 2 * time.Second
 
 // SetHighWatermark moves the high watermark up to hw (bounded by the log
 // end offset). It never moves it back: consumers may have read below it.
@@ -79,6 +161,23 @@ func (l *Log) SetHighWatermark(hw int64) (State, error) {
 		}
 		return nil
 	})
+}
+
+// LeaderEpochs returns the replica's leader-epoch list, read under the
+// partition lock: a damaged leader-epoch-checkpoint is rebuilt from the
+// log (and reported through Logf).
+func (l *Log) LeaderEpochs() ([]EpochEntry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.acquire(); err != nil {
+		return nil, err
+	}
+	defer l.lock.Unlock()
+	st, err := l.loadTail()
+	if err != nil {
+		return nil, err
+	}
+	return l.leaderEpochsLocked(&st)
 }
 
 // Checkpoint writes the checkpoints file from the committed state, and the

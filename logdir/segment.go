@@ -49,6 +49,16 @@ func sizeOf(f *os.File) (int64, error) {
 	return st.Size, nil
 }
 
+// statOf is the size and link count of f by fstat(2): a link count of 0
+// means the file was deleted while open.
+func statOf(f *os.File) (size int64, nlink uint64, err error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, 0, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	return st.Size, uint64(st.Nlink), nil
+}
+
 // listSegments returns the base offsets of the .log files in dir, ascending.
 func listSegments(dir string) ([]int64, error) {
 	ents, err := os.ReadDir(dir)

@@ -26,8 +26,21 @@ type State struct {
 	// is committed as soon as it is written and the appender moves the high
 	// watermark itself. With followers in the ISR the leader broker moves it.
 	HighWatermarkFollowsLEO bool
-	FlushedOffset           int64 // every offset below this is fsynced (the recovery point)
-	LastFlushMs             int64 // wall clock of the last fsync, for flush.ms
+	// LostCommittedTo, when above LogEndOffset, says that the log lost
+	// records it had and that may have been committed: offsets
+	// LogEndOffset to LostCommittedTo-1 (damage cut by recovery, segment
+	// bytes gone under a running broker). Such a replica is never left a
+	// leader and may not become one (ErrMissingRecords) until it holds
+	// them again or an unclean election accepts the loss. 0 otherwise.
+	LostCommittedTo int64
+	// FollowsEpoch is the leader epoch whose leader's log this follower
+	// has checked its own against (its divergent suffix cut, KIP-101);
+	// -1 for a leader, or a follower that has not done so at its current
+	// epoch. A leader counts a follower's log end only at its own epoch:
+	// before that check the follower may hold records the leader does not.
+	FollowsEpoch  int32
+	FlushedOffset int64 // every offset below this is fsynced (the recovery point)
+	LastFlushMs   int64 // wall clock of the last fsync, for flush.ms
 
 	ActiveSegment        int64 // base offset of the segment appends go to
 	ActiveSize           int64 // committed bytes of the active segment
@@ -68,6 +81,8 @@ func (s *State) appendText(b []byte) []byte {
 	line("log-end-offset", s.LogEndOffset)
 	line("high-watermark", s.HighWatermark)
 	line("high-watermark-follows-log-end", b2i(s.HighWatermarkFollowsLEO))
+	line("lost-committed-to", s.LostCommittedTo)
+	line("follows-epoch", int64(s.FollowsEpoch))
 	line("flushed-offset", s.FlushedOffset)
 	line("last-flush-ms", s.LastFlushMs)
 	line("active-segment", s.ActiveSegment)
@@ -131,7 +146,7 @@ func decodeState(b []byte) (State, error) {
 	if err != nil || uint32(want) != crc32.Checksum(b[:i], castagnoli) {
 		return s, ErrBadState
 	}
-	var leader, follows, epoch int64
+	var leader, follows, epoch, followsEpoch int64
 	rest := b[len(stateMagic)+1 : i]
 	for len(rest) > 0 {
 		nl := bytes.IndexByte(rest, '\n')
@@ -165,6 +180,10 @@ func decodeState(b []byte) (State, error) {
 			p = &s.HighWatermark
 		case "high-watermark-follows-log-end":
 			p = &follows
+		case "lost-committed-to":
+			p = &s.LostCommittedTo
+		case "follows-epoch":
+			p = &followsEpoch
 		case "flushed-offset":
 			p = &s.FlushedOffset
 		case "last-flush-ms":
@@ -195,6 +214,7 @@ func decodeState(b []byte) (State, error) {
 		}
 	}
 	s.LeaderEpoch = int32(epoch)
+	s.FollowsEpoch = int32(followsEpoch)
 	s.Leader = leader == 1
 	s.HighWatermarkFollowsLEO = follows == 1
 	return s, nil

@@ -21,7 +21,7 @@ func (l *Log) loadTail() (State, error) {
 	if err != nil {
 		// The state is damaged (a torn write by a crashed machine, say):
 		// rebuild it from the active segment.
-		if st, err = l.rebuildState(); err != nil {
+		if st, err = l.rebuildState(0, "the state file is damaged"); err != nil {
 			return st, err
 		}
 		changed = true
@@ -29,15 +29,30 @@ func (l *Log) loadTail() (State, error) {
 	if err := l.openActive(st.ActiveSegment, &st); err != nil {
 		return st, err
 	}
-	size, err := sizeOf(l.seg)
+	size, nlink, err := statOf(l.seg)
 	if err != nil {
 		return st, err
 	}
+	if nlink == 0 {
+		// The active segment was deleted (or replaced) under this Log:
+		// its descriptor writes to a file that nobody else can read. Look
+		// at what the directory holds now.
+		l.closeSegment()
+		if err := l.openActive(st.ActiveSegment, &st); err != nil {
+			return st, err
+		}
+		if size, _, err = statOf(l.seg); err != nil {
+			return st, err
+		}
+	}
 	switch {
 	case size < st.ActiveSize:
-		// Committed bytes are gone (an external truncation, or a power
-		// loss with flushing off). Start over from what the file holds.
-		if st, err = l.rebuildState(); err != nil {
+		// Committed bytes are gone (an external truncation or deletion,
+		// or a power loss with flushing off). Start over from what the
+		// file holds; if that lost records that may have been committed,
+		// the replica stops leading and remembers what it lacks.
+		why := fmt.Sprintf("%d committed bytes of the active segment %s.log are gone", st.ActiveSize-size, segmentName(st.ActiveSegment))
+		if st, err = l.rebuildState(committedEnd(&st), why); err != nil {
 			return st, err
 		}
 		if err := l.openActive(st.ActiveSegment, &st); err != nil {
@@ -223,10 +238,14 @@ func (l *Log) scanAndTrack(st *State, size int64) (damage error, err error) {
 }
 
 // rebuildState recomputes the state from the files when the state file
-// cannot be trusted: the last segment is rescanned from its start and its
-// indexes rebuilt. The fence and offsets that cannot be derived from the log
-// come from the checkpoints and leader-epoch-checkpoint.
-func (l *Log) rebuildState() (State, error) {
+// cannot be trusted (why says what happened): the last segment is
+// rescanned from its start and its indexes rebuilt. The fence and offsets
+// that cannot be derived from the log come from the checkpoints and
+// leader-epoch-checkpoint. If the log now ends below what the replica had
+// that may have been committed (committed, or what the checkpoints say),
+// the replica is marked as missing those records and is no longer leader
+// (see markLost), and Logf says so.
+func (l *Log) rebuildState(committed int64, why string) (State, error) {
 	var st State
 	cp, err := readCheckpoints(l.dir)
 	if err != nil {
@@ -256,6 +275,11 @@ func (l *Log) rebuildState() (State, error) {
 		st.HighWatermark = st.LogEndOffset
 	}
 	st.FlushedOffset = min(cp.RecoveryPoint, st.LogEndOffset)
+	st.LostCommittedTo = 0
+	st.FollowsEpoch = -1
+	if markLost(&st, max(committed, cp.committedEnd())) {
+		l.logf("%s: the log, rebuilt from its files, ends at %d, below the %d it had, which may have been committed; no longer leader", why, st.LogEndOffset, st.LostCommittedTo)
+	}
 	return st, nil
 }
 

@@ -58,17 +58,11 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		}
 		st.HighWatermark = min(st.HighWatermark, st.LogEndOffset)
 		st.FlushedOffset = min(st.FlushedOffset, st.LogEndOffset)
-		es, err := ReadLeaderEpochs(l.dir)
+		es, err := l.leaderEpochsLocked(st)
 		if err != nil {
 			return err
 		}
-		kept := es[:0]
-		for _, e := range es {
-			if e.StartOffset < st.LogEndOffset || len(kept) == 0 && e.StartOffset == st.LogEndOffset {
-				kept = append(kept, e)
-			}
-		}
-		if len(kept) != len(es) {
+		if kept := trimEpochs(es, st.LogEndOffset); len(kept) != len(es) {
 			if err := writeLeaderEpochs(l.dir, kept); err != nil {
 				return err
 			}

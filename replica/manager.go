@@ -68,6 +68,10 @@ type Manager struct {
 	// the last reconciliation, with the error last logged for each (used by
 	// reconcile only, on the Run goroutine).
 	unreadable map[string]string
+	// openErrs holds, by "<topic>-<partition>", the error last logged for a
+	// replica that could not be opened (and by "check <topic>-<partition>"
+	// for one whose check failed), so that it is logged once.
+	openErrs map[string]string
 }
 
 type replica struct {
@@ -78,6 +82,12 @@ type replica struct {
 	log       *logdir.Log
 	role      string             // the role last applied: leader, epoch, ISR
 	cancel    context.CancelFunc // stops the leader or follower loop
+	// missing is the message last logged about committed records the log
+	// lacks ("" while it lacks none), so that it is logged once.
+	missing string
+	// notLeading is the leader epoch at which it last said it would not
+	// lead (-1: none), so that it says it once per epoch.
+	notLeading int
 	replicaSeam
 }
 
@@ -105,7 +115,7 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}}
+	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{}}
 }
 
 // Run serves the broker's replicas until ctx ends, then checkpoints and
@@ -177,13 +187,28 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 					m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
 					break
 				} else if err != nil {
-					m.opts.Logf("open replica %s: %v", k, err)
+					if msg := err.Error(); m.openErrs[k] != msg {
+						m.opts.Logf("open replica %s: %v", k, err)
+						m.openErrs[k] = msg
+					}
 					continue
 				}
+				delete(m.openErrs, k)
 				m.reps[k] = r
 			}
 			r.log.SetConfig(m.logConfig(t))
-			m.applyRole(ctx, r, t, p)
+			st, err := r.log.Check()
+			if err != nil {
+				// Its role stays as it was until the check passes.
+				if msg := err.Error(); m.openErrs["check "+k] != msg {
+					m.opts.Logf("%s: check: %v", r.dir, err)
+					m.openErrs["check "+k] = msg
+				}
+				continue
+			}
+			delete(m.openErrs, "check "+k)
+			m.reportMissing(r, t, p, st)
+			m.applyRole(ctx, r, t, p, st)
 		}
 	}
 	for k, r := range m.reps {
@@ -197,53 +222,71 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			delete(m.reps, k)
 		}
 	}
-	if first && len(unreadable) == 0 {
-		// Replica directories left from topics deleted while this broker
-		// was down. Not while a topic is unreadable: its replicas would
-		// look deleted.
-		ents, _ := os.ReadDir(m.c.BrokerDataDir(m.id))
-		for _, e := range ents {
-			if e.IsDir() && !want[e.Name()] && isPartitionDir(e.Name()) {
-				m.opts.Logf("removing replica %s of a deleted topic", e.Name())
-				os.RemoveAll(filepath.Join(m.c.BrokerDataDir(m.id), e.Name()))
-			}
-		}
+	if first {
+		m.sweep(want, topics, unreadable)
 	}
 }
 
-// readTopics reads every topic file. It returns the topics it could read
-// and the names of those it could not (each logged once per distinct
-// error); err is for the listing itself.
-func (m *Manager) readTopics() ([]*coord.Topic, map[string]bool, error) {
-	ents, err := os.ReadDir(m.c.TopicsMetaDir())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, err
+// sweep removes, at the broker's start, the replica directories of topics
+// deleted while it was down (and of partitions no longer assigned to it).
+// "Deleted" means that meta/topics holds no file of the topic's name: the
+// replicas of a topic whose file cannot be read are kept, and so is a
+// replica whose partition.metadata cannot be read, since whose it is is
+// then unknown; both are reported.
+func (m *Manager) sweep(want map[string]bool, topics []*coord.Topic, unreadable map[string]bool) {
+	byName := map[string]*coord.Topic{}
+	for _, t := range topics {
+		byName[t.Name] = t
 	}
-	var topics []*coord.Topic
-	unreadable := map[string]bool{}
+	data := m.c.BrokerDataDir(m.id)
+	ents, _ := os.ReadDir(data)
 	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !e.Type().IsRegular() || coord.ValidateTopicName(name) != nil {
-			continue // not a topic file: a temporary file, say
-		}
-		t, err := m.c.Topic(name)
-		if errors.Is(err, coord.ErrUnknownTopic) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			unreadable[name] = true
-			if m.unreadable[name] != err.Error() {
-				m.opts.Logf("read topic %s: %v; its replicas are left as they are", name, err)
-			}
-			m.unreadable[name] = err.Error()
+		name := e.Name()
+		if !e.IsDir() || want[name] || !isPartitionDir(name) {
 			continue
 		}
-		delete(m.unreadable, name)
-		topics = append(topics, t)
+		topic := name[:strings.LastIndexByte(name, '-')]
+		if coord.ValidateTopicName(topic) != nil || unreadable[topic] {
+			continue // not a replica directory; or its topic cannot be read
+		}
+		dir := filepath.Join(data, name)
+		id, err := logdir.ReadPartitionMetadata(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.opts.Logf("keeping replica %s of no current partition: %v", name, err)
+			continue
+		}
+		why := "of a deleted topic"
+		if t := byName[topic]; t != nil {
+			why = "of a partition not assigned to this broker"
+			if id != "" && id != t.ID {
+				why = fmt.Sprintf("of an older topic %s (topic id %s)", topic, id)
+			}
+		}
+		m.opts.Logf("removing replica %s %s", name, why)
+		os.RemoveAll(dir)
+	}
+}
+
+// readTopics reads every topic file through coord's one listing (so the
+// broker agrees with clients and the controller on which topics exist). It
+// returns the topics it could read and the names of those it could not
+// (each logged once per distinct error); err is for the listing itself.
+func (m *Manager) readTopics() ([]*coord.Topic, map[string]bool, error) {
+	topics, bad, err := m.c.ListTopics()
+	if err != nil {
+		return nil, nil, err
+	}
+	unreadable := map[string]bool{}
+	for _, u := range bad {
+		unreadable[u.Name] = true
+		if m.unreadable[u.Name] != u.Err.Error() {
+			m.opts.Logf("read topic %s: %v; its replicas are left as they are", u.Name, u.Err)
+		}
+		m.unreadable[u.Name] = u.Err.Error()
 	}
 	for name := range m.unreadable {
 		if !unreadable[name] {
-			delete(m.unreadable, name) // deleted
+			delete(m.unreadable, name) // readable again, or deleted
 		}
 	}
 	return topics, unreadable, nil
@@ -258,22 +301,20 @@ func isPartitionDir(name string) bool {
 	return err == nil
 }
 
-// partitionMetadata is Kafka's partition.metadata: the topic id the
-// replica belongs to, so a replica of a deleted topic is never taken for
-// one of a new topic with the same name.
-const partitionMetadata = "partition.metadata"
-
 // errTopicGone: open found the topic deleted since it was read.
 var errTopicGone = errors.New("topic deleted")
 
-// topicExists reports whether the topic file of name is still there.
-// A stat, not a read: a broker opening thousands of new replicas checks it
+// topicExists reports whether the topic file of name is still there (a
+// topic is deleted only when its file is absent: Lstat, so that a link to
+// nothing is a topic whose file cannot be read, not a deleted one). A
+// stat, not a read: a broker opening thousands of new replicas checks it
 // before and after each one.
 func (m *Manager) topicExists(name string) bool {
-	_, err := os.Stat(filepath.Join(m.c.TopicsMetaDir(), name+".json"))
+	_, err := os.Lstat(filepath.Join(m.c.TopicsMetaDir(), name+".json"))
 	return !errors.Is(err, os.ErrNotExist)
 }
 
+// open opens (recovers) the replica of partition p of topic t.
 func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	dir := m.c.PartitionDir(m.id, t.Name, p.Partition)
 	// mk topic delete removes the topic file, then the replica directories
@@ -290,10 +331,26 @@ func (m *Manager) open(t *coord.Topic, p coord.Partition) (*replica, error) {
 	return r, err
 }
 
+// openReplica recovers the replica of partition p of topic t in dir. The replica's
+// partition.metadata says which topic it belongs to: a replica of an older
+// topic of the same name (deleted, then created again while this broker
+// was down) is removed. Only a topic id that can be read and differs from
+// t's leads to that: a partition.metadata that cannot be read (empty, cut
+// short, garbage) leaves the replica closed and its bytes where they are,
+// and the error says what to do.
 func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*replica, error) {
-	metaPath := filepath.Join(dir, partitionMetadata)
-	if data, err := os.ReadFile(metaPath); err == nil && !strings.Contains(string(data), "topic_id: "+t.ID+"\n") {
-		m.opts.Logf("replica %s belongs to an older topic %s: removing it", dir, t.Name)
+	id, err := logdir.ReadPartitionMetadata(dir)
+	write := err != nil // rewritten after recovery: missing, or the replica was removed
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// A new replica, or one from before partition.metadata: it is
+		// written below.
+	case err != nil:
+		fence(dir)
+		return nil, fmt.Errorf("%w; the replica is left closed and its data kept: if it is topic %s's, write %q into the file, else move the directory away", err, t.Name, "version: 0\ntopic_id: "+t.ID+"\n")
+	case id != t.ID:
+		m.opts.Logf("replica %s belongs to an older topic %s (topic id %s; the topic's is now %s): removing it", dir, t.Name, id, t.ID)
+		write = true
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
@@ -302,6 +359,7 @@ func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*r
 	if err != nil {
 		return nil, err
 	}
+	l.Logf = m.opts.Logf
 	if rep.Truncated() {
 		m.opts.Logf("recovered %s: cut %d bytes and %d segments at offset %d: %s",
 			dir, rep.TruncatedBytes, len(rep.DeletedSegments), rep.LogEndOffset, rep.Damage)
@@ -309,15 +367,33 @@ func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*r
 	for _, bad := range rep.BadSnapshots {
 		m.opts.Logf("recovered %s: deleted a damaged producer state snapshot (rebuilt from the log): %s", dir, bad)
 	}
-	if _, err := os.Stat(metaPath); err != nil {
-		if err := logdir.WriteFileAtomic(metaPath, []byte("version: 0\ntopic_id: "+t.ID+"\n"), 0o644); err != nil {
+	if rep.LeaderEpochs != "" {
+		m.opts.Logf("recovered %s: %s", dir, rep.LeaderEpochs)
+	}
+	if write {
+		if err := logdir.WritePartitionMetadata(dir, t.ID); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
-	r := &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l}
+	r := &replica{topic: t.Name, partition: p.Partition, topicID: t.ID, dir: dir, log: l, notLeading: -1}
 	r.readers.dir = dir
 	return r, nil
+}
+
+// fence makes the replica in dir a follower at its epoch, if it is a
+// leader, so that no producer appends to a replica its broker does not
+// serve. Best effort: it changes only the state, never the data.
+func fence(dir string) {
+	l, err := logdir.Open(dir, logdir.Config{})
+	if err != nil {
+		return
+	}
+	defer l.Close()
+	l.LockTimeout = 2 * time.Second
+	if st, err := l.State(); err == nil && st.Leader {
+		l.BecomeFollower(st.LeaderEpoch)
+	}
 }
 
 // close stops r's leader or follower loop and closes its log.
@@ -339,9 +415,58 @@ func (m *Manager) remove(r *replica) {
 	}
 }
 
-// applyRole gives r the role the metadata says, when it changed.
-func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition) {
-	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas)
+// lacksCommitted reports whether st's log lacks records that may have
+// been committed (see logdir.State.LostCommittedTo).
+func lacksCommitted(st logdir.State) bool { return st.LostCommittedTo > st.LogEndOffset }
+
+// acceptsLoss reports whether an unclean election made this broker's
+// replica, which lacks committed records, the leader of p after the loss
+// was found: the partition accepts the loss and the replica leads with
+// what it has.
+func (m *Manager) acceptsLoss(p coord.Partition, st logdir.State) bool {
+	return p.Leader == m.id && p.LastUncleanEpoch == p.LeaderEpoch && !p.IsDamaged(m.id) && st.LeaderEpoch < int32(p.LeaderEpoch)
+}
+
+// reportMissing says, once, that r's log lacks records that may have
+// been committed (damage cut by recovery, segment bytes gone while it ran),
+// and lists r as damaged in the topic's metadata so that the controller
+// elects a replica that holds them. The replica meanwhile copies them back
+// from its leader, if it has one, and is taken off the list when it joins
+// the ISR again.
+func (m *Manager) reportMissing(r *replica, t *coord.Topic, p coord.Partition, st logdir.State) {
+	if !lacksCommitted(st) {
+		if r.missing != "" {
+			m.opts.Logf("%s: holds every committed record again (log end %d)", r.dir, st.LogEndOffset)
+		}
+		r.missing = ""
+		return
+	}
+	d := coord.DamagedReplica{Broker: m.id, LogEndOffset: st.LogEndOffset, HighWatermark: st.LostCommittedTo}
+	if msg := fmt.Sprintf("%d-%d", st.LogEndOffset, st.LostCommittedTo); r.missing != msg {
+		m.opts.Logf("%s: LOST COMMITTED RECORDS: the log ends at %d, but offsets %d to %d may have been committed; this replica will not lead while a replica that may hold them is alive, and copies them back from its leader", r.dir, st.LogEndOffset, st.LogEndOffset, st.LostCommittedTo-1)
+		r.missing = msg
+	}
+	if m.acceptsLoss(p, st) {
+		return // applyRole takes it
+	}
+	if cur, ok := p.DamagedReplica(m.id); ok && cur.HighWatermark >= d.HighWatermark {
+		return // reported
+	}
+	changed, err := m.c.ReportDamagedReplica(t.Name, t.ID, p.Partition, d, -1)
+	if err != nil {
+		m.opts.Logf("%s: report the lost records in the metadata: %v", r.dir, err)
+	} else if changed {
+		m.opts.Logf("%s: listed as damaged in topic %s's metadata, out of the ISR: the controller elects a replica that holds every committed record", r.dir, t.Name)
+	}
+}
+
+// applyRole gives r the role the metadata says, when it changed. A replica
+// that lacks records that may have been committed, or that the metadata
+// lists as damaged, does not lead, whatever the metadata says, unless an
+// unclean election chose it after the loss (see acceptsLoss): it would
+// make its followers truncate those records.
+func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p coord.Partition, st logdir.State) {
+	role := fmt.Sprintf("leader=%d epoch=%d isr=%v replicas=%v damaged=%v unclean=%d lacks=%v", p.Leader, p.LeaderEpoch, p.ISR, p.Replicas, p.Damaged, p.LastUncleanEpoch, lacksCommitted(st))
 	if role == r.role {
 		if cur := r.applied.Load(); cur != nil && cur.TopicMeta.Version != t.Version {
 			r.applied.Store(m.roleOf(r, t, p)) // configs changed
@@ -354,6 +479,29 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 		r.cancel = nil
 	}
 	epoch := int32(p.LeaderEpoch)
+	if p.Leader == m.id && lacksCommitted(st) && m.acceptsLoss(p, st) {
+		m.opts.Logf("%s: UNCLEAN LEADER ELECTION: leading at epoch %d with the log ending at %d; offsets %d to %d, which may have been committed, are lost", r.dir, epoch, st.LogEndOffset, st.LogEndOffset, st.LostCommittedTo-1)
+		if err := r.log.ClearLostCommitted(); err != nil {
+			m.opts.Logf("%s: %v", r.dir, err)
+			return
+		}
+	} else if p.Leader == m.id && (lacksCommitted(st) || p.IsDamaged(m.id)) {
+		if st.Leader {
+			if err := r.log.BecomeFollower(st.LeaderEpoch); err != nil {
+				m.opts.Logf("%s: step down: %v", r.dir, err)
+				return
+			}
+		}
+		if r.notLeading != p.LeaderEpoch {
+			m.opts.Logf("%s: not leading at epoch %d: the replica lacks records that may have been committed; waiting for the controller to elect one that holds them", r.dir, epoch)
+			r.notLeading = p.LeaderEpoch
+		}
+		r.role = role
+		applied := m.roleOf(r, t, p)
+		applied.IsLeader = false
+		r.applied.Store(applied)
+		return
+	}
 	if p.Leader == m.id {
 		onlyMe := len(p.ISR) == 1 && p.ISR[0] == m.id
 		if err := r.log.BecomeLeader(epoch, onlyMe); err != nil {
@@ -379,7 +527,7 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 			fctx, cancel := context.WithCancel(ctx)
 			r.cancel = cancel
 			m.wg.Add(1)
-			go func() { defer m.wg.Done(); m.follow(fctx, r, p.Leader, epoch) }()
+			go func() { defer m.wg.Done(); m.follow(fctx, r, p) }()
 		}
 	}
 	r.role = role

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"time"
@@ -12,13 +13,24 @@ import (
 )
 
 // follow copies the leader's batches into r, byte for byte, as long as ctx
-// lives. Before copying under a new epoch it truncates a suffix that
-// diverges from the leader's log (KIP-101): its own latest epoch is looked
-// up in the leader's leader-epoch-checkpoint, and r is cut to where that
-// epoch ended on the leader. It reads the leader's replica directly, up to
-// the leader's log end offset, and keeps its own high watermark at the
+// lives; p is the partition as published (its leader and epoch). Before
+// copying under a new epoch it truncates a suffix that diverges from the
+// leader's log (KIP-101): its own latest epoch is looked up in the
+// leader's leader-epoch-checkpoint, and r is cut to where that epoch ended
+// on the leader. It reads the leader's replica directly, up to the
+// leader's log end offset, and keeps its own high watermark at the
 // leader's (bounded by what it has).
-func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int32) {
+//
+// It never truncates below its own high watermark, which only moves to
+// records known committed, because the leader is shorter: such a leader
+// lacks committed records (its log was damaged without its broker telling).
+// The follower then refuses, says so, keeps its records and lists the
+// leader as damaged, so that the controller elects a replica that holds
+// them. Only after an unclean election (p.LastUncleanEpoch newer than its
+// own latest epoch) may it truncate committed records, as the partition
+// then accepted their loss.
+func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
+	leader, epoch := p.Leader, int32(p.LeaderEpoch)
 	leaderDir := m.c.PartitionDir(leader, r.topic, r.partition)
 	wake := coord.Watch(ctx, []string{filepath.Join(leaderDir, "state")}, m.opts.Backstop)
 	var rd *logdir.Reader
@@ -28,6 +40,7 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 		}
 	}()
 	truncated := false
+	refused := "" // the refusal last logged
 	var buf []byte
 	for {
 		caughtUp, err := func() (bool, error) {
@@ -42,10 +55,15 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 				return true, err
 			}
 			if !lst.Leader || lst.LeaderEpoch != epoch {
-				return true, nil // the leader has not taken the epoch yet
+				return true, nil // the leader has not taken the epoch yet (or stepped down)
 			}
 			if !truncated {
-				if err := m.truncateDivergent(r, leaderDir, lst.LogEndOffset); err != nil {
+				ok, err := m.truncateDivergent(r, p, leaderDir, lst, &refused)
+				if err != nil || !ok {
+					return true, err
+				}
+				// Checked against the leader: its log end counts now.
+				if err := r.log.SetFollowing(epoch); err != nil {
 					return true, err
 				}
 				truncated = true
@@ -55,6 +73,9 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 				return true, err
 			}
 			if my.LogEndOffset > lst.LogEndOffset {
+				if !m.mayTruncate(r, p, lst, my, lst.LogEndOffset, &refused) {
+					return true, nil
+				}
 				_, err := r.log.TruncateTo(lst.LogEndOffset)
 				return false, err
 			}
@@ -90,6 +111,14 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 					return true, err
 				}
 			}
+			if lacksCommitted(my) && my.LogEndOffset >= lst.LogEndOffset {
+				// Caught up with a leader elected from the ISR (or by an
+				// unclean election, which accepted the loss): it holds
+				// every committed record there is.
+				if err := r.log.ClearLostCommitted(); err != nil {
+					return true, err
+				}
+			}
 			return my.LogEndOffset >= lst.LogEndOffset, nil
 		}()
 		if err != nil {
@@ -107,30 +136,82 @@ func (m *Manager) follow(ctx context.Context, r *replica, leader int, epoch int3
 	}
 }
 
-// truncateDivergent applies KIP-101: cut r to where its latest epoch ended
-// on the leader.
-func (m *Manager) truncateDivergent(r *replica, leaderDir string, leaderEnd int64) error {
-	mine, err := logdir.ReadLeaderEpochs(r.dir)
+// truncateDivergent applies KIP-101 (with KIP-279's correction): cut r to
+// where its latest epoch ended on the leader; when the leader's log has
+// only an older epoch than that, to where that older epoch ends in both
+// logs. It reports false when it refused to truncate (see mayTruncate).
+func (m *Manager) truncateDivergent(r *replica, p coord.Partition, leaderDir string, lst logdir.State, refused *string) (bool, error) {
+	mine, err := r.log.LeaderEpochs()
 	if err != nil || len(mine) == 0 {
-		return err
+		return err == nil, err
 	}
 	theirs, err := logdir.ReadLeaderEpochs(leaderDir)
-	if err != nil {
-		return err
+	if errors.Is(err, logdir.ErrBadState) {
+		// Derived data: what it should say is in the leader's batches.
+		if theirs, err = logdir.ScanLeaderEpochs(leaderDir); err == nil {
+			m.opts.Logf("%s: the leader's leader-epoch-checkpoint is damaged; read its epochs from its log instead: %s", r.dir, logdir.FormatEpochs(theirs))
+		}
 	}
-	_, end := logdir.EndOffsetForEpoch(theirs, leaderEnd, mine[len(mine)-1].Epoch)
-	if end < 0 {
-		end = 0
+	if err != nil {
+		return false, err
 	}
 	st, err := r.log.State()
 	if err != nil {
-		return err
+		return false, err
 	}
-	if end < st.LogEndOffset {
-		m.opts.Logf("%s: truncating divergent suffix from %d to %d", r.dir, st.LogEndOffset, end)
-		_, err = r.log.TruncateTo(end)
+	latest := mine[len(mine)-1].Epoch
+	e, end := logdir.EndOffsetForEpoch(theirs, lst.LogEndOffset, latest)
+	switch {
+	case e < 0:
+		end = 0 // the leader has no epoch as old as ours: nothing is common
+	case e < latest:
+		// The leader never had our latest epoch: our records of the
+		// epochs after e are not its; cut where e ends here too.
+		_, myEnd := logdir.EndOffsetForEpoch(mine, st.LogEndOffset, e)
+		end = min(end, myEnd)
 	}
-	return err
+	if end >= st.LogEndOffset {
+		return true, nil
+	}
+	if !m.mayTruncate(r, p, lst, st, end, refused) {
+		return false, nil
+	}
+	m.opts.Logf("%s: truncating divergent suffix from %d to %d", r.dir, st.LogEndOffset, end)
+	_, err = r.log.TruncateTo(end)
+	return err == nil, err
+}
+
+// mayTruncate decides whether follower r (state my) may cut its log to
+// offset to follow leader p.Leader (state lst). Not below its own high
+// watermark, unless an unclean election since its latest epoch accepted
+// the loss of committed records: it then refuses, says so once, and lists
+// the leader as damaged in the metadata (while the partition is still at
+// that leader epoch), so that the controller elects a replica that holds
+// the records.
+func (m *Manager) mayTruncate(r *replica, p coord.Partition, lst, my logdir.State, to int64, refused *string) bool {
+	if to >= my.HighWatermark {
+		return true
+	}
+	latest := int32(-1)
+	if es, err := r.log.LeaderEpochs(); err == nil && len(es) > 0 {
+		latest = es[len(es)-1].Epoch
+	}
+	if int32(p.LastUncleanEpoch) > latest {
+		m.opts.Logf("%s: truncating to %d, below the high watermark %d this replica had seen: the unclean election at epoch %d accepted the loss of those records", r.dir, to, my.HighWatermark, p.LastUncleanEpoch)
+		return true
+	}
+	msg := fmt.Sprintf("%s: REFUSING TO TRUNCATE to %d, below the high watermark %d this replica had seen: the leader, broker %d at epoch %d, ends at %d and lacks committed records; keeping them and not following it", r.dir, to, my.HighWatermark, p.Leader, p.LeaderEpoch, lst.LogEndOffset)
+	if *refused != msg {
+		m.opts.Logf("%s", msg)
+		*refused = msg
+		d := coord.DamagedReplica{Broker: p.Leader, LogEndOffset: lst.LogEndOffset, HighWatermark: my.HighWatermark}
+		if changed, err := m.c.ReportDamagedReplica(r.topic, r.topicID, r.partition, d, p.LeaderEpoch); err != nil {
+			m.opts.Logf("%s: list broker %d as damaged: %v", r.dir, p.Leader, err)
+		} else if changed {
+			m.opts.Logf("%s: listed broker %d's replica as damaged in topic %s's metadata: the controller elects a replica that holds every committed record", r.dir, p.Leader, r.topic)
+		}
+	}
+	return false
 }
 
 // lead maintains a leader with followers: the high watermark is the
@@ -187,19 +268,28 @@ func (ld *leading) close() {
 // followerEnd is follower b's log end offset, if its replica can be read
 // and is a follower.
 func (ld *leading) followerEnd(b int) (int64, bool) {
+	st, ok := ld.followerState(b)
+	return st.LogEndOffset, ok
+}
+
+// followerState is follower b's state, if its replica can be read and is
+// a follower that has checked its log against this leader's at its epoch
+// (before that, it may hold records this leader does not have, and its log
+// end says nothing).
+func (ld *leading) followerState(b int) (logdir.State, bool) {
 	rd := ld.readers[b]
 	if rd == nil {
 		var err error
 		if rd, err = logdir.OpenReader(ld.m.c.PartitionDir(b, ld.r.topic, ld.r.partition)); err != nil {
-			return 0, false
+			return logdir.State{}, false
 		}
 		ld.readers[b] = rd
 	}
 	st, err := rd.State()
-	if err != nil || st.Leader {
-		return 0, false
+	if err != nil || st.Leader || st.FollowsEpoch != int32(ld.p.LeaderEpoch) {
+		return logdir.State{}, false
 	}
-	return st.LogEndOffset, true
+	return st, true
 }
 
 // pass moves the high watermark up to the smallest log end offset in the
@@ -237,7 +327,8 @@ func (ld *leading) pass() {
 // maintainISR asks for an ISR change when a follower caught up or fell
 // behind. The change is written under the metadata lock only if the
 // partition still has this leader and epoch; the new ISR then comes back
-// through reconcile.
+// through reconcile. A follower listed as damaged joins only once its own
+// state says it lacks no committed record, and leaves the list then.
 func (ld *leading) maintainISR(my logdir.State) {
 	m, r, p := ld.m, ld.r, ld.p
 	isr := slices.Clone(p.ISR)
@@ -245,10 +336,11 @@ func (ld *leading) maintainISR(my logdir.State) {
 		if b == m.id {
 			continue
 		}
-		end, ok := ld.followerEnd(b)
+		fst, ok := ld.followerState(b)
+		end := fst.LogEndOffset
 		in := slices.Contains(isr, b)
 		switch {
-		case !in && ok && end >= my.LogEndOffset && m.c.BrokerAlive(b):
+		case !in && ok && end >= my.LogEndOffset && !lacksCommitted(fst) && m.c.BrokerAlive(b):
 			isr = append(isr, b)
 		case in && time.Since(ld.lastCaughtUp[b]) > m.opts.ReplicaLagMax:
 			isr = slices.DeleteFunc(isr, func(x int) bool { return x == b })
@@ -261,6 +353,11 @@ func (ld *leading) maintainISR(my logdir.State) {
 		for i := range t.Partitions {
 			q := &t.Partitions[i]
 			if q.Partition == p.Partition && q.Leader == m.id && q.LeaderEpoch == p.LeaderEpoch {
+				for _, b := range isr {
+					if !slices.Contains(q.ISR, b) {
+						q.ClearDamaged(b) // caught up: it holds every committed record
+					}
+				}
 				q.ISR = isr
 				return nil
 			}

@@ -90,7 +90,7 @@ func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	if err := old.BecomeLeader(0, true); err != nil {
+	if err := old.BecomeLeader(0, false); err != nil { // with broker 2 in its ISR
 		t.Fatal(err)
 	}
 	mustAppend(t, old, 0, "common", 5) // offsets 0..9, replicated below
@@ -112,6 +112,9 @@ func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
 	if _, err := nw.AppendVerbatim(buf); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := old.SetHighWatermark(10); err != nil { // the ISR has 0..9
+		t.Fatal(err)
+	}
 
 	mustAppend(t, old, 0, "lost", 3) // offsets 10..15: never copied, never committed by the ISR
 	// Broker 2 becomes leader at epoch 1 and takes new records at 10..
@@ -128,7 +131,10 @@ func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
 	r := &replica{topic: "t", partition: 0, dir: oldDir, log: old}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { m.follow(ctx, r, 2, 1); close(done) }()
+	go func() {
+		m.follow(ctx, r, coord.Partition{Replicas: []int{1, 2}, Leader: 2, LeaderEpoch: 1})
+		close(done)
+	}()
 	defer func() { cancel(); <-done }()
 
 	waitFor(t, "the old leader to catch up with the new one", func() bool {
@@ -173,6 +179,16 @@ func TestLeaderHighWatermarkFollowsISR(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, leader, 0, "a", 4) // 0..7
+	// Until the follower has checked its log against the leader's at this
+	// epoch, its log end does not count.
+	ld0 := NewManager(c, 1, Options{Logf: t.Logf}).newLeading(&replica{topic: "t", partition: 0, dir: leaderDir, log: leader}, coord.Partition{Partition: 0, Replicas: []int{1, 2}, Leader: 1, ISR: []int{1, 2}})
+	if _, ok := ld0.followerState(2); ok {
+		t.Fatal("a follower that has not checked its log against the leader's counts")
+	}
+	ld0.close()
+	if err := follower.SetFollowing(0); err != nil {
+		t.Fatal(err)
+	}
 	if hw := state(t, leader).HighWatermark; hw != 0 {
 		t.Fatalf("high watermark %d before any follower copied", hw)
 	}
@@ -209,8 +225,193 @@ func TestLeaderHighWatermarkFollowsISR(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	running.Go(func() { lm.lead(ctx, ld.r, p) })
-	running.Go(func() { fm.follow(ctx, &replica{topic: "t", partition: 0, dir: followerDir, log: follower}, 1, 0) })
+	running.Go(func() { fm.follow(ctx, &replica{topic: "t", partition: 0, dir: followerDir, log: follower}, p) })
 	defer func() { cancel(); running.Wait() }()
 	waitFor(t, "the high watermark to reach 8", func() bool { return state(t, leader).HighWatermark == 8 })
 	waitFor(t, "the follower's high watermark to follow", func() bool { return state(t, follower).HighWatermark == 8 })
+}
+
+// A follower never truncates records it knows committed (below its own
+// high watermark) because its leader is shorter: the leader lost them
+// without its broker telling. It keeps them, says so, and lists the leader
+// as damaged so that the controller elects a replica that holds them. An
+// unclean election after its latest epoch is the one exception: the
+// partition accepted the loss.
+func TestFollowerRefusesToTruncateCommittedRecords(t *testing.T) {
+	for _, unclean := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unclean=%v", unclean), func(t *testing.T) {
+			c, err := coord.Init(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []int{1, 2} {
+				s, err := c.RegisterBroker(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+			}
+			tp, err := c.CreateTopic("t", 1, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp, err = c.UpdateTopic("t", func(tp *coord.Topic) error {
+				p := &tp.Partitions[0]
+				p.Replicas, p.ISR, p.Leader, p.LeaderEpoch = []int{2, 1}, []int{2, 1}, 2, 1
+				if unclean {
+					p.LastUncleanEpoch = 1
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := tp.Partitions[0]
+			fDir, lDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
+			// Broker 1 led at epoch 0 and committed 20 records.
+			f, _, err := logdir.Recover(fDir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.BecomeLeader(0, true); err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, f, 0, "c", 10)
+			// Broker 2 holds only the first 10 and leads at epoch 1.
+			l, _, err := logdir.Recover(lDir, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rd, err := logdir.OpenReader(fDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf, _, err := rd.Read(nil, 0, 10, 1<<20)
+			rd.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.AppendVerbatim(buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.BecomeLeader(1, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.BecomeFollower(1); err != nil {
+				t.Fatal(err)
+			}
+			before := segmentsOf(t, fDir)
+
+			var lc logCollector
+			m := NewManager(c, 1, Options{Backstop: 20 * time.Millisecond, Logf: lc.logf})
+			r := &replica{topic: "t", partition: 0, topicID: tp.ID, dir: fDir, log: f}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { m.follow(ctx, r, p); close(done) }()
+			defer func() { cancel(); <-done }()
+
+			if unclean {
+				waitFor(t, "the follower to truncate to the leader", func() bool { return state(t, f).LogEndOffset == 10 })
+				if !lc.has("the unclean election at epoch 1 accepted the loss of those records") {
+					t.Errorf("log: %q", lc.lines)
+				}
+				return
+			}
+			waitFor(t, "the leader to be listed as damaged", func() bool {
+				tp, err := c.Topic("t")
+				return err == nil && tp.Partitions[0].IsDamaged(2)
+			})
+			d, _ := func() (coord.DamagedReplica, bool) { tp, _ := c.Topic("t"); return tp.Partitions[0].DamagedReplica(2) }()
+			if d != (coord.DamagedReplica{Broker: 2, LogEndOffset: 10, HighWatermark: 20}) {
+				t.Errorf("damaged entry %+v", d)
+			}
+			if !lc.has("REFUSING TO TRUNCATE to 10, below the high watermark 20 this replica had seen: the leader, broker 2 at epoch 1, ends at 10") {
+				t.Errorf("log: %q", lc.lines)
+			}
+			if st := state(t, f); st.LogEndOffset != 20 || !bytes.Equal(segmentsOf(t, fDir), before) {
+				t.Fatalf("the follower's log changed: %+v", st)
+			}
+			// The refusing follower's log end (20, other records) does not
+			// commit what the leader appends meanwhile.
+			mustAppend(t, l, 1, "new", 1)
+			lm := NewManager(c, 2, Options{Logf: t.Logf})
+			ld := lm.newLeading(&replica{topic: "t", partition: 0, topicID: tp.ID, dir: lDir, log: l}, p)
+			defer ld.close()
+			ld.pass()
+			if hw := state(t, l).HighWatermark; hw > 10 {
+				t.Fatalf("the leader's high watermark moved to %d on the strength of a follower that refused to follow it", hw)
+			}
+		})
+	}
+}
+
+// KIP-279: when the leader's log never had the follower's latest epoch,
+// the follower cuts where the largest epoch they share ends in its own
+// log, not only on the leader: otherwise records of its own later epoch
+// stay under offsets the leader filled with others.
+func TestFollowerTruncatesToTheLargestCommonEpoch(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fDir, lDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
+	l, _, err := logdir.Recover(lDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.BecomeLeader(0, false); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, 0, "a", 5) // 0..9 at epoch 0, copied by broker 1
+	f, _, err := logdir.Recover(fDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := logdir.OpenReader(lDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, _, err := rd.Read(nil, 0, 10, 1<<20)
+	rd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.AppendVerbatim(buf); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, 0, "b", 5) // 10..19 at epoch 0, never copied
+	// Broker 1 leads at epoch 1 and takes 10..13, never committed.
+	if err := f.BecomeLeader(1, false); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, f, 1, "x", 2)
+	// Broker 2 leads again at epoch 2 (an unclean election: broker 1's
+	// epoch-1 records are lost) and broker 1 follows it.
+	if err := l.BecomeFollower(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.BecomeLeader(2, false); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, 2, "c", 1) // 20, 21
+	if err := f.BecomeFollower(2); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(c, 1, Options{Backstop: 20 * time.Millisecond, Logf: t.Logf})
+	r := &replica{topic: "t", partition: 0, dir: fDir, log: f}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		m.follow(ctx, r, coord.Partition{Replicas: []int{2, 1}, Leader: 2, LeaderEpoch: 2, LastUncleanEpoch: 2})
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the follower to catch up", func() bool { return state(t, f).LogEndOffset == state(t, l).LogEndOffset })
+	if !bytes.Equal(segmentsOf(t, fDir), segmentsOf(t, lDir)) {
+		t.Fatal("the follower's log differs from the leader's: it kept records of its own epoch 1")
+	}
 }

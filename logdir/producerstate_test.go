@@ -558,6 +558,14 @@ func TestProducerSnapshotAboveTheLogEndIsNeverUsed(t *testing.T) {
 	if _, err := os.Stat(snapshotPath(dir, 6)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("snapshot at 6 kept after the log was cut to 3: %v", err)
 	}
+	// The lost records were committed: the replica may lead again once
+	// the loss is accepted.
+	if err := l2.ClearLostCommitted(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.BecomeLeader(0, true); err != nil {
+		t.Fatal(err)
+	}
 	// The producer resends 3..5 (they were lost): they are appended, not
 	// taken for duplicates or gaps.
 	for s := int32(3); s < 6; s++ {

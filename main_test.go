@@ -24,7 +24,7 @@ import (
 // scripts drive the real binary, brokers and all.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"mk":       func() { os.Exit(commands.Main()) },
+		"mk":       func() { os.Exit(mkMain()) },
 		"exitcode": exitcode,
 	})
 }
@@ -57,7 +57,7 @@ func exitcode() {
 		os.Exit(2)
 	}
 	os.Args = os.Args[2:]
-	if got := commands.Main(); got != want {
+	if got := mkMain(); got != want {
 		fmt.Fprintf(os.Stderr, "exitcode: mk exited with %d, want %d\n", got, want)
 		os.Exit(1)
 	}
@@ -70,23 +70,39 @@ var update = flag.Bool("update", false, "update testscript golden files")
 // directory ($MK_DIR = $WORK/cluster); every broker a script leaves running
 // is killed when it ends, pass or fail.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata",
+	testscript.Run(t, scriptParams("testdata", nil, false))
+}
+
+// scriptParams runs the scripts of dir (or the files), locally or, with
+// wire, over the wire (wire_test.go).
+func scriptParams(dir string, files []string, wire bool) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		Files:               files,
 		RequireExplicitExec: true,
 		UpdateScripts:       *update,
 		Setup: func(env *testscript.Env) error {
 			dir := filepath.Join(env.WorkDir, "cluster")
 			env.Setenv("MK_DIR", dir)
 			env.Setenv("HOME", env.WorkDir)
+			if wire {
+				env.Setenv(wireEnv, "1")
+			}
 			env.Defer(func() { killBrokers(dir) })
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "wire" {
+				return wire, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor":   waitfor,
 			"waitfile":  waitfile,
 			"freeports": freeports,
 		},
-	})
+	}
 }
 
 // inProcess serializes mk commands run inside the test process: scripts
@@ -115,6 +131,9 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 		out.Reset()
 		errb.Reset()
 		argv := append([]string{"mk", "--dir", ts.Getenv("MK_DIR")}, args[1:]...)
+		if ts.Getenv(wireEnv) != "" {
+			argv = wireArgs(argv, ts.Getenv("MK_DIR"))
+		}
 		inProcess.Lock() // urfave/cli mutates package-level flags (its help flag) on every run
 		commands.Run(argv, commands.Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
 		inProcess.Unlock()

@@ -90,6 +90,7 @@ The cluster directory is --dir, else $MK_DIR, else ` + defaultDirDoc + `.`,
 			benchCommand(),
 		},
 	}
+	addConnectionFlags(app.Commands, "")
 	setUsageErrors(app.Commands)
 	return app
 }

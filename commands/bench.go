@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
 	"mk/logdir"
@@ -51,14 +52,12 @@ bytes), since shared machines are noisy.
 					&cli.StringFlag{Name: "acks", Value: "1", Usage: "0, 1 or all"},
 					&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per batch"},
 				),
-				Action: benchProduce,
 			},
 			{
 				Name:        "consume",
 				Usage:       "read a topic from the beginning to its end; records/s, MB/s",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{&cli.StringFlag{Name: "topic", Value: "bench", Usage: "topic to read (made by mk bench produce)"}, outputFlag()},
-				Action:      benchConsume,
 				Description: "   mk bench produce --topic bench --records 2000000\n   mk bench consume --topic bench",
 			},
 			{
@@ -71,7 +70,6 @@ bytes), since shared machines are noisy.
 					&cli.IntFlag{Name: "record-size", Value: 100, Usage: "value bytes per record"},
 					&cli.StringFlag{Name: "acks", Value: "1", Usage: "0, 1 or all"},
 				),
-				Action: benchE2E,
 			},
 			{
 				Name:      "exec",
@@ -82,60 +80,6 @@ bytes), since shared machines are noisy.
 			},
 		},
 	}
-}
-
-// benchTopic opens the bench topic; create says to create it when it is
-// missing (bench produce and e2e), else a missing topic is not found
-// (bench consume has nothing to read).
-func benchTopic(cc *cli.Context, create bool) (*coord.Cluster, *coord.Topic, error) {
-	c, err := openCluster(cc)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := c.RequireLiveBroker(); err != nil {
-		return nil, nil, err
-	}
-	t, err := c.Topic(cc.String("topic"))
-	if errors.Is(err, coord.ErrUnknownTopic) && create {
-		t, err = c.CreateTopic(cc.String("topic"), cc.Int("partitions"), cc.Int("replication-factor"), nil)
-	} else if errors.Is(err, coord.ErrUnknownTopic) {
-		return nil, nil, fmt.Errorf("%w; write one first with mk bench produce --topic %s", err, cc.String("topic"))
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	// Measure a topic whose leaders are serving, not their start-up.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	wake := coord.Watch(ctx, []string{c.TopicsMetaDir()}, 20*time.Millisecond)
-	for !leadersReady(c, t) {
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("%w: topic %s has partitions without a serving leader", client.ErrLeaderNotReady, t.Name)
-		case <-wake:
-		}
-	}
-	return c, t, nil
-}
-
-// leadersReady reports whether every partition's leader has taken its
-// replica over at the published epoch.
-func leadersReady(c *coord.Cluster, t *coord.Topic) bool {
-	for _, p := range t.Partitions {
-		if p.Leader == coord.NoLeader {
-			return false
-		}
-		rd, err := logdir.OpenReader(c.PartitionDir(p.Leader, t.Name, p.Partition))
-		if err != nil {
-			return false
-		}
-		st, err := rd.State()
-		rd.Close()
-		if err != nil || !st.Leader || st.LeaderEpoch != int32(p.LeaderEpoch) {
-			return false
-		}
-	}
-	return true
 }
 
 // benchResult is what a bench prints.
@@ -191,19 +135,6 @@ func printBench(cc *cli.Context, what string, r benchResult) error {
 	return err
 }
 
-// benchRecordSize is --record-size, checked against the topic's
-// max.message.bytes before a value of that size is allocated.
-func benchRecordSize(cc *cli.Context, t *coord.Topic) (int, error) {
-	size := cc.Int("record-size")
-	// A record of one value in a batch of its own: the batch header (61
-	// bytes) and the record's own framing (at most 21 bytes here).
-	const overhead = 61 + 21
-	if limit := t.Int64Config(coord.ConfigMaxMessageBytes); int64(size)+overhead > limit {
-		return 0, format.Usagef("--record-size %d: a record of that size does not fit in max.message.bytes %d of topic %s", size, limit, t.Name)
-	}
-	return size, nil
-}
-
 // benchValue makes a printable value of size bytes.
 func benchValue(size int) []byte {
 	v := make([]byte, size)
@@ -211,152 +142,6 @@ func benchValue(size int) []byte {
 		v[i] = 'a' + byte(rand.IntN(26))
 	}
 	return v
-}
-
-func benchProduce(cc *cli.Context) error {
-	acks, err := parseAcks(cc.String("acks"))
-	if err != nil {
-		return err
-	}
-	c, t, err := benchTopic(cc, true)
-	if err != nil {
-		return err
-	}
-	size, err := benchRecordSize(cc, t)
-	if err != nil {
-		return err
-	}
-	value := benchValue(size)
-	n := cc.Int64("records")
-	p, err := client.NewProducer(c, t.Name, client.ProducerOptions{Acks: acks, BatchBytes: cc.Int("batch-size")})
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	now := start.UnixMilli()
-	for i := int64(0); i < n; i++ {
-		if i%1024 == 0 {
-			now = time.Now().UnixMilli()
-		}
-		if err := p.Send(-1, now, nil, value, nil); err != nil {
-			return err
-		}
-	}
-	if err := p.Close(); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	return printBench(cc, "sent", newBenchResult(n, n*int64(len(value)), elapsed, nil))
-}
-
-func benchConsume(cc *cli.Context) error {
-	c, t, err := benchTopic(cc, false)
-	if err != nil {
-		return err
-	}
-	as, err := assignments(c, []string{t.Name}, -1, client.StartSpec{Offset: client.Earliest})
-	if err != nil {
-		return err
-	}
-	f := client.NewFetcher(c, as, client.ConsumerOptions{})
-	defer f.Close()
-	var records, bytes int64
-	start := time.Now()
-	err = f.Run(context.Background(), func(_ string, _ int32, r *logdir.Record) error {
-		records++
-		bytes += int64(len(r.Value))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return printBench(cc, "read", newBenchResult(records, bytes, time.Since(start), nil))
-}
-
-// benchE2E produces at a fixed rate, each record carrying its send time,
-// while a following consumer in the same process measures how long each
-// took to be readable: the latency of append, commit (high watermark),
-// fsnotify wake-up and read, as separate processes see it.
-func benchE2E(cc *cli.Context) error {
-	acks, err := parseAcks(cc.String("acks"))
-	if err != nil {
-		return err
-	}
-	c, t, err := benchTopic(cc, true)
-	if err != nil {
-		return err
-	}
-	n, rate := cc.Int64("records"), cc.Int("rate") // both at least 1 (checkFlagValues)
-	size, err := benchRecordSize(cc, t)
-	if err != nil {
-		return err
-	}
-	// Start each partition at its current high watermark, read now, so the
-	// consumer sees every record produced below.
-	var as []client.Assignment
-	for _, p := range viewTopic(c, t).Partitions {
-		as = append(as, client.Assignment{Topic: t.Name, Partition: int32(p.Partition), Start: client.StartSpec{Offset: max(p.HighWatermark, 0)}})
-	}
-	f := client.NewFetcher(c, as, client.ConsumerOptions{Follow: true, Backstop: time.Second})
-	defer f.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	lat := make([]time.Duration, 0, min(n, 1<<20)) // grows past a million
-	var mu sync.Mutex
-	var received int64
-	done := make(chan error, 1)
-	go func() {
-		done <- f.Run(ctx, func(_ string, _ int32, r *logdir.Record) error {
-			if len(r.Value) < 16 {
-				return nil
-			}
-			sent, err := strconv.ParseInt(string(r.Value[:16]), 16, 64)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil {
-				lat = append(lat, time.Duration(time.Now().UnixNano()-sent))
-				received++
-			}
-			if received >= n {
-				return client.ErrStop
-			}
-			return nil
-		})
-	}()
-	p, err := client.NewProducer(c, t.Name, client.ProducerOptions{Acks: acks})
-	if err != nil {
-		return err
-	}
-	value := benchValue(max(size, 16))
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := int64(0); i < n; i++ {
-		next := start.Add(time.Duration(i) * interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-		copy(value, fmt.Sprintf("%016x", time.Now().UnixNano()))
-		if err := p.Send(-1, time.Now().UnixMilli(), nil, value, nil); err != nil {
-			return err
-		}
-		if err := p.Flush(); err != nil {
-			return err
-		}
-	}
-	p.Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
-	case <-time.After(30 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		return fmt.Errorf("bench e2e: the consumer saw %d of %d records", received, n)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return printBench(cc, "produced and consumed", newBenchResult(received, received*int64(len(value)), time.Since(start), lat))
 }
 
 // benchExec runs a command and reports its wall time, CPU time and peak
@@ -394,4 +179,183 @@ func benchExec(cc *cli.Context) error {
 			res["command"], res["exit_code"], wall.Seconds(), res["user_seconds"], res["sys_seconds"], ru.Maxrss)
 	}
 	return err
+}
+
+// mk bench against a cluster.Client.
+
+// benchTopicOf opens the bench topic, creating it when create says so.
+func benchTopicOf(ctx context.Context, cc *cli.Context, c cluster.Client, create bool) (*cluster.TopicView, error) {
+	name := cc.String("topic")
+	t, err := c.Topic(ctx, name)
+	switch {
+	case errors.Is(err, coord.ErrUnknownTopic) && create:
+		if _, err := c.CreateTopic(ctx, cluster.TopicSpec{Name: name, Partitions: cc.Int("partitions"), ReplicationFactor: cc.Int("replication-factor")}); err != nil {
+			return nil, err
+		}
+		return c.Topic(ctx, name)
+	case errors.Is(err, coord.ErrUnknownTopic):
+		return nil, fmt.Errorf("%w; write one first with mk bench produce --topic %s", err, name)
+	}
+	return t, err
+}
+
+// benchProducer opens a producer of the bench topic and checks
+// --record-size against its max.message.bytes before allocating.
+func benchProducer(ctx context.Context, cc *cli.Context, c cluster.Client, acks int, batch int) (cluster.Producer, int, error) {
+	p, err := c.NewProducer(ctx, cc.String("topic"), cluster.ProducerOptions{Acks: acks, BatchBytes: batch})
+	if err != nil {
+		return nil, 0, err
+	}
+	size := cc.Int("record-size")
+	const overhead = 61 + 21 // a batch of one record: header and the record's framing
+	if limit := p.MaxMessageBytes(); int64(size)+overhead > limit {
+		p.Close()
+		return nil, 0, format.Usagef("--record-size %d: a record of that size does not fit in max.message.bytes %d of topic %s", size, limit, cc.String("topic"))
+	}
+	return p, size, nil
+}
+
+func benchProduceTo(cc *cli.Context, connect connector) error {
+	acks, err := parseAcks(cc.String("acks"))
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	if _, err := benchTopicOf(ctx, cc, c, true); err != nil {
+		return err
+	}
+	p, size, err := benchProducer(ctx, cc, c, acks, cc.Int("batch-size"))
+	if err != nil {
+		return err
+	}
+	value := benchValue(size)
+	n := cc.Int64("records")
+	start := time.Now()
+	now := start.UnixMilli()
+	for i := int64(0); i < n; i++ {
+		if i%1024 == 0 {
+			now = time.Now().UnixMilli()
+		}
+		if err := p.Send(-1, now, nil, value, nil); err != nil {
+			p.Close()
+			return err
+		}
+	}
+	if err := p.Close(); err != nil {
+		return err
+	}
+	return printBench(cc, "sent", newBenchResult(n, n*int64(len(value)), time.Since(start), nil))
+}
+
+func benchConsumeFrom(cc *cli.Context, connect connector) error {
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	t, err := benchTopicOf(ctx, cc, c, false)
+	if err != nil {
+		return err
+	}
+	var records, bytes int64
+	start := time.Now()
+	err = c.Consume(ctx, cluster.ConsumeSpec{Topics: []string{t.Topic}, Partition: -1, Start: client.StartSpec{Offset: client.Earliest}},
+		func(_ string, _ int32, r *logdir.Record) error {
+			records++
+			bytes += int64(len(r.Value))
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	return printBench(cc, "read", newBenchResult(records, bytes, time.Since(start), nil))
+}
+
+// benchE2EOn produces at a fixed rate to a following consumer started at
+// the first record at or after the bench's start time.
+func benchE2EOn(cc *cli.Context, connect connector) error {
+	acks, err := parseAcks(cc.String("acks"))
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	sctx, stop := requestContext()
+	defer stop()
+	t, err := benchTopicOf(sctx, cc, c, true)
+	if err != nil {
+		return err
+	}
+	n, rate := cc.Int64("records"), cc.Int("rate")
+	p, size, err := benchProducer(sctx, cc, c, acks, 16<<10)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(sctx)
+	defer cancel()
+	lat := make([]time.Duration, 0, min(n, 1<<20))
+	var mu sync.Mutex
+	var received int64
+	done := make(chan error, 1)
+	from := time.Now().UnixMilli()
+	go func() {
+		done <- c.Consume(ctx, cluster.ConsumeSpec{Topics: []string{t.Topic}, Partition: -1, Start: client.StartSpec{ByTime: true, FromTime: from}, Follow: true},
+			func(_ string, _ int32, r *logdir.Record) error {
+				if len(r.Value) < 16 {
+					return nil
+				}
+				sent, err := strconv.ParseInt(string(r.Value[:16]), 16, 64)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					lat = append(lat, time.Duration(time.Now().UnixNano()-sent))
+					received++
+				}
+				if received >= n {
+					return client.ErrStop
+				}
+				return nil
+			})
+	}()
+	value := benchValue(max(size, 16))
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := int64(0); i < n; i++ {
+		next := start.Add(time.Duration(i) * interval)
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		copy(value, fmt.Sprintf("%016x", time.Now().UnixNano()))
+		if err := p.Send(-1, time.Now().UnixMilli(), nil, value, nil); err != nil {
+			return err
+		}
+		if err := p.Idle(); err != nil {
+			return err
+		}
+	}
+	if err := p.Flush(); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+	case <-time.After(30 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("bench e2e: the consumer saw %d of %d records", received, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return printBench(cc, "produced and consumed", newBenchResult(received, received*int64(len(value)), time.Since(start), lat))
 }

@@ -4,12 +4,13 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
-	"mk/coord"
+	"mk/cluster"
 	"mk/format"
 	"mk/logdir"
 )
@@ -54,7 +55,6 @@ consumer ends it with exit 4.
 			&cli.StringFlag{Name: "offset", Usage: "start offset with --partition: N, earliest, latest, or -N (N before the end)"},
 			&cli.StringFlag{Name: "from-time", Usage: "start at the first record at or after a time: RFC 3339 (2024-05-01T10:00:00Z) or a duration ago (90s, 1h)"},
 		), groupFlags()...),
-		Action: runConsume,
 	}
 }
 
@@ -71,7 +71,6 @@ func tailCommand() *cli.Command {
 			// No -n alias here: -n is --lines, as in tail(1).
 			&cli.IntFlag{Name: "max-messages", Usage: "exit after printing this many records"},
 		),
-		Action: runTail,
 	}
 }
 
@@ -134,33 +133,6 @@ func topicArgs(cc *cli.Context) []string {
 	return out
 }
 
-// assignments lists the partitions of topics to consume, all starting at
-// start.
-func assignments(c *coord.Cluster, topics []string, partition int, start client.StartSpec) ([]client.Assignment, error) {
-	if partition >= 0 && len(topics) > 1 {
-		return nil, format.Usagef("--partition needs exactly one topic")
-	}
-	var as []client.Assignment
-	for _, name := range topics {
-		if err := coord.ValidateTopicName(name); err != nil {
-			return nil, err
-		}
-		t, err := c.Topic(name)
-		if err != nil {
-			return nil, err
-		}
-		if partition >= len(t.Partitions) {
-			return nil, client.PartitionRangeError(name, partition, len(t.Partitions))
-		}
-		for _, p := range t.Partitions {
-			if partition < 0 || p.Partition == partition {
-				as = append(as, client.Assignment{Topic: name, Partition: int32(p.Partition), Start: start})
-			}
-		}
-	}
-	return as, nil
-}
-
 // recordPrinter writes records as the output flags say.
 type recordPrinter struct {
 	w        *bufio.Writer
@@ -221,69 +193,6 @@ func (p *recordPrinter) print(topic string, partition int32, r *logdir.Record) e
 	return p.w.WriteByte('\n')
 }
 
-func runConsume(cc *cli.Context) error {
-	if cc.NArg() == 0 {
-		return format.Usagef("consume: missing topic")
-	}
-	start, err := parseStart(cc)
-	if err != nil {
-		return err
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	if cc.String("group") != "" {
-		return runGroupConsume(cc, c, pr, start)
-	}
-	as, err := assignments(c, topicArgs(cc), cc.Int("partition"), start)
-	if err != nil {
-		return err
-	}
-	var whole []string // a topic consumed whole follows its new partitions
-	if cc.Int("partition") < 0 {
-		whole = topicArgs(cc)
-	}
-	return consumeAssignments(cc, c, as, whole, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), start.Offset == client.Earliest)
-}
-
-func runTail(cc *cli.Context) error {
-	topic, err := oneArg(cc, "topic")
-	if err != nil {
-		return err
-	}
-	pr, err := newRecordPrinter(cc, cc.App.Writer)
-	if err != nil {
-		return err
-	}
-	c, err := openCluster(cc)
-	if err != nil {
-		return err
-	}
-	start := client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")}
-	as, err := assignments(c, []string{topic}, -1, start)
-	if err != nil {
-		return err
-	}
-	return consumeAssignments(cc, c, as, []string{topic}, pr, cc.Int("max-messages"), !cc.Bool("exit-at-end"), false)
-}
-
-func consumeAssignments(cc *cli.Context, c *coord.Cluster, as []client.Assignment, subscribed []string, pr *recordPrinter, maxMessages int, follow, resetEarliest bool) error {
-	f := client.NewFetcher(c, as, client.ConsumerOptions{
-		Follow:        follow,
-		Subscribed:    subscribed,
-		ResetEarliest: resetEarliest,
-		Warnf:         warnf(cc.App.ErrWriter),
-		Idle:          pr.w.Flush,
-	})
-	defer f.Close()
-	return printUntilDone(pr, maxMessages, f.Run)
-}
-
 // printUntilDone runs a consumer (a Fetcher's or a group member's Run)
 // with a handler that prints each record and stops after maxMessages (0:
 // no limit), until it ends or SIGINT/SIGTERM; then it flushes stdout. An
@@ -309,4 +218,106 @@ func printUntilDone(pr *recordPrinter, maxMessages int, run func(context.Context
 		return &format.ExitError{Code: format.ExitInterrupted}
 	}
 	return err
+}
+
+// consumeFrom is mk consume against a cluster.Client.
+func consumeFrom(cc *cli.Context, connect connector) error {
+	if cc.NArg() == 0 {
+		return format.Usagef("consume: missing topic")
+	}
+	start, err := parseStart(cc)
+	if err != nil {
+		return err
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	if cc.String("group") != "" {
+		return groupConsumeIn(cc, connect, pr)
+	}
+	topics := topicArgs(cc)
+	if cc.Int("partition") >= 0 && len(topics) > 1 {
+		return format.Usagef("--partition needs exactly one topic")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	spec := cluster.ConsumeSpec{
+		Topics:        topics,
+		Partition:     cc.Int("partition"),
+		Start:         start,
+		Follow:        !cc.Bool("exit-at-end"),
+		ResetEarliest: start.Offset == client.Earliest,
+		Warnf:         warnf(cc.App.ErrWriter),
+		Idle:          pr.w.Flush,
+	}
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.Consume(ctx, spec, h)
+	})
+}
+
+// tailFrom is mk tail against a cluster.Client.
+func tailFrom(cc *cli.Context, connect connector) error {
+	topic, err := oneArg(cc, "topic")
+	if err != nil {
+		return err
+	}
+	pr, err := newRecordPrinter(cc, cc.App.Writer)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	spec := cluster.ConsumeSpec{
+		Topics:    []string{topic},
+		Partition: -1,
+		Start:     client.StartSpec{Offset: client.Latest, FromEnd: cc.Int64("lines")},
+		Follow:    !cc.Bool("exit-at-end"),
+		Warnf:     warnf(cc.App.ErrWriter),
+		Idle:      pr.w.Flush,
+	}
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.Consume(ctx, spec, h)
+	})
+}
+
+// groupConsumeIn is mk consume --group against a cluster.Client.
+func groupConsumeIn(cc *cli.Context, connect connector, pr *recordPrinter) error {
+	for _, f := range []string{"partition", "offset", "from-time"} {
+		if cc.IsSet(f) {
+			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
+		}
+	}
+	stderr := cc.App.ErrWriter
+	logf := func(string, ...any) {}
+	if format.IsTerminal(os.Stderr) {
+		logf = infof(stderr)
+	}
+	// A partition without a committed offset starts by Kafka's
+	// auto.offset.reset: latest, or earliest with --from-beginning or -e
+	// (-e reads what is there, as it does without a group).
+	opts := client.GroupOptions{
+		Group:          cc.String("group"),
+		ClientID:       cc.String("client-id"),
+		Strategy:       cc.String("strategy"),
+		Commit:         cc.String("commit"),
+		SessionTimeout: cc.Duration("session-timeout"),
+		ResetEarliest:  cc.Bool("from-beginning") || cc.Bool("exit-at-end"),
+		ExitAtEnd:      cc.Bool("exit-at-end"),
+		Flush:          pr.w.Flush,
+		Warnf:          warnf(stderr),
+		Logf:           logf,
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	topics := topicArgs(cc)
+	return printUntilDone(pr, cc.Int("max-messages"), func(ctx context.Context, h client.Handler) error {
+		return c.ConsumeGroup(ctx, topics, opts, h)
+	})
 }

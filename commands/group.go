@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,9 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
-	"mk/logdir"
 )
 
 // groupFlags are mk consume's consumer-group flags.
@@ -29,51 +28,6 @@ func groupFlags() []cli.Flag {
 	}
 }
 
-func runGroupConsume(cc *cli.Context, c *coord.Cluster, pr *recordPrinter, _ client.StartSpec) error {
-	for _, f := range []string{"partition", "offset", "from-time"} {
-		if cc.IsSet(f) {
-			return format.Usagef("--%s cannot be used with --group: the group assigns partitions and starts at committed offsets", f)
-		}
-	}
-	topics := topicArgs(cc)
-	for _, t := range topics {
-		if err := coord.ValidateTopicName(t); err != nil {
-			return err
-		}
-		if _, err := c.Topic(t); err != nil {
-			return err
-		}
-	}
-	stderr := cc.App.ErrWriter
-	logf := func(string, ...any) {}
-	if format.IsTerminal(os.Stderr) {
-		logf = infof(stderr)
-	}
-	// A partition without a committed offset (or whose offset retention
-	// passed) starts by Kafka's auto.offset.reset: latest, or earliest with
-	// --from-beginning. With -e it is earliest too, as -e alone reads from
-	// the beginning: a new group's "mk consume t -g g -e" processes what is
-	// in the topic and exits, where latest would print nothing and commit
-	// the end, skipping every record before it for good. A group with
-	// commits resumes from them either way.
-	g, err := client.JoinGroup(c, topics, client.GroupOptions{
-		Group:          cc.String("group"),
-		ClientID:       cc.String("client-id"),
-		Strategy:       cc.String("strategy"),
-		Commit:         cc.String("commit"),
-		SessionTimeout: cc.Duration("session-timeout"),
-		ResetEarliest:  cc.Bool("from-beginning") || cc.Bool("exit-at-end"),
-		ExitAtEnd:      cc.Bool("exit-at-end"),
-		Flush:          pr.w.Flush,
-		Warnf:          warnf(stderr),
-		Logf:           logf,
-	})
-	if err != nil {
-		return err
-	}
-	return printUntilDone(pr, cc.Int("max-messages"), g.Run)
-}
-
 func groupCommand() *cli.Command {
 	target := []cli.Flag{
 		&cli.StringSliceFlag{Name: "topic", Usage: "`TOPIC` or TOPIC:P,P,... (repeatable)"},
@@ -83,9 +37,9 @@ func groupCommand() *cli.Command {
 		Name:  "group",
 		Usage: "list consumer groups, reset or delete their offsets",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()}, Action: groupList,
+			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
 				Description: "   mk group list\n   mk group list -o json"},
-			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Action: describeGroup, Description: describeGroupDoc},
+			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Description: describeGroupDoc},
 			{
 				Name:      "reset-offsets",
 				Usage:     "move a group's committed offsets (a dry run unless --execute)",
@@ -107,14 +61,12 @@ does.
 					&cli.BoolFlag{Name: "execute", Usage: "do it (without it, only print the new offsets)"},
 					outputFlag(),
 				),
-				Action: groupResetOffsets,
 			},
-			{Name: "delete", Usage: "delete a group and its offsets (refused while it has live members)", ArgsUsage: "GROUP", Action: groupDelete,
+			{Name: "delete", Usage: "delete a group and its offsets (refused while it has live members)", ArgsUsage: "GROUP",
 				Description: "   mk group delete billing"},
 			{
 				Name: "delete-offsets", Usage: "delete a group's committed offsets of a topic (refused while it has live members)", ArgsUsage: "GROUP",
 				Flags:       []cli.Flag{&cli.StringFlag{Name: "topic", Required: true, Usage: "the topic"}},
-				Action:      groupDeleteOffsets,
 				Description: "   mk group delete-offsets billing --topic orders",
 			},
 		},
@@ -135,136 +87,76 @@ func describeGroupFlags() []cli.Flag {
 	return []cli.Flag{outputFlag(), &cli.BoolFlag{Name: "members", Usage: "one row per member with its partitions"}}
 }
 
-// groupPartitionRow is one row of describe group, Kafka's columns.
-type groupPartitionRow struct {
-	Group         string `json:"group"`
-	Topic         string `json:"topic"`
-	Partition     int    `json:"partition"`
-	CurrentOffset int64  `json:"current_offset"` // -1: none committed
-	LogEndOffset  int64  `json:"log_end_offset"`
-	Lag           int64  `json:"lag"` // -1: unknown
-	ConsumerID    string `json:"consumer_id"`
-	Host          string `json:"host"`
-	ClientID      string `json:"client_id"`
-}
+// mk group and mk describe group against a cluster.Client. A Kafka
+// cluster does not tell a group's generation nor a member's pid: "-".
 
-type groupMemberRow struct {
-	MemberID   string                 `json:"member_id"`
-	Host       string                 `json:"host"`
-	ClientID   string                 `json:"client_id"`
-	Pid        int                    `json:"pid"`
-	Partitions []coord.TopicPartition `json:"partitions"`
-}
-
-type groupView struct {
-	Group      string              `json:"group"`
-	State      string              `json:"state"`
-	Generation int64               `json:"generation"`
-	Strategy   string              `json:"strategy"`
-	Members    []groupMemberRow    `json:"members"`
-	Offsets    []groupPartitionRow `json:"offsets"`
-	lag        int64
-	topics     []string
-	// damaged are the topic and offsets files that could not be read: the
-	// view leaves their rows out.
-	damaged []error
-}
-
-// viewGroup gathers a group's state, members, offsets and lag.
-func viewGroup(c *coord.Cluster, name string) (*groupView, error) {
-	g, err := c.Group(name)
+func groupListOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	live, err := c.LiveMembers(name)
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	views, damaged, err := c.Groups(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	v := &groupView{Group: name, Generation: g.Generation, Strategy: g.Strategy, Members: []groupMemberRow{}, Offsets: []groupPartitionRow{}}
-	assignedTo := map[coord.TopicPartition]*coord.Member{}
-	stable := true
-	for _, m := range g.Members {
-		if !slices.Contains(live, m.ID) {
-			continue
-		}
-		v.Members = append(v.Members, groupMemberRow{m.ID, m.Host, m.ClientID, m.Pid, g.Assignment[m.ID]})
-		for _, tp := range g.Assignment[m.ID] {
-			assignedTo[tp] = &m
-			if c.Owner(name, tp) != m.ID {
-				stable = false
-			}
-		}
+	d := &damage{}
+	d.add(damaged...)
+	type entry struct {
+		Group   string   `json:"group"`
+		State   string   `json:"state"`
+		Members int      `json:"members"`
+		Topics  []string `json:"topics"`
+		Lag     int64    `json:"lag"`
 	}
-	switch {
-	case len(v.Members) == 0:
-		v.State = "Empty"
-	case !stable || len(live) != len(g.Members):
-		v.State = "Rebalancing"
-	default:
-		v.State = "Stable"
-	}
-	topics, err := c.CommittedTopics(name)
-	if err != nil {
-		return nil, err
-	}
-	if len(v.Members) > 0 {
-		topics = append(topics, g.Topics()...)
-	}
-	slices.Sort(topics)
-	v.topics = slices.Compact(topics)
-	for _, topic := range v.topics {
-		t, err := c.Topic(topic)
-		if errors.Is(err, coord.ErrUnknownTopic) {
-			continue
+	entries := []entry{}
+	var rows [][]string
+	for _, v := range views {
+		topics := v.Topics
+		if topics == nil {
+			topics = []string{}
 		}
-		if err != nil {
-			v.damaged = append(v.damaged, err)
-			continue
-		}
-		committed, err := c.CommittedOffsets(name, topic)
-		if err != nil {
-			v.damaged = append(v.damaged, err)
-			continue
-		}
-		tv := viewTopic(c, t)
-		for _, p := range tv.Partitions {
-			row := groupPartitionRow{Group: name, Topic: topic, Partition: p.Partition, CurrentOffset: -1, LogEndOffset: p.HighWatermark, Lag: -1}
-			if cm, ok := committed[p.Partition]; ok {
-				row.CurrentOffset = cm.Offset
-				if p.HighWatermark >= 0 {
-					row.Lag = max(p.HighWatermark-cm.Offset, 0)
-					v.lag += row.Lag
-				}
-			}
-			if m := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; m != nil {
-				row.ConsumerID, row.Host, row.ClientID = m.ID, m.Host, m.ClientID
-			}
-			v.Offsets = append(v.Offsets, row)
-		}
+		entries = append(entries, entry{v.Group, v.State, len(v.Members), topics, v.Lag})
+		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), format.Int(v.Lag)})
 	}
-	return v, nil
+	if mode == "json" {
+		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
+	}
+	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
 }
 
-func describeGroup(cc *cli.Context) error {
+func describeGroupOf(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
 	}
-	mode, c, d, err := outputAndCluster(cc)
+	mode, err := outputMode(cc)
 	if err != nil {
 		return err
 	}
-	v, err := viewGroup(c, name)
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	v, damaged, err := c.Group(ctx, name)
 	if err != nil {
 		return err
 	}
-	d.add(v.damaged...)
+	d := &damage{}
+	d.add(damaged...)
 	if mode == "json" {
 		return cmp.Or(format.JSON(cc.App.Writer, v), d.report(cc))
 	}
 	w := cc.App.Writer
 	format.KeyValues(w, [][2]string{
-		{"Group", v.Group}, {"State", v.State}, {"Generation", format.Int(v.Generation)},
+		{"Group", v.Group}, {"State", v.State}, {"Generation", format.IntOrMissing(v.Generation)},
 		{"Strategy", v.Strategy}, {"Members", strconv.Itoa(len(v.Members))},
 	})
 	fmt.Fprintln(w)
@@ -275,7 +167,11 @@ func describeGroup(cc *cli.Context) error {
 			for _, tp := range m.Partitions {
 				ps = append(ps, tp.String())
 			}
-			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, strconv.Itoa(m.Pid), strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
+			pid := ""
+			if m.Pid > 0 {
+				pid = strconv.Itoa(m.Pid)
+			}
+			rows = append(rows, []string{v.Group, m.MemberID, m.Host, m.ClientID, pid, strconv.Itoa(len(m.Partitions)), strings.Join(ps, ",")})
 		}
 		return cmp.Or(format.Table(w, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "PID", "#PARTITIONS", "ASSIGNMENT"}, rows), d.report(cc))
 	}
@@ -287,96 +183,13 @@ func describeGroup(cc *cli.Context) error {
 	return cmp.Or(format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows), d.report(cc))
 }
 
-func groupList(cc *cli.Context) error {
-	mode, c, d, err := outputAndCluster(cc)
-	if err != nil {
-		return err
-	}
-	groups, bad, err := c.GroupsReadable()
-	if err != nil {
-		return err
-	}
-	d.add(bad...)
-	type entry struct {
-		Group   string   `json:"group"`
-		State   string   `json:"state"`
-		Members int      `json:"members"`
-		Topics  []string `json:"topics"`
-		Lag     int64    `json:"lag"`
-	}
-	entries := []entry{}
-	var rows [][]string
-	for _, g := range groups {
-		v, err := viewGroup(c, g.Name)
-		if err != nil {
-			d.add(err) // damaged since the listing
-			continue
-		}
-		d.add(v.damaged...)
-		entries = append(entries, entry{v.Group, v.State, len(v.Members), v.topics, v.lag})
-		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.topics, ","), format.Int(v.lag)})
-	}
-	if mode == "json" {
-		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
-	}
-	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
-}
-
-// resetTargets resolves --topic/--all-topics into partitions.
-func resetTargets(cc *cli.Context, c *coord.Cluster, v *groupView) ([]coord.TopicPartition, error) {
-	specs := cc.StringSlice("topic")
-	if len(specs) > 0 == cc.Bool("all-topics") {
-		return nil, format.Usagef("give --topic or --all-topics (one of them)")
-	}
-	if cc.Bool("all-topics") {
-		specs = v.topics
-		if len(specs) == 0 {
-			return nil, fmt.Errorf("group %s has no offsets and no members: name the topic with --topic", v.Group)
-		}
-	}
-	var out []coord.TopicPartition
-	seen := map[coord.TopicPartition]bool{}
-	add := func(tp coord.TopicPartition) {
-		if !seen[tp] { // named twice: one row, one reset
-			seen[tp] = true
-			out = append(out, tp)
-		}
-	}
-	for _, s := range specs {
-		name, parts, hasParts := strings.Cut(s, ":")
-		t, err := c.Topic(name)
-		if err != nil {
-			return nil, err
-		}
-		if !hasParts {
-			for _, p := range t.Partitions {
-				add(coord.TopicPartition{Topic: name, Partition: p.Partition})
-			}
-			continue
-		}
-		for _, ps := range strings.Split(parts, ",") {
-			p, err := strconv.Atoi(ps)
-			if err != nil || p < 0 {
-				return nil, format.Usagef("--topic %q: partitions are numbers: TOPIC:0,1,2", s)
-			}
-			if p >= len(t.Partitions) {
-				return nil, client.PartitionRangeError(name, p, len(t.Partitions))
-			}
-			add(coord.TopicPartition{Topic: name, Partition: p})
-		}
-	}
-	return out, nil
-}
-
-func groupResetOffsets(cc *cli.Context) error {
+// readResetSpec reads reset-offsets' flags.
+func readResetSpec(cc *cli.Context) (cluster.ResetSpec, error) {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
-		return err
+		return cluster.ResetSpec{}, err
 	}
-	mode, err := outputMode(cc)
-	if err != nil {
-		return err
-	}
+	spec := cluster.ResetSpec{Group: name, Topics: cc.StringSlice("topic"), AllTopics: cc.Bool("all-topics"), Execute: cc.Bool("execute"), Warnf: warnf(cc.App.ErrWriter)}
 	n := 0
 	for _, f := range []string{"to-earliest", "to-latest", "to-offset", "to-datetime", "by-duration", "shift-by"} {
 		if cc.IsSet(f) {
@@ -384,137 +197,98 @@ func groupResetOffsets(cc *cli.Context) error {
 		}
 	}
 	if n != 1 {
-		return format.Usagef("give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --by-duration, --shift-by")
+		return spec, format.Usagef("give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --by-duration, --shift-by")
 	}
-	var at int64 = -1
-	if s := cc.String("to-datetime"); s != "" {
+	if len(spec.Topics) > 0 == spec.AllTopics {
+		return spec, format.Usagef("give --topic or --all-topics (one of them)")
+	}
+	for _, s := range spec.Topics {
+		if _, _, err := cluster.ParseTopicPartitions(s); err != nil {
+			return spec, format.Usagef("%v", err)
+		}
+	}
+	switch {
+	case cc.Bool("to-earliest"):
+		spec.To = cluster.ResetEarliest
+	case cc.Bool("to-latest"):
+		spec.To = cluster.ResetLatest
+	case cc.IsSet("to-offset"):
+		spec.To, spec.Value = cluster.ResetToOffset, cc.Int64("to-offset")
+	case cc.IsSet("shift-by"):
+		spec.To, spec.Value = cluster.ResetShiftBy, cc.Int64("shift-by")
+	case cc.IsSet("to-datetime"):
+		s := cc.String("to-datetime")
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			return format.Usagef("--to-datetime %q: use RFC 3339 (2024-05-01T10:00:00Z)", s)
+			return spec, format.Usagef("--to-datetime %q: use RFC 3339 (2024-05-01T10:00:00Z)", s)
 		}
-		at = t.UnixMilli()
-	}
-	if s := cc.String("by-duration"); s != "" {
-		if at, err = msAgo("--by-duration", s); err != nil {
-			return err
-		}
-	}
-	// A damaged cluster.json is a warning, another topic's file nothing:
-	// reset-offsets needs neither. A topic it is asked to reset must be
-	// readable (resetTargets).
-	d := &damage{}
-	c, err := openReadable(cc, d)
-	if err != nil {
-		return err
-	}
-	d.warn(cc)
-	v, err := viewGroup(c, name)
-	if err != nil {
-		return err
-	}
-	if err := c.RequireNoLiveMembers(name); err != nil {
-		return err
-	}
-	tps, err := resetTargets(cc, c, v)
-	if err != nil {
-		return err
-	}
-	plan := map[coord.TopicPartition]int64{}
-	var rows [][]string
-	type row struct {
-		Group     string `json:"group"`
-		Topic     string `json:"topic"`
-		Partition int    `json:"partition"`
-		NewOffset int64  `json:"new_offset"`
-	}
-	out := []row{}
-	for _, tp := range tps {
-		t, err := c.Topic(tp.Topic)
+		spec.To, spec.Value = cluster.ResetToTime, t.UnixMilli()
+	case cc.IsSet("by-duration"):
+		ms, err := msAgo("--by-duration", cc.String("by-duration"))
 		if err != nil {
-			return err
+			return spec, err
 		}
-		pv := viewTopic(c, t).Partitions[tp.Partition]
-		if pv.HighWatermark < 0 {
-			return fmt.Errorf("%w: partition %s has no readable replica", client.ErrNoLeader, tp)
-		}
-		committed, err := c.CommittedOffsets(name, tp.Topic)
-		if err != nil {
-			return err
-		}
-		var off int64
-		switch {
-		case cc.Bool("to-earliest"):
-			off = pv.LogStartOffset
-		case cc.Bool("to-latest"):
-			off = pv.HighWatermark
-		case cc.IsSet("to-offset"):
-			off = cc.Int64("to-offset")
-		case cc.IsSet("shift-by"):
-			cur, ok := committed[tp.Partition]
-			if !ok {
-				return fmt.Errorf("group %s has no committed offset for %s to shift", name, tp)
-			}
-			off = addOffset(cur.Offset, cc.Int64("shift-by"))
-		default:
-			if off, err = offsetForTime(c, t, tp.Partition, at); err != nil {
-				return err
-			}
-		}
-		if clamped := min(max(off, pv.LogStartOffset), pv.HighWatermark); clamped != off {
-			format.Warnf(cc.App.ErrWriter, "new offset %d of %s is outside the log (%d to %d): using %d", off, tp, pv.LogStartOffset, pv.HighWatermark, clamped)
-			off = clamped
-		}
-		plan[tp] = off
-		out = append(out, row{name, tp.Topic, tp.Partition, off})
-		rows = append(rows, []string{name, tp.Topic, strconv.Itoa(tp.Partition), format.Int(off)})
+		spec.To, spec.Value = cluster.ResetToTime, ms
 	}
-	if cc.Bool("execute") {
-		if err := c.SetOffsets(name, plan); err != nil {
-			return err
-		}
+	return spec, nil
+}
+
+func groupResetOffsetsIn(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	spec, err := readResetSpec(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	rows, err := cluster.PlanReset(ctx, c, spec)
+	if errors.Is(err, cluster.ErrBadTopicPartitions) {
+		return format.Usagef("%v", err)
+	}
+	if err != nil {
+		return err
 	}
 	if mode == "json" {
-		return format.JSON(cc.App.Writer, out)
+		return format.JSON(cc.App.Writer, rows)
 	}
-	return format.Table(cc.App.Writer, []string{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"}, rows)
+	var table [][]string
+	for _, r := range rows {
+		table = append(table, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.Int(r.NewOffset)})
+	}
+	return format.Table(cc.App.Writer, []string{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"}, table)
 }
 
-// offsetForTime is the first offset of a partition at or after ms.
-func offsetForTime(c *coord.Cluster, t *coord.Topic, partition int, ms int64) (int64, error) {
-	p := t.Partitions[partition]
-	b := p.Leader
-	if b == coord.NoLeader && len(p.ISR) > 0 {
-		b = p.ISR[0]
-	}
-	rd, err := logdir.OpenReader(c.PartitionDir(b, t.Name, partition))
-	if err != nil {
-		return 0, err
-	}
-	defer rd.Close()
-	off, _, err := rd.OffsetForTimestamp(ms)
-	return off, err
-}
-
-func groupDelete(cc *cli.Context) error {
+func groupDeleteIn(cc *cli.Context, connect connector) error {
 	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
 	}
-	// Neither a damaged cluster.json nor the group's own damaged
-	// group.json keeps a group from being deleted (coord.DeleteGroup).
-	d := &damage{}
-	c, err := openReadable(cc, d)
-	if err != nil {
-		return err
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
 	}
-	d.warn(cc)
-	return c.DeleteGroup(name)
+	ctx, stop := requestContext()
+	defer stop()
+	return c.DeleteGroup(ctx, name)
 }
 
-func groupDeleteOffsets(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "group name")
+func groupDeleteOffsetsIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "group name")
 	if err != nil {
 		return err
 	}
-	return c.DeleteGroupOffsets(name, cc.String("topic"))
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	return c.DeleteGroupOffsets(ctx, name, cc.String("topic"))
 }

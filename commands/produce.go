@@ -2,9 +2,7 @@ package commands
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
-	"io"
+	"cmp"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mk/client"
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
 	"mk/logdir"
@@ -48,7 +47,6 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record"},
 			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
 		},
-		Action: runProduce,
 	}
 }
 
@@ -77,64 +75,72 @@ func parseHeaders(hs []string) ([]logdir.Header, error) {
 	return out, nil
 }
 
-func runProduce(cc *cli.Context) error {
-	topic, err := oneArg(cc, "topic")
-	if err != nil {
-		return err
+// produceFlags are mk produce's flags, read.
+type produceFlags struct {
+	topic     string
+	acks      int
+	json      bool
+	headers   []logdir.Header
+	key       []byte
+	separator []byte
+	partition int32
+}
+
+func readProduceFlags(cc *cli.Context) (produceFlags, error) {
+	var f produceFlags
+	var err error
+	if f.topic, err = oneArg(cc, "topic"); err != nil {
+		return f, err
 	}
-	acks, err := parseAcks(cc.String("acks"))
-	if err != nil {
-		return err
+	if f.acks, err = parseAcks(cc.String("acks")); err != nil {
+		return f, err
 	}
-	jsonInput := false
 	switch cc.String("input") {
 	case "text":
 	case "json":
-		jsonInput = true
+		f.json = true
 	default:
-		return format.Usagef("--input %q: use text or json", cc.String("input"))
+		return f, format.Usagef("--input %q: use text or json", cc.String("input"))
 	}
-	headers, err := parseHeaders(cc.StringSlice("header"))
-	if err != nil {
-		return err
+	if f.headers, err = parseHeaders(cc.StringSlice("header")); err != nil {
+		return f, err
 	}
-	var fixedKey []byte
 	if cc.IsSet("key") {
-		fixedKey = []byte(cc.String("key"))
+		f.key = []byte(cc.String("key"))
 	}
-	sep := []byte(cc.String("key-separator"))
-	if cc.IsSet("key-separator") && len(sep) == 0 {
-		return format.Usagef("--key-separator must not be empty")
+	f.separator = []byte(cc.String("key-separator"))
+	if cc.IsSet("key-separator") && len(f.separator) == 0 {
+		return f, format.Usagef("--key-separator must not be empty")
 	}
-	if fixedKey != nil && len(sep) > 0 {
-		return format.Usagef("--key and --key-separator exclude each other")
+	if f.key != nil && len(f.separator) > 0 {
+		return f, format.Usagef("--key and --key-separator exclude each other")
 	}
-	c, err := openCluster(cc)
+	f.partition = int32(cc.Int("partition"))
+	return f, coord.ValidateTopicName(f.topic)
+}
+
+// produceTo is mk produce against a cluster.Client.
+func produceTo(cc *cli.Context, connect connector) error {
+	f, err := readProduceFlags(cc)
 	if err != nil {
-		return err
-	}
-	if _, err := c.RequireLiveBroker(); err != nil {
-		return err
-	}
-	if err := coord.ValidateTopicName(topic); err != nil {
 		return err
 	}
 	out := bufio.NewWriter(cc.App.Writer)
 	defer out.Flush()
-	opts := client.ProducerOptions{
-		Acks:       acks,
+	opts := cluster.ProducerOptions{
+		Acks:       f.acks,
 		BatchBytes: cc.Int("batch-size"),
 		Timeout:    cc.Duration("timeout"),
 		AutoCreate: true,
 		Warnf:      warnf(cc.App.ErrWriter),
-		OnCreate: func(t *coord.Topic) {
-			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", t.Name, len(t.Partitions), t.ReplicationFactor())
+		OnCreate: func(topic string, partitions, rf int) {
+			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
 	if cc.Bool("print-offsets") {
 		opts.OnAck = func(partition int32, base int64, n int) {
 			for i := 0; i < n; i++ {
-				out.WriteString(topic)
+				out.WriteString(f.topic)
 				out.WriteByte(' ')
 				out.WriteString(strconv.Itoa(int(partition)))
 				out.WriteByte(' ')
@@ -143,97 +149,38 @@ func runProduce(cc *cli.Context) error {
 			}
 		}
 	}
-	p, err := client.NewProducer(c, topic, opts)
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	p, err := c.NewProducer(ctx, f.topic, opts)
 	if err != nil {
 		return err
 	}
-	partition := int32(cc.Int("partition"))
-	if partition >= int32(len(p.Topic().Partitions)) {
-		return client.PartitionRangeError(topic, int(partition), len(p.Topic().Partitions))
+	if int(f.partition) >= p.Partitions() {
+		p.Close()
+		return client.PartitionRangeError(f.topic, int(f.partition), p.Partitions())
 	}
-	// The line limit is the largest record the topic takes, plus room for
-	// the JSON encoding of one.
-	maxLine := int(p.Topic().Int64Config("max.message.bytes"))
-	if jsonInput {
-		maxLine = maxLine*2 + 4096
-	}
-	in := bufio.NewReaderSize(cc.App.Reader, 1<<20)
-	lines := format.NewLineReader(in, maxLine)
-	var dec format.RecordDecoder
 	// A long pipe into a terminal session shows how far it got (on stderr,
 	// only when stderr is a terminal).
 	progress := format.NewProgress(os.Stderr)
 	defer progress.Done()
-	sendErr := func() error {
-		for {
-			line, err := lines.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
+	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(cc.App.Reader, 1<<20), cluster.LineOptions{
+		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
+		Progress: func(acked int64) {
+			if progress.Active() {
+				progress.Update("produced %d records to %s", acked, f.topic)
 			}
-			var tooLong *format.LineTooLongError
-			if errors.As(err, &tooLong) {
-				return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.Topic().Int64Config("max.message.bytes"), topic)
-			}
-			if err != nil {
-				return fmt.Errorf("read stdin: %w", err)
-			}
-			key, value, hs, part, ts := fixedKey, line, headers, partition, time.Now().UnixMilli()
-			if jsonInput {
-				rec, err := dec.Decode(line)
-				if err != nil {
-					return format.AtLine(err, lines.Line())
-				}
-				key, value = rec.Key, rec.Value
-				if len(rec.Headers) > 0 {
-					hs = append(hs[:len(hs):len(hs)], rec.Headers...)
-				}
-				if rec.Partition >= 0 && partition < 0 {
-					part = rec.Partition
-				}
-				if rec.Timestamp >= 0 {
-					ts = rec.Timestamp
-				}
-			} else if len(sep) > 0 {
-				k, v, ok := format.SplitKey(line, sep)
-				if !ok {
-					return fmt.Errorf("line %d: no key separator %q", lines.Line(), sep)
-				}
-				key, value = k, v
-			}
-			if n := lines.Line(); n&0xffff == 0 && progress.Active() {
-				progress.Update("produced %d records to %s", p.Acked, topic)
-			}
-			err = p.Send(part, ts, key, value, hs)
-			var big *client.RecordTooLargeError
-			if errors.As(err, &big) {
-				return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, topic)
-			}
-			if err != nil {
-				return err
-			}
-			if !lines.Buffered() && in.Buffered() == 0 {
-				// The input went idle: send what is batched now rather than
-				// wait for more (a producer typing, or a slow pipe).
-				if err := p.Flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}()
+		},
+	})
 	closeErr := p.Close()
 	if ferr := out.Flush(); ferr != nil && sendErr == nil {
 		sendErr = ferr
 	}
-	if p.Failed > 0 {
-		cause := closeErr
-		if cause == nil {
-			cause = sendErr
-		}
-		return format.WithExitCode(format.ExitNotAcknowledged,
-			fmt.Errorf("%d of %d records were not acknowledged: %w", p.Failed, p.Failed+p.Acked, cause))
+	if err := cluster.NotAcknowledged(p, sendErr, closeErr); err != nil {
+		return format.WithExitCode(format.ExitNotAcknowledged, err)
 	}
-	if sendErr != nil {
-		return sendErr
-	}
-	return closeErr
+	return cmp.Or(sendErr, closeErr)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mk/cluster"
 	"mk/coord"
 	"mk/format"
 )
@@ -32,14 +33,12 @@ func topicCommand() *cli.Command {
 					configFlag,
 					&cli.BoolFlag{Name: "if-not-exists", Usage: "succeed quietly when the topic exists"},
 				},
-				Action: topicCreate,
 			},
 			{
 				Name:        "list",
 				Usage:       "list topics",
 				ArgsUsage:   " ",
 				Flags:       []cli.Flag{outputFlag()},
-				Action:      topicList,
 				Description: "   mk topic list\n   mk topic list -o json | jq -r '.[].topic'",
 			},
 			{
@@ -47,7 +46,6 @@ func topicCommand() *cli.Command {
 				Usage:       "describe a topic (same as mk describe topic)",
 				ArgsUsage:   "NAME",
 				Flags:       []cli.Flag{outputFlag()},
-				Action:      describeTopic,
 				Description: "   mk topic describe orders",
 			},
 			{
@@ -61,14 +59,12 @@ func topicCommand() *cli.Command {
 					configFlag,
 					&cli.StringSliceFlag{Name: "delete-config", Usage: "config `KEY` to reset to its default (repeatable)"},
 				},
-				Action: topicAlter,
 			},
 			{
 				Name:        "delete",
 				Usage:       "delete a topic and its data",
 				ArgsUsage:   "NAME",
 				Flags:       []cli.Flag{&cli.BoolFlag{Name: "if-exists", Usage: "succeed quietly when the topic does not exist"}},
-				Action:      topicDelete,
 				Description: "Removes the topic and every replica's data. A topic created again under the\nsame name gets a new topic id; old offsets of groups are not applied to it.\n\n   mk topic delete orders\n   mk topic delete scratch --if-exists",
 			},
 		},
@@ -88,35 +84,6 @@ func parseConfigs(kvs []string) (map[string]string, error) {
 	return m, nil
 }
 
-func topicCreate(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "topic name")
-	if err != nil {
-		return err
-	}
-	cfg, err := parseConfigs(cc.StringSlice("config"))
-	if err != nil {
-		return err
-	}
-	parts, rf := cc.Int("partitions"), cc.Int("replication-factor")
-	if !cc.IsSet("partitions") {
-		parts = c.ClusterConfig().NumPartitions
-	}
-	if !cc.IsSet("replication-factor") {
-		rf = c.ClusterConfig().DefaultReplicationFactor
-	}
-	t, err := c.CreateTopic(name, parts, rf, cfg)
-	if errors.Is(err, coord.ErrTopicExists) && cc.Bool("if-not-exists") {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if format.IsTerminal(os.Stderr) {
-		format.Infof(cc.App.ErrWriter, "created topic %s (%d partitions, replication factor %d)", t.Name, len(t.Partitions), t.ReplicationFactor())
-	}
-	return nil
-}
-
 type topicListEntry struct {
 	Topic             string            `json:"topic"`
 	TopicID           string            `json:"topic_id"`
@@ -125,21 +92,28 @@ type topicListEntry struct {
 	Config            map[string]string `json:"config"`
 }
 
-func topicList(cc *cli.Context) error {
-	mode, c, d, err := outputAndCluster(cc)
+func topicListOf(cc *cli.Context, connect connector) error {
+	mode, err := outputMode(cc)
 	if err != nil {
 		return err
 	}
-	ts, bad, err := c.TopicsReadable()
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	views, damaged, err := c.Topics(ctx)
 	if err != nil {
 		return err
 	}
-	d.add(bad...)
+	d := &damage{}
+	d.add(damaged...)
 	entries := []topicListEntry{}
 	var rows [][]string
-	for _, t := range ts {
-		entries = append(entries, topicListEntry{t.Name, t.ID, len(t.Partitions), t.ReplicationFactor(), t.Config})
-		rows = append(rows, []string{t.Name, format.Int(int64(len(t.Partitions))), format.Int(int64(t.ReplicationFactor())), configSummary(t)})
+	for _, t := range views {
+		entries = append(entries, topicListEntry{t.Topic, t.TopicID, t.PartitionCount, t.ReplicationFactor, t.Config})
+		rows = append(rows, []string{t.Topic, format.Int(int64(t.PartitionCount)), format.Int(int64(t.ReplicationFactor)), t.ConfigSummary()})
 	}
 	if mode == "json" {
 		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
@@ -147,19 +121,43 @@ func topicList(cc *cli.Context) error {
 	return cmp.Or(format.Table(cc.App.Writer, []string{"TOPIC", "PARTITIONS", "REPLICATION-FACTOR", "CONFIGS"}, rows), d.report(cc))
 }
 
-// configSummary lists a topic's non-default configs as k=v,k=v.
-func configSummary(t *coord.Topic) string {
-	var kv []string
-	for _, k := range coord.ConfigKeys() {
-		if v, ok := t.Config[k]; ok {
-			kv = append(kv, k+"="+v)
-		}
+func topicCreateIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
 	}
-	return strings.Join(kv, ",")
+	cfg, err := parseConfigs(cc.StringSlice("config"))
+	if err != nil {
+		return err
+	}
+	spec := cluster.TopicSpec{Name: name, Config: cfg}
+	if cc.IsSet("partitions") {
+		spec.Partitions = cc.Int("partitions")
+	}
+	if cc.IsSet("replication-factor") {
+		spec.ReplicationFactor = cc.Int("replication-factor")
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	t, err := c.CreateTopic(ctx, spec)
+	if errors.Is(err, coord.ErrTopicExists) && cc.Bool("if-not-exists") {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if format.IsTerminal(os.Stderr) {
+		format.Infof(cc.App.ErrWriter, "created topic %s (%d partitions, replication factor %d)", t.Topic, t.PartitionCount, t.ReplicationFactor)
+	}
+	return nil
 }
 
-func topicAlter(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "topic name")
+func topicAlterIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
 	}
@@ -170,16 +168,27 @@ func topicAlter(cc *cli.Context) error {
 	if !cc.IsSet("partitions") && len(cfg) == 0 && len(cc.StringSlice("delete-config")) == 0 {
 		return format.Usagef("topic alter: nothing to change: give --partitions, --config or --delete-config")
 	}
-	_, err = c.AlterTopic(name, cc.Int("partitions"), cfg, cc.StringSlice("delete-config"))
-	return err
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	return c.AlterTopic(ctx, name, cluster.TopicChange{Partitions: cc.Int("partitions"), SetConfig: cfg, DeleteConfig: cc.StringSlice("delete-config")})
 }
 
-func topicDelete(cc *cli.Context) error {
-	name, c, err := argAndCluster(cc, "topic name")
+func topicDeleteIn(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
 	if err != nil {
 		return err
 	}
-	err = c.DeleteTopic(name)
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	err = c.DeleteTopic(ctx, name)
 	if errors.Is(err, coord.ErrUnknownTopic) && cc.Bool("if-exists") {
 		return nil
 	}

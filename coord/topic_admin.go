@@ -302,19 +302,21 @@ type ConfigDescription struct {
 // configDocs holds, per topic config, what it does and the broker config
 // that is its default in Kafka.
 var configDocs = map[string]struct{ doc, broker string }{
-	ConfigRetentionMs:           {"How long a closed log segment is kept before it is deleted, in milliseconds; -1 keeps segments forever.", "log.retention.ms"},
-	ConfigRetentionBytes:        {"How large a partition may grow before its oldest closed segments are deleted, in bytes; -1 sets no limit.", "log.retention.bytes"},
-	ConfigSegmentBytes:          {"The size at which a partition's active segment is closed and a new one started, in bytes.", "log.segment.bytes"},
-	ConfigSegmentMs:             {"How old a partition's active segment may get before it is closed and a new one started, in milliseconds.", "log.roll.ms"},
-	ConfigSegmentIndexBytes:     {"The size of the offset and time index files of each segment, in bytes.", "log.index.size.max.bytes"},
-	ConfigIndexIntervalBytes:    {"How many bytes of log may go between two entries of a segment's offset index.", "log.index.interval.bytes"},
-	ConfigCleanupPolicy:         {"How old segments are removed: delete (by retention.ms and retention.bytes). mk does not implement compact and refuses it.", "log.cleanup.policy"},
-	ConfigMaxMessageBytes:       {"The largest record batch the partition accepts, in bytes, after compression.", "message.max.bytes"},
-	ConfigMinInsyncReplicas:     {"How many in-sync replicas must have a batch before an acks=all produce succeeds; with fewer the produce fails with NOT_ENOUGH_REPLICAS.", "min.insync.replicas"},
-	ConfigUncleanLeaderElection: {"Whether a replica outside the ISR may become leader when no ISR member is alive, at the price of losing the records it lacks.", "unclean.leader.election.enable"},
-	ConfigFlushMessages:         {"How many records may be appended to a partition before its log is fsynced; the default leaves flushing to the OS and durability to replication.", "log.flush.interval.messages"},
-	ConfigFlushMs:               {"How long appended records may wait before the partition's log is fsynced, in milliseconds; the default leaves flushing to the OS and durability to replication.", "log.flush.interval.ms"},
-	ConfigMessageTimestampType:  {"Which timestamp records keep: CreateTime (the producer's) or LogAppendTime (set by the leader when it appends).", "log.message.timestamp.type"},
+	ConfigRetentionMs:                 {"How long a closed log segment is kept before it is deleted, in milliseconds; -1 keeps segments forever.", "log.retention.ms"},
+	ConfigRetentionBytes:              {"How large a partition may grow before its oldest closed segments are deleted, in bytes; -1 sets no limit.", "log.retention.bytes"},
+	ConfigSegmentBytes:                {"The size at which a partition's active segment is closed and a new one started, in bytes.", "log.segment.bytes"},
+	ConfigSegmentMs:                   {"How old a partition's active segment may get before it is closed and a new one started, in milliseconds.", "log.roll.ms"},
+	ConfigSegmentIndexBytes:           {"The size of the offset and time index files of each segment, in bytes.", "log.index.size.max.bytes"},
+	ConfigIndexIntervalBytes:          {"How many bytes of log may go between two entries of a segment's offset index.", "log.index.interval.bytes"},
+	ConfigCleanupPolicy:               {"How old segments are removed: delete (by retention.ms and retention.bytes). mk does not implement compact and refuses it.", "log.cleanup.policy"},
+	ConfigMaxMessageBytes:             {"The largest record batch the partition accepts, in bytes, after compression.", "message.max.bytes"},
+	ConfigMinInsyncReplicas:           {"How many in-sync replicas must have a batch before an acks=all produce succeeds; with fewer the produce fails with NOT_ENOUGH_REPLICAS.", "min.insync.replicas"},
+	ConfigUncleanLeaderElection:       {"Whether a replica outside the ISR may become leader when no ISR member is alive, at the price of losing the records it lacks.", "unclean.leader.election.enable"},
+	ConfigFlushMessages:               {"How many records may be appended to a partition before its log is fsynced; the default leaves flushing to the OS and durability to replication.", "log.flush.interval.messages"},
+	ConfigFlushMs:                     {"How long appended records may wait before the partition's log is fsynced, in milliseconds; the default leaves flushing to the OS and durability to replication.", "log.flush.interval.ms"},
+	ConfigMessageTimestampType:        {"Which timestamp records keep: CreateTime (the producer's) or LogAppendTime (set by the leader when it appends).", "log.message.timestamp.type"},
+	ConfigMessageTimestampBeforeMaxMs: {"How far in the past a record's CreateTime may be, relative to the leader's clock when it appends, in milliseconds; an older record's batch is refused with INVALID_TIMESTAMP.", "log.message.timestamp.before.max.ms"},
+	ConfigMessageTimestampAfterMaxMs:  {"How far in the future a record's CreateTime may be, relative to the leader's clock when it appends, in milliseconds; a later record's batch is refused with INVALID_TIMESTAMP.", "log.message.timestamp.after.max.ms"},
 }
 
 // DescribeConfigKey describes a known topic config key; ok is false for an

@@ -79,6 +79,16 @@
 // the offset index, then a scan of at most index.interval.bytes; a reader
 // reading on from where it stopped skips the index.
 //
+// # Log start
+//
+// The log start offset only grows: retention (DeleteRetained) moves it to
+// the first segment it keeps, and AdvanceLogStart (Kafka's DeleteRecords on
+// a leader, and a follower following its leader) to any offset up to the
+// high watermark. Either commits the new start, in the state and the
+// checkpoints, before unlinking the segments wholly below it. A Reader
+// answers ErrOffsetOutOfRange below the start; the batch holding the start
+// may begin before it.
+//
 // # Durability
 //
 // By default (flush.messages and flush.ms unset, as in Kafka) an append is

@@ -107,9 +107,18 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 				return true, err
 			}
 			if hw := min(lst.HighWatermark, my.LogEndOffset); hw > my.HighWatermark {
-				if _, err := r.log.SetHighWatermark(hw); err != nil {
+				if my, err = r.log.SetHighWatermark(hw); err != nil {
 					return true, err
 				}
+			}
+			// Follow the leader's log start (moved by retention or
+			// DeleteRecords), as Kafka's follower does with the one its
+			// fetch responses carry; never past what is committed here.
+			if start := min(lst.LogStartOffset, my.HighWatermark); start > my.LogStartOffset {
+				if my, err = r.log.AdvanceLogStart(start, -1); err != nil {
+					return true, err
+				}
+				r.changed.notify()
 			}
 			if lacksCommitted(my) && my.LogEndOffset >= lst.LogEndOffset {
 				// Caught up with a leader elected from the ISR (or by an

@@ -155,7 +155,7 @@ func (m *Manager) Partition(topic string, partition int32) (*Partition, error) {
 	return nil, ErrNotLeader
 }
 
-// Role is the role the replica last applied.
+// Role is the role the replica last applied; nil once it is closed.
 func (p *Partition) Role() *Role { return p.r.applied.Load() }
 
 // Changed returns a channel closed when the partition next changes.
@@ -169,6 +169,8 @@ func (p *Partition) State() (logdir.State, error) { return p.r.log.State() }
 func (p *Partition) CheckLeaderEpoch(clientEpoch int32) error {
 	role := p.Role()
 	switch {
+	case role == nil:
+		return ErrReplicaNotAvailable // closed: its topic deleted, the broker stopping
 	case clientEpoch < 0 || clientEpoch == role.LeaderEpoch:
 		return nil
 	case clientEpoch < role.LeaderEpoch:

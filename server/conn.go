@@ -120,7 +120,29 @@ func (c *conn) handle(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	kresp.SetVersion(version)
+	if raw, ok := kresp.(rawResponse); ok && c.nc != nil {
+		// It writes itself. A connection it cannot be written to is
+		// closed, so the next read ends serve without a word: a
+		// consumer that went away during a long poll is no error.
+		// (Without a connection, as in tests of handle alone, it is
+		// encoded as any other.)
+		if err := raw.writeResponse(c, corr); err != nil {
+			c.nc.Close()
+		}
+		return nil, nil
+	}
 	return c.frame(corr, kresp), nil
+}
+
+// rawResponse is a response that writes itself to the connection instead
+// of being encoded into one buffer: a Fetch response sends the batches it
+// read as they are, without copying them into the response (see
+// fetch_response.go).
+type rawResponse interface {
+	kmsg.Response
+	// writeResponse writes the whole framed response (size, header,
+	// body) answering correlation id corr.
+	writeResponse(c *conn, corr int32) error
 }
 
 // frame encodes a response with its size and header into c.out.

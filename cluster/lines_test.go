@@ -1,0 +1,70 @@
+package cluster
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"testing"
+
+	"mk/client"
+	"mk/logdir"
+)
+
+// fakeProducer records what ProduceLines sends.
+type fakeProducer struct {
+	max   int64
+	sent  []string
+	idles int
+}
+
+func (p *fakeProducer) Partitions() int        { return 3 }
+func (p *fakeProducer) MaxMessageBytes() int64 { return p.max }
+func (p *fakeProducer) Send(part int32, ts int64, key, value []byte, hs []logdir.Header) error {
+	if int64(len(value)) > p.max {
+		return &client.RecordTooLargeError{Size: int64(len(value)), Max: p.max}
+	}
+	s := fmt.Sprintf("%d %q=%q", part, key, value)
+	for _, h := range hs {
+		s += fmt.Sprintf(" %s:%s", h.Key, h.Value)
+	}
+	p.sent = append(p.sent, s)
+	return nil
+}
+func (p *fakeProducer) Idle() error   { p.idles++; return nil }
+func (p *fakeProducer) Flush() error  { return nil }
+func (p *fakeProducer) Close() error  { return nil }
+func (p *fakeProducer) Acked() int64  { return int64(len(p.sent)) }
+func (p *fakeProducer) Failed() int64 { return 0 }
+
+func TestProduceLines(t *testing.T) {
+	hdr := []logdir.Header{{Key: []byte("src"), Value: []byte("web")}}
+	for _, c := range []struct {
+		name, in string
+		o        LineOptions
+		want     []string
+		err      string
+	}{
+		{"values", "a\nb\r\n", LineOptions{Partition: -1}, []string{`-1 ""="a"`, `-1 ""="b"`}, ""},
+		{"fixed key and header", "a\n", LineOptions{Partition: 2, Key: []byte("k"), Headers: hdr}, []string{`2 "k"="a" src:web`}, ""},
+		{"separator", "u1:x:y\n", LineOptions{Partition: -1, KeySeparator: []byte(":")}, []string{`-1 "u1"="x:y"`}, ""},
+		{"no separator", "u1:x\nnone\n", LineOptions{Partition: -1, KeySeparator: []byte(":"), Topic: "t"}, []string{`-1 "u1"="x"`}, `line 2: no key separator ":"`},
+		{"json", `{"key":"k","value":"v","partition":1,"headers":[{"key":"h","value":"1"}]}` + "\n", LineOptions{Partition: -1, JSON: true}, []string{`1 "k"="v" h:1`}, ""},
+		{"json, --partition wins", `{"value":"v","partition":1}` + "\n", LineOptions{Partition: 0, JSON: true}, []string{`0 ""="v"`}, ""},
+		{"bad json", "{}\n{x\n", LineOptions{Partition: -1, JSON: true}, []string{`-1 ""=""`}, "line 2"},
+		{"too long", "ok\n" + strings.Repeat("x", 200) + "\n", LineOptions{Partition: -1, Topic: "t"}, []string{`-1 ""="ok"`}, "line 2: record is larger than max.message.bytes 100 of topic t"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &fakeProducer{max: 100}
+			err := ProduceLines(p, bufio.NewReader(strings.NewReader(c.in)), c.o)
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("error %v, want %q", err, c.err)
+			}
+			if fmt.Sprint(p.sent) != fmt.Sprint(c.want) {
+				t.Fatalf("sent %v, want %v", p.sent, c.want)
+			}
+			if err == nil && p.idles == 0 {
+				t.Fatal("the input's end never told the producer it went idle")
+			}
+		})
+	}
+}

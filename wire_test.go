@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/urfave/cli/v2"
+
+	"mk/commands"
+)
+
+// The scripts' second run, over the wire: the same scripts against the
+// same kind of cluster, with every client command speaking the Kafka
+// protocol to the brokers' TCP listeners (--bootstrap-server) instead of
+// reading the cluster directory. In that run:
+//
+//   - every mk broker and mk cluster start listens on 127.0.0.1:0 (a free
+//     port), unless the script says where;
+//   - every client command a script runs (exec mk, exitcode, waitfor) gets
+//     -b with the addresses registered in $MK_DIR/meta/brokers/<id>.json
+//     (dead brokers' too: their ports refuse, as a dead broker does), unless
+//     the script gives -b itself; with no broker registered at all the
+//     command runs as it would locally (there is no cluster to speak to);
+//   - the condition [wire] holds, so a script states where the answer over
+//     the wire differs (a pid or a size that a Kafka client cannot know: -).
+//
+// wireScripts lists the scripts that run over the wire; a script joins as
+// the brokers serve the Kafka APIs its commands need.
+var wireScripts = []string{
+	"topic_if_exists",
+	"topic_lifecycle",
+}
+
+// wireEnv is set in the scripts' environment in the wire run.
+const wireEnv = "MK_TEST_WIRE"
+
+func TestScriptsWire(t *testing.T) {
+	var files []string
+	for _, s := range wireScripts {
+		files = append(files, filepath.Join("testdata", s+".txtar"))
+	}
+	testscript.Run(t, scriptParams("", files, true))
+}
+
+// mkMain is mk in a script: in the wire run, with the listener and
+// bootstrap flags added.
+func mkMain() int {
+	if os.Getenv(wireEnv) != "" {
+		os.Args = wireArgs(os.Args, "")
+	}
+	return commands.Main()
+}
+
+// wireArgs adds what the wire run adds to args (mk's own arguments, with
+// args[0] the program): --listen to commands that have it, -b to client
+// commands. dir is the cluster directory when args do not name it ("":
+// $MK_DIR).
+func wireArgs(args []string, dir string) []string {
+	app := commands.NewApp(commands.Stdio{})
+	cmd, at := findCommand(app, args)
+	if cmd == nil {
+		return args
+	}
+	has := func(name string) bool {
+		for _, f := range cmd.Flags {
+			if slices.Contains(f.Names(), name) {
+				return true
+			}
+		}
+		return false
+	}
+	given := func(names ...string) bool {
+		for _, a := range args[1:] {
+			if a == "--" {
+				return false
+			}
+			for _, n := range names {
+				if a == "-"+n || a == "--"+n || strings.HasPrefix(a, "--"+n+"=") || strings.HasPrefix(a, "-"+n+"=") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var add []string
+	if has("listen") && !given("listen") {
+		add = append(add, "--listen", "127.0.0.1:0")
+	}
+	if has("bootstrap-server") && !given("bootstrap-server", "b") && os.Getenv("MK_BOOTSTRAP_SERVER") == "" {
+		if d := argDir(args); d != "" {
+			dir = d
+		}
+		if dir == "" {
+			dir = os.Getenv("MK_DIR")
+		}
+		if addrs := registeredAddresses(dir); addrs != "" {
+			add = append(add, "-b", addrs)
+		}
+	}
+	out := append(slices.Clone(args[:at]), add...)
+	return append(out, args[at:]...)
+}
+
+// findCommand is the command args run and the index just after its name.
+func findCommand(app *cli.App, args []string) (*cli.Command, int) {
+	cmds := app.Commands
+	var found *cli.Command
+	at := 0
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--dir" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		found, at, cmds = next, i+1, next.Subcommands
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	return found, at
+}
+
+func argDir(args []string) string {
+	for i, a := range args {
+		if a == "--dir" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--dir="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// registeredAddresses lists the Kafka addresses brokers registered in
+// dir, by broker id.
+func registeredAddresses(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "meta", "brokers", "*.json"))
+	type reg struct {
+		id   int
+		addr string
+	}
+	var regs []reg
+	for _, f := range files {
+		id, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), ".json"))
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r struct{ Address string }
+		if json.Unmarshal(data, &r) == nil && r.Address != "" {
+			regs = append(regs, reg{id, r.Address})
+		}
+	}
+	slices.SortFunc(regs, func(a, b reg) int { return a.id - b.id })
+	var addrs []string
+	for _, r := range regs {
+		addrs = append(addrs, r.addr)
+	}
+	return strings.Join(addrs, ",")
+}
+
+// TestWireArgs: the wire run adds -b to client commands and --listen to
+// brokers, and leaves alone what a script gave.
+func TestWireArgs(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "meta", "brokers"), 0o755)
+	os.WriteFile(filepath.Join(dir, "meta", "brokers", "2.json"), []byte(`{"id":2,"address":"127.0.0.1:9002"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "meta", "brokers", "1.json"), []byte(`{"id":1,"address":"127.0.0.1:9001"}`), 0o644)
+	for _, c := range []struct{ in, want string }{
+		{"mk topic create t --partitions 2", "mk topic create -b 127.0.0.1:9001,127.0.0.1:9002 t --partitions 2"},
+		{"mk --dir " + dir + " consume t -e", "mk --dir " + dir + " consume -b 127.0.0.1:9001,127.0.0.1:9002 t -e"},
+		{"mk consume t -b x:1", "mk consume t -b x:1"},
+		{"mk broker --id 1", "mk broker --listen 127.0.0.1:0 --id 1"},
+		{"mk broker --id 1 --listen 127.0.0.1:9", "mk broker --id 1 --listen 127.0.0.1:9"},
+		{"mk cluster stop", "mk cluster stop"},
+		{"mk cluster start --brokers 2", "mk cluster start --listen 127.0.0.1:0 --brokers 2"},
+	} {
+		if got := strings.Join(wireArgs(strings.Fields(c.in), dir), " "); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.in, got, c.want)
+		}
+	}
+}

@@ -955,3 +955,32 @@ func TestProducerStateNeverWrong(t *testing.T) {
 		})
 	}
 }
+
+func TestProducerLogStartMovedByDeleteRecords(t *testing.T) {
+	// DeleteRecords moves the log start into a segment: the snapshots
+	// below it go, the producers stay known, and a restart loads none of
+	// the old snapshots (it replays from the log start).
+	cfg := Config{SegmentBytes: 400}
+	l, dir := newLeader(t, cfg)
+	for s := int32(0); s < 12; s++ {
+		mustAppendIdem(t, l, 1, 0, s*2, 2)
+	}
+	if err := l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := listSegments(dir)
+	start := segs[len(segs)-1] + 1 // inside the last segment
+	if _, err := l.AdvanceLogStart(start, 0); err != nil {
+		t.Fatal(err)
+	}
+	offs, _ := listSnapshots(dir)
+	for _, o := range offs {
+		if o < start {
+			t.Fatalf("snapshot %d below the log start %d", o, start)
+		}
+	}
+	if e, ok := l.ProducerStates()[1]; !ok || e.LastSequence() != 23 {
+		t.Fatalf("producer 1 after DeleteRecords: %+v, %v", e, ok)
+	}
+	mustAppendIdem(t, l, 1, 0, 24, 1)
+}

@@ -89,18 +89,20 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 				env.Setenv(wireEnv, "1")
 			}
 			env.Defer(func() { killBrokers(dir) })
+			setupClients(env)
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "wire" {
 				return wire, nil
 			}
-			return false, fmt.Errorf("unknown condition %q", cond)
+			return scriptCondition(cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfor":   waitfor,
 			"waitfile":  waitfile,
 			"freeports": freeports,
+			"bootstrap": bootstrap,
 		},
 	}
 }

@@ -39,3 +39,10 @@ func servedKeys() []int16 {
 	slices.Sort(keys)
 	return keys
 }
+
+// ServedVersions reports the range of versions of API key this server
+// serves, and whether it serves the API at all.
+func ServedVersions(key int16) (min, max int16, ok bool) {
+	a, ok := apis[key]
+	return a.min, a.max, ok
+}

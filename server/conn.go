@@ -4,12 +4,37 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Per-connection memory. A connection costs a goroutine and its read
+// buffer while idle, so that a thousand idle clients cost a few MiB; the
+// buffers for a request's body and its response grow with the bytes that
+// actually arrive and are written, and are kept between requests only while
+// they stay small.
+const (
+	// readBufferBytes is the read buffer: enough for the header and
+	// body of the small requests clients pipeline (Metadata, Heartbeat,
+	// a Fetch), read in one system call; larger bodies are read straight
+	// into their own buffer.
+	readBufferBytes = 8 << 10
+	// bodyChunkBytes is the first step in which a large body's buffer
+	// grows (then doubling): a client that announces 100 MiB and sends 10
+	// bytes gets this much memory, not 100 MiB.
+	bodyChunkBytes = 16 << 10
+	// keepBufferBytes is the largest body or response buffer a
+	// connection keeps for its next request (a producer's batches are
+	// around a MiB; a larger one is allocated per request).
+	keepBufferBytes = 1 << 20
 )
 
 // conn is one client connection. Its requests are read, handled and
@@ -19,15 +44,19 @@ type conn struct {
 	nc   net.Conn
 	unix bool // came through the broker's Unix socket
 	r    *bufio.Reader
-	w    *bufio.Writer
-	out  []byte // the response being encoded, reused
+	body []byte // the request being read, reused while small
+	out  []byte // the response being encoded, reused while small
 }
 
 func newConn(s *Server, nc net.Conn, unixSocket bool) *conn {
-	return &conn{s: s, nc: nc, unix: unixSocket, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
+	return &conn{s: s, nc: nc, unix: unixSocket, r: bufio.NewReaderSize(nc, readBufferBytes)}
 }
 
 // request is one decoded request with what its handler needs to know.
+//
+// The request's byte fields (a Produce request's records, say) share the
+// connection's body buffer, which the next request overwrites: a handler
+// that keeps any of them after it returns must copy them.
 type request struct {
 	ctx      context.Context
 	c        *conn
@@ -38,30 +67,42 @@ type request struct {
 	kreq     kmsg.Request
 }
 
+// minRequestBytes is the smallest request: an api key, a version, a
+// correlation id and a client id's length (int16 each but the int32 id).
+const minRequestBytes = 2 + 2 + 4 + 2
+
+// serve reads, handles and answers requests until the client goes, a
+// request is refused (the connection is closed, as Kafka closes it), or
+// the connection is idle longer than the server's idle timeout.
 func (c *conn) serve() {
 	var size [4]byte
-	var body []byte
 	for {
+		c.deadline(c.nc.SetReadDeadline)
 		if _, err := io.ReadFull(c.r, size[:]); err != nil {
+			if isTimeout(err) {
+				c.s.cfg.Logf("client %s: idle for %s: closing the connection (connections.max.idle.ms)", c.nc.RemoteAddr(), c.s.cfg.IdleTimeout)
+			}
 			return // closed by the client, or the server closing
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < 8 || int(n) > c.s.cfg.MaxRequestBytes {
+		if n < minRequestBytes || int(n) > c.s.cfg.MaxRequestBytes {
+			// Kafka's InvalidReceiveException: a negative size, a size
+			// too small for a header, or more than
+			// socket.request.max.bytes, refused before anything is
+			// allocated for it.
 			c.s.cfg.Logf("client %s: request of %d bytes refused (socket.request.max.bytes is %d): closing the connection", c.nc.RemoteAddr(), n, c.s.cfg.MaxRequestBytes)
 			return
 		}
-		// The body buffer is reused while requests stay small; a large
-		// one is not kept after its request is done.
-		if cap(body) < int(n) {
-			body = make([]byte, n)
+		body, err := c.readBody(int(n))
+		if err != nil {
+			if isTimeout(err) {
+				c.s.cfg.Logf("client %s: request of %d bytes not sent within %s: closing the connection", c.nc.RemoteAddr(), n, c.s.cfg.IdleTimeout)
+			}
+			return // the client went mid-request
 		}
-		body = body[:n]
-		if _, err := io.ReadFull(c.r, body); err != nil {
-			return
-		}
-		resp, err := c.handle(body)
-		if cap(body) > 1<<20 {
-			body = nil
+		resp, err := c.handleSafely(body)
+		if cap(c.body) > keepBufferBytes {
+			c.body = nil
 		}
 		if err != nil {
 			c.s.cfg.Logf("client %s: %v: closing the connection", c.nc.RemoteAddr(), err)
@@ -71,9 +112,71 @@ func (c *conn) serve() {
 			continue // acks=0 produce: no answer
 		}
 		if err := c.write(resp); err != nil {
-			return
+			return // the client went mid-response, or stopped reading
 		}
 	}
+}
+
+// deadline sets a read or write deadline one idle timeout from now (none
+// when the timeout is off).
+func (c *conn) deadline(set func(time.Time) error) {
+	if c.s.cfg.IdleTimeout > 0 {
+		set(time.Now().Add(c.s.cfg.IdleTimeout))
+	}
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// readBody reads a request body of n bytes. Its buffer grows with the
+// bytes that arrive, not with the size the client announced: memory is
+// spent only on what was sent. Each chunk renews the read deadline, so a
+// large request on a slow link is not cut off while bytes keep coming.
+func (c *conn) readBody(n int) ([]byte, error) {
+	if n <= cap(c.body) {
+		c.body = c.body[:n]
+		_, err := io.ReadFull(c.r, c.body)
+		return c.body, err
+	}
+	b := c.body[:0]
+	for len(b) < n {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), min(max(2*cap(b), bodyChunkBytes), n))
+			copy(grown, b)
+			b = grown
+		}
+		c.deadline(c.nc.SetReadDeadline)
+		m, err := c.r.Read(b[len(b):cap(b)]) // cap(b) <= n: never past this request
+		b = b[:len(b)+m]
+		if err != nil && len(b) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	c.body = b
+	return b, nil
+}
+
+// handleSafely is handle with a handler's panic turned into an error: a
+// bug met by one request closes that client's connection and is logged
+// with its stack; the broker goes on serving the others.
+func (c *conn) handleSafely(body []byte) (resp []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, fmt.Errorf("internal error handling a request (%s), please report it: %v\n%s", describeRequest(body), p, debug.Stack())
+		}
+	}()
+	return c.handle(body)
+}
+
+// describeRequest names a request by its header, for the log.
+func describeRequest(body []byte) string {
+	if len(body) < 4 {
+		return "no header"
+	}
+	key, version := int16(binary.BigEndian.Uint16(body)), int16(binary.BigEndian.Uint16(body[2:]))
+	return fmt.Sprintf("%s v%d", kmsg.NameForKey(key), version)
 }
 
 // handle decodes one request and returns its encoded response (nil for
@@ -154,7 +257,7 @@ func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
 	}
 	b = kresp.AppendTo(b)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	if cap(b) <= 1<<20 {
+	if cap(b) <= keepBufferBytes {
 		c.out = b
 	} else {
 		c.out = nil
@@ -162,9 +265,10 @@ func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
 	return b
 }
 
+// write sends one framed response. It is one write: the response is
+// encoded whole, so nothing is gained by another buffer.
 func (c *conn) write(b []byte) error {
-	if _, err := c.w.Write(b); err != nil {
-		return err
-	}
-	return c.w.Flush()
+	c.deadline(c.nc.SetWriteDeadline)
+	_, err := c.nc.Write(b)
+	return err
 }

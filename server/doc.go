@@ -22,12 +22,17 @@
 // gets them back in the same order.
 //
 // Limits: a request larger than MaxRequestBytes (Kafka's
-// socket.request.max.bytes, 100 MiB) is refused before anything is
-// allocated for it, and its connection closed. An unknown API key, a
-// version outside the served range (other than ApiVersions, answered with
+// socket.request.max.bytes, 100 MiB), or with a negative size or one too
+// small for a header, is refused before anything is allocated for it, and
+// its connection closed. A request's buffer grows with the bytes that
+// arrive, never with the size announced, so a client that announces 100
+// MiB and sends little costs little. An unknown API key, a version outside
+// the served range (other than ApiVersions, answered with
 // UNSUPPORTED_VERSION as KIP-511 says) or a body that does not parse
 // closes the connection, as Kafka does; the broker goes on serving the
-// others.
+// others. A connection idle for IdleTimeout (connections.max.idle.ms, 10
+// minutes) is closed. A handler that panics (a bug) closes its client's
+// connection and logs the stack; it does not take the broker down.
 //
 // Admin requests (CreateTopics, DeleteTopics, CreatePartitions, the config
 // APIs) go to the controller in Kafka, the one writer of its metadata;

@@ -35,6 +35,7 @@ func (f *fetchResponse) writeResponse(c *conn, corr int32) error {
 	// Every other response is written whole before the next request is
 	// read, so nothing waits in front of this one.
 	bufs := splice(head, cuts, f.FetchResponse)
+	c.deadline(c.nc.SetWriteDeadline) // a client that stops reading does not hold the handler forever
 	_, err := bufs.WriteTo(c.nc)
 	return err
 }

@@ -16,6 +16,13 @@ import (
 // a request announcing more is refused before anything is allocated.
 const MaxRequestBytes = 100 << 20
 
+// IdleTimeout is Kafka's connections.max.idle.ms default (10 minutes): a
+// connection that neither sends a request nor takes its response for this
+// long is closed, so that clients that vanish without closing (a machine
+// that went to sleep, a half-open TCP connection) do not hold a goroutine
+// and buffers for ever.
+const IdleTimeout = 10 * time.Minute
+
 // Config is what a Server needs of its broker.
 type Config struct {
 	Cluster  *coord.Cluster
@@ -34,6 +41,9 @@ type Config struct {
 	Settings []Setting
 	// MaxRequestBytes overrides the package default (tests).
 	MaxRequestBytes int
+	// IdleTimeout overrides the package default (tests); negative turns
+	// it off.
+	IdleTimeout time.Duration
 	// Logf reports connection-level problems; nil discards.
 	Logf func(format string, args ...any)
 }
@@ -67,6 +77,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = MaxRequestBytes
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = IdleTimeout
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}

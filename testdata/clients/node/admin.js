@@ -1,0 +1,81 @@
+// Administer topics with kafkajs's admin client.
+//
+//   node admin.js BOOTSTRAP create TOPIC PARTITIONS REPLICATION_FACTOR [NAME=VALUE]...
+//   node admin.js BOOTSTRAP list
+//   node admin.js BOOTSTRAP cluster
+//   node admin.js BOOTSTRAP metadata TOPIC
+//   node admin.js BOOTSTRAP offsets TOPIC
+//   node admin.js BOOTSTRAP delete TOPIC...
+//   node admin.js BOOTSTRAP describe-configs TOPIC [NAME]...
+//
+// create prints "created TOPIC"; list the topic names, sorted; cluster
+// "broker ID HOST:PORT" per broker and "controller ID"; metadata one
+// line per partition, "PARTITION leader=L replicas=R,.. isr=I,.."; offsets
+// one line per partition, "PARTITION low=L high=H" (ListOffsets earliest
+// and latest); delete "deleted TOPIC"; describe-configs "NAME=VALUE
+// source=S" for the names asked (all when none), sorted. A failure is its
+// kafkajs error type and message, one line on stderr, exit 1.
+'use strict'
+const { Kafka, ConfigResourceTypes, logLevel } = require('kafkajs')
+
+const sources = { 1: 'topic', 2: 'dynamic-broker', 3: 'dynamic-default-broker', 4: 'static-broker', 5: 'default', 6: 'dynamic-broker-logger' }
+
+async function main () {
+  const [bootstrap, cmd, ...args] = process.argv.slice(2)
+  const kafka = new Kafka({ clientId: 'mk-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 } })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    switch (cmd) {
+      case 'create': {
+        const [topic, partitions, rf, ...kvs] = args
+        const configEntries = kvs.map(kv => { const i = kv.indexOf('='); return { name: kv.slice(0, i), value: kv.slice(i + 1) } })
+        const created = await admin.createTopics({ topics: [{ topic, numPartitions: Number(partitions), replicationFactor: Number(rf), configEntries }], waitForLeaders: true, timeout: 20000 })
+        if (!created) throw Object.assign(new Error(`topic ${topic} was not created (it exists)`), { name: 'TopicExists' })
+        console.log('created', topic)
+        break
+      }
+      case 'list':
+        for (const t of (await admin.listTopics()).sort()) console.log(t)
+        break
+      case 'cluster': {
+        const c = await admin.describeCluster()
+        for (const b of c.brokers.sort((x, y) => x.nodeId - y.nodeId)) console.log(`broker ${b.nodeId} ${b.host}:${b.port}`)
+        console.log(`controller ${c.controller}`)
+        break
+      }
+      case 'metadata': {
+        const md = await admin.fetchTopicMetadata({ topics: [args[0]] })
+        for (const p of md.topics[0].partitions.sort((a, b) => a.partitionId - b.partitionId)) {
+          console.log(`${p.partitionId} leader=${p.leader} replicas=${p.replicas.join(',')} isr=${p.isr.join(',')}`)
+        }
+        break
+      }
+      case 'offsets': {
+        const offsets = await admin.fetchTopicOffsets(args[0])
+        for (const p of offsets.sort((a, b) => a.partition - b.partition)) console.log(`${p.partition} low=${p.low} high=${p.high}`)
+        break
+      }
+      case 'delete':
+        await admin.deleteTopics({ topics: args, timeout: 20000 })
+        for (const t of args) console.log('deleted', t)
+        break
+      case 'describe-configs': {
+        const [topic, ...names] = args
+        const res = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: names.length ? names : undefined }] })
+        const entries = res.resources[0].configEntries.map(e => `${e.configName}=${e.configValue} source=${sources[e.configSource] || e.configSource}`)
+        for (const e of entries.sort()) console.log(e)
+        break
+      }
+      default:
+        throw new Error(`unknown command ${cmd}`)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+main().catch(e => {
+  console.error(`admin.js: ${e.name}: ${e.message}`)
+  process.exit(1)
+})

@@ -984,3 +984,36 @@ func TestProducerLogStartMovedByDeleteRecords(t *testing.T) {
 	}
 	mustAppendIdem(t, l, 1, 0, 24, 1)
 }
+
+func TestProducerSnapshotsOfALogWithoutIdempotentProducers(t *testing.T) {
+	// Periodic checkpoints snapshot only partitions idempotent producers
+	// write to; a clean shutdown (SnapshotProducers) snapshots any, so the
+	// next start replays nothing.
+	l, dir := newLeader(t, Config{})
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(0, makeBatch("plain", 2, nowTs())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if offs, _ := listSnapshots(dir); len(offs) != 0 {
+		t.Fatalf("snapshots %v after a checkpoint of a log without idempotent producers", offs)
+	}
+	if err := l.SnapshotProducers(); err != nil {
+		t.Fatal(err)
+	}
+	if offs, _ := listSnapshots(dir); !slices.Equal(offs, []int64{6}) {
+		t.Fatalf("snapshots %v after a shutdown snapshot, want [6]", offs)
+	}
+	l.Close()
+	l2, rep, err := Recover(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if rep.ProducerSnapshot != 6 || rep.ReplayedFrom != 6 {
+		t.Fatalf("report %+v: the restart should load the snapshot at 6 and replay nothing", rep)
+	}
+}

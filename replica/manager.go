@@ -620,6 +620,12 @@ func (m *Manager) shutdown() {
 	defer m.mu.Unlock()
 	for _, r := range m.reps {
 		r.log.Checkpoint()
+		// The producer state at the log end, whether or not idempotent
+		// producers wrote: the next start replays nothing (Kafka's
+		// snapshot in UnifiedLog.close).
+		if err := r.log.SnapshotProducers(); err != nil {
+			m.opts.Logf("%s: producer state snapshot: %v", r.dir, err)
+		}
 		r.log.Close()
 	}
 	m.reps = map[string]*replica{}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -351,4 +353,163 @@ func TestKafkaIdempotentProducersThroughFaults(t *testing.T) {
 		}
 	}
 	t.Logf("%d records acknowledged through 2 SIGKILLs and 2 SIGSTOPs of leaders, none lost or stored twice", len(acked))
+}
+
+// TestMkProduceIdempotentThroughFaults: three `mk produce --print-offsets`
+// processes (idempotent by default, each to a partition of its own, so its
+// output pairs line N of its input with the offset of record N) write to a
+// replicated topic while leaders are SIGKILLed and restarted, and
+// SIGSTOPped past the session timeout and continued. Every producer exits
+// 0 (it retries a leader change before replication instead of giving up
+// with exit 3), and its printed offsets hold its records: none lost, none
+// stored twice.
+func TestMkProduceIdempotentThroughFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test of about a minute")
+	}
+	k := startKafkaCluster(t, 3, "--session-timeout", "3s")
+	k.mk("topic", "create", "f", "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+	type producer struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout bytes.Buffer
+		stderr bytes.Buffer
+		sent   int
+		done   chan error
+	}
+	var (
+		mu    sync.Mutex
+		prods []*producer
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < 3; i++ {
+		p := &producer{done: make(chan error, 1)}
+		p.cmd = exec.Command("mk", "--dir", k.dir, "produce", "f", "-p", strconv.Itoa(i), "--print-offsets")
+		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		var err error
+		if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		prods = append(prods, p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer p.stdin.Close()
+			var line []byte
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				line = fmt.Appendf(line[:0], "p%d-%d\n", i, n)
+				if _, err := p.stdin.Write(line); err != nil {
+					// It ended: say how.
+					werr := <-p.done
+					p.done <- werr
+					t.Errorf("producer %d ended while records were sent to it (%v): %v\n%s", i, err, werr, p.stderr.String())
+					return
+				}
+				mu.Lock()
+				p.sent = n + 1
+				mu.Unlock()
+				if n%200 == 199 {
+					time.Sleep(time.Millisecond) // spread the records over the faults
+				}
+			}
+		}()
+	}
+	sent := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, p := range prods {
+			n += p.sent
+		}
+		return n
+	}
+	progress := func(what string) {
+		t.Helper()
+		n := sent()
+		waitUntil(t, what, 60*time.Second, func() bool { return sent() > n+3000 })
+	}
+	progress("records before the faults")
+	for round := 0; round < 4; round++ {
+		part := round % 3
+		leader := k.leaderOf("f", part)
+		if round%2 == 0 {
+			k.kill(leader)
+		} else {
+			k.signal(leader, syscall.SIGSTOP)
+		}
+		waitUntil(t, fmt.Sprintf("round %d: partition %d led by another broker than %d", round, part, leader), 60*time.Second, func() bool {
+			l := k.leaderOf("f", part)
+			return l > 0 && l != leader
+		})
+		progress(fmt.Sprintf("round %d: records after the failover", round))
+		if round%2 == 0 {
+			k.start(leader)
+			k.waitAddress(leader)
+		} else {
+			k.signal(leader, syscall.SIGCONT)
+		}
+		waitUntil(t, fmt.Sprintf("round %d: broker %d back in every ISR", round, leader), 60*time.Second, func() bool {
+			for _, p := range k.describe("f").Partitions {
+				if len(p.ISR) != 3 {
+					return false
+				}
+			}
+			return true
+		})
+		progress(fmt.Sprintf("round %d: records after the return", round))
+	}
+	close(stop)
+	wg.Wait()
+	for i, p := range prods {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Fatalf("producer %d: %v\n%s", i, err, p.stderr.String())
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("producer %d did not end", i)
+		}
+	}
+	got := k.consumeAll("f")
+	at := map[[2]int64]string{}
+	seen := map[string]bool{}
+	for _, c := range got {
+		if seen[c.Value] {
+			t.Fatalf("record %s stored twice", c.Value)
+		}
+		seen[c.Value] = true
+		at[[2]int64{int64(c.Partition), c.Offset}] = c.Value
+	}
+	total := 0
+	for i, p := range prods {
+		lines := strings.Split(strings.TrimSuffix(p.stdout.String(), "\n"), "\n")
+		if len(lines) != p.sent {
+			t.Fatalf("producer %d printed %d offsets for %d records", i, len(lines), p.sent)
+		}
+		for n, l := range lines {
+			var topic string
+			var part, off int64
+			if _, err := fmt.Sscanf(l, "%s %d %d", &topic, &part, &off); err != nil || topic != "f" || part != int64(i) {
+				t.Fatalf("producer %d printed %q", i, l)
+			}
+			if want := fmt.Sprintf("p%d-%d", i, n); at[[2]int64{part, off}] != want {
+				t.Fatalf("producer %d: record %s acknowledged at f-%d@%d, which holds %q", i, want, part, off, at[[2]int64{part, off}])
+			}
+		}
+		total += p.sent
+	}
+	if len(got) != total {
+		t.Fatalf("%d records in the log, %d sent", len(got), total)
+	}
+	t.Logf("%d records from 3 mk produce processes through 2 SIGKILLs and 2 SIGSTOPs of leaders: each stored once, where it was acknowledged", total)
 }

@@ -45,6 +45,13 @@ type ProducerOptions struct {
 	// without a leader or without enough in-sync replicas, which may last
 	// the whole Timeout.
 	Warnf func(format string, args ...any)
+	// Idempotent makes the producer idempotent, as Kafka's is by default
+	// (enable.idempotence): it gets a producer id from a broker and
+	// numbers its batches per partition, so a batch sent again after a
+	// failure the producer cannot tell from success (the leader changed
+	// before the batch was replicated, say) is stored once. It retries
+	// every retriable failure until the Timeout. It needs Acks AcksAll.
+	Idempotent bool
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
@@ -67,6 +74,8 @@ type Producer struct {
 
 	maxBatch int64 // the topic's max.message.bytes
 	pending  int   // bytes sealed or being built, not yet appended
+	// pid is the idempotent producer's id and epoch (Idempotent only).
+	pid      ProducerID
 	wake     <-chan struct{}
 	stopWake context.CancelFunc
 
@@ -84,6 +93,10 @@ type partitionWriter struct {
 	log    *logdir.Log // the leader's replica, opened lazily
 	leader int
 	epoch  int32
+
+	// nextSeq is the sequence number of the partition's next record
+	// (Idempotent only): a batch carries its first record's.
+	nextSeq int32
 }
 
 // NewProducer opens topic for producing, creating it when it does not
@@ -102,6 +115,14 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 	p := &Producer{c: c, topic: t, guard: newTopicGuard(t.Name, "producing to"), opts: opts, sticky: NewStickyPartitioner(rand.Uint64()), maxBatch: t.Int64Config("max.message.bytes")}
 	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
+	if opts.Idempotent {
+		if opts.Acks != AcksAll {
+			return nil, fmt.Errorf("an idempotent producer needs acks=all")
+		}
+		if p.pid, err = InitProducerID(c, time.Now().Add(opts.Timeout)); err != nil {
+			return nil, err
+		}
+	}
 	for i := range t.Partitions {
 		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader})
 	}
@@ -166,7 +187,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 		return &RecordTooLargeError{int64(size + logdir.BatchHeaderSize), p.maxBatch}
 	}
 	if w.builder.Count() > 0 && (w.builder.Size()+size > p.opts.BatchBytes || int64(w.builder.Size()+size) > p.maxBatch) {
-		w.seal()
+		p.seal(w)
 		if sticky {
 			p.sticky.OnBatchFull()
 			partition = p.sticky.Partition(n, p.availablePartitions())
@@ -197,11 +218,16 @@ func (p *Producer) availablePartitions() []int32 {
 	return p.available
 }
 
-func (w *partitionWriter) seal() {
+func (p *Producer) seal(w *partitionWriter) {
 	if w.builder.Count() == 0 {
 		return
 	}
-	w.sealed = append(w.sealed, w.builder.Finish()...)
+	if p.opts.Idempotent {
+		w.sealed = append(w.sealed, w.builder.FinishIdempotent(p.pid.ID, p.pid.Epoch, w.nextSeq)...)
+		w.nextSeq = nextSequence(w.nextSeq, w.builder.Count())
+	} else {
+		w.sealed = append(w.sealed, w.builder.Finish()...)
+	}
 	w.batches = append(w.batches, w.builder.Count())
 	w.records += w.builder.Count()
 	w.builder.Reset()
@@ -212,11 +238,16 @@ func (w *partitionWriter) seal() {
 func (p *Producer) Flush() error {
 	var first error
 	for _, w := range p.parts {
-		w.seal()
+		p.seal(w)
 		if len(w.sealed) == 0 {
 			continue
 		}
-		err := p.appendSealed(w)
+		var err error
+		if p.opts.Idempotent {
+			err = p.appendIdempotent(w)
+		} else {
+			err = p.appendSealed(w)
+		}
 		if err != nil {
 			p.Failed += int64(w.records)
 			if first == nil {
@@ -236,6 +267,11 @@ func (p *Producer) Close() error {
 	err := p.Flush()
 	for _, w := range p.parts {
 		if w.log != nil {
+			if p.opts.Idempotent {
+				// The next producer process loads the producer state
+				// from here instead of replaying what this one appended.
+				w.log.CacheProducers()
+			}
 			w.log.Close()
 			w.log = nil
 		}
@@ -379,7 +415,7 @@ func (p *Producer) awaitCommit(w *partitionWriter, res logdir.AppendResult, dead
 			return err // nobody replicates a deleted topic's partitions
 		}
 		if st.LeaderEpoch != w.epoch {
-			return fmt.Errorf("%w: leader of partition %s-%d changed before offsets %d..%d were replicated", ErrNotAcknowledged, p.topic.Name, w.partition, res.BaseOffset, res.LastOffset)
+			return fmt.Errorf("%w: %w: leader of partition %s-%d changed before offsets %d..%d were replicated", ErrNotAcknowledged, errLeaderChanged, p.topic.Name, w.partition, res.BaseOffset, res.LastOffset)
 		}
 		select {
 		case <-ctx.Done():
@@ -409,4 +445,108 @@ func retriable(err error) bool {
 	return errors.Is(err, logdir.ErrFenced) || errors.Is(err, logdir.ErrNotLeader) ||
 		errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderNotReady) ||
 		errors.Is(err, ErrNotEnoughReplicas) || errors.Is(err, logdir.ErrLockTimeout)
+}
+
+// errLeaderChanged: the leader changed before an append was replicated. A
+// batch appended again might be stored twice, unless the producer is
+// idempotent: then the new leader answers a batch it holds (copied from
+// the old one) with its offsets.
+var errLeaderChanged = errors.New("leader changed")
+
+// appendIdempotent appends w's sealed batches for an idempotent producer,
+// retrying every retriable failure, a leader change before replication
+// included, until the timeout. Each batch carries the producer id and its
+// sequence numbers, so a batch the leader holds already is answered with
+// the offsets it was stored at and not stored again (the broker's producer
+// state, logdir/producerstate.go). Batches go together while none comes
+// back a duplicate; after that, one by one, since the log answers an
+// append holding a duplicate with that batch's offsets alone.
+func (p *Producer) appendIdempotent(w *partitionWriter) error {
+	deadline := time.Now().Add(p.opts.Timeout)
+	bases := make([]int64, len(w.batches)) // each batch's first offset
+	oneByOne, warned := false, false
+	for {
+		res, err := p.appendBatches(w, bases, &oneByOne)
+		if err == nil && res.HighWatermark <= res.LastOffset {
+			err = p.awaitCommit(w, res, deadline)
+		}
+		if err == nil {
+			if p.opts.OnAck != nil {
+				for i, n := range w.batches {
+					p.opts.OnAck(w.partition, bases[i], n)
+				}
+			}
+			return nil
+		}
+		if !retriable(err) && !errors.Is(err, errLeaderChanged) || time.Now().After(deadline) {
+			return err
+		}
+		if !warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
+			p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+			warned = true
+		}
+		// From now on a batch may be in the log already (appended, not
+		// yet known replicated): send them one by one.
+		oneByOne = true
+		if w.log != nil {
+			w.log.Close()
+			w.log = nil
+		}
+		p.waitForChange(deadline)
+	}
+}
+
+// appendBatches appends w's sealed batches to the current leader, all at
+// once or one by one, and records each one's first offset in bases. The
+// result spans the batches (BaseOffset of the first, LastOffset of the
+// last).
+func (p *Producer) appendBatches(w *partitionWriter, bases []int64, oneByOne *bool) (logdir.AppendResult, error) {
+	if w.log == nil {
+		if err := p.resolve(w); err != nil {
+			return logdir.AppendResult{}, err
+		}
+	} else if _, err := p.guard.check(p.c); err != nil {
+		return logdir.AppendResult{}, err
+	}
+	if !*oneByOne || len(w.batches) == 1 {
+		res, err := w.log.Append(w.epoch, w.sealed)
+		if err != nil {
+			return res, err
+		}
+		if !res.Duplicate || len(w.batches) == 1 {
+			off := res.BaseOffset
+			for i, n := range w.batches {
+				bases[i] = off
+				off += int64(n)
+			}
+			return res, nil
+		}
+		*oneByOne = true
+	}
+	var all logdir.AppendResult
+	rest := w.sealed
+	for i := range w.batches {
+		b, r, err := logdir.NextBatch(rest)
+		if err != nil {
+			return all, err
+		}
+		rest = r
+		res, err := w.log.Append(w.epoch, b)
+		if err != nil {
+			return res, err
+		}
+		if i == 0 {
+			all.BaseOffset = res.BaseOffset
+		}
+		bases[i] = res.BaseOffset
+		all.LastOffset = max(all.LastOffset, res.LastOffset)
+		all.HighWatermark, all.LogEndOffset = res.HighWatermark, res.LogEndOffset
+	}
+	return all, nil
+}
+
+// nextSequence is seq moved on by n records; sequences wrap to 0 after the
+// largest int32, as Kafka's do.
+func nextSequence(seq int32, n int) int32 {
+	return int32((int64(seq) + int64(n)) % (1 << 31))
 }

@@ -228,6 +228,10 @@ type ProducerOptions struct {
 	// partition.
 	OnAck func(partition int32, baseOffset int64, count int)
 	Warnf func(format string, args ...any)
+	// Idempotent: the producer gets a producer id and numbers its batches,
+	// so a retried batch is stored once (enable.idempotence; needs
+	// AcksAll).
+	Idempotent bool
 }
 
 // Producer sends records to one topic. Not safe for concurrent use.

@@ -75,6 +75,9 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	switch opts.Acks {
 	case client.AcksAll:
 		kopts = append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()))
+		if !opts.Idempotent {
+			kopts = append(kopts, kgo.DisableIdempotentWrite())
+		}
 	case client.AcksLeader:
 		kopts = append(kopts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	default:

@@ -42,7 +42,8 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "header `KEY=VALUE` for every record (repeatable)"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "send every record to this partition"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "0 (do not wait), 1 (leader has it) or all (every in-sync replica has it)"},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for a leader or for acks (delivery.timeout.ms)"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
+			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
 			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record"},
 			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
@@ -84,6 +85,10 @@ type produceFlags struct {
 	key       []byte
 	separator []byte
 	partition int32
+	// idempotent: --idempotence, on by default with --acks all (as
+	// Kafka's producer since 3.0: idempotence is on unless a setting
+	// conflicts); --idempotence with --acks 0 or 1 is a usage error.
+	idempotent bool
 }
 
 func readProduceFlags(cc *cli.Context) (produceFlags, error) {
@@ -116,6 +121,10 @@ func readProduceFlags(cc *cli.Context) (produceFlags, error) {
 		return f, format.Usagef("--key and --key-separator exclude each other")
 	}
 	f.partition = int32(cc.Int("partition"))
+	f.idempotent = cc.Bool("idempotence") && f.acks == client.AcksAll
+	if cc.IsSet("idempotence") && cc.Bool("idempotence") && f.acks != client.AcksAll {
+		return f, format.Usagef("--idempotence needs --acks all (Kafka: must set acks to all in order to use the idempotent producer)")
+	}
 	return f, coord.ValidateTopicName(f.topic)
 }
 
@@ -133,6 +142,7 @@ func produceTo(cc *cli.Context, connect connector) error {
 		Timeout:    cc.Duration("timeout"),
 		AutoCreate: true,
 		Warnf:      warnf(cc.App.ErrWriter),
+		Idempotent: f.idempotent,
 		OnCreate: func(topic string, partitions, rf int) {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},

@@ -1,7 +1,6 @@
 package logdir
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -100,12 +99,26 @@ func (l *Log) loadProducers(st *State) (*producerState, error) {
 		ps.expire(l.Now(), l.cfg.ProducerIDExpirationMs)
 		break
 	}
+	ps.replayed = 0
 	if err := l.replayProducers(ps, st, ps.mapEnd); err != nil {
 		return nil, err
 	}
 	l.producers = ps
+	// A long replay is written down at once, so that the next process
+	// to load the state (a restarted broker, a producer process of the
+	// direct-append design) starts from here.
+	if ps.replayed >= replaySnapshotBatches {
+		if err := l.snapshotLocked(ps); err != nil {
+			return nil, err
+		}
+	}
 	return ps, nil
 }
+
+// replaySnapshotBatches: a load that read this many batch headers writes a
+// snapshot, which the next load starts from instead of reading them again.
+// About a tenth of a second of reads against a snapshot's two fsyncs.
+const replaySnapshotBatches = 1 << 16
 
 // replayProducers applies the batches from offset from to st's log end
 // offset to ps, reading only their headers, as a follower's copy does
@@ -169,14 +182,14 @@ func (l *Log) replaySegment(ps *producerState, base, from, end, limit int64) (in
 		}
 		limit = fi.Size()
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(f, pos, limit-pos), 256<<10)
-	var hdr [BatchHeaderSize]byte
+	hr := headerReader{f: f, limit: limit}
 	next, started := from, false
 	for pos+BatchHeaderSize <= limit {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		hdr, err := hr.at(pos)
+		if err != nil {
 			return next, fmt.Errorf("read %s: %w", f.Name(), err)
 		}
-		h, err := ParseBatchHeader(hdr[:])
+		h, err := ParseBatchHeader(hdr)
 		if err != nil {
 			return next, fmt.Errorf("%w in file %s at position %d", err, f.Name(), pos)
 		}
@@ -197,12 +210,52 @@ func (l *Log) replaySegment(ps *producerState, base, from, end, limit int64) (in
 			next = last + 1
 		}
 		size := int64(h.Size())
-		if _, err := br.Discard(int(size - BatchHeaderSize)); err != nil {
-			return next, fmt.Errorf("read %s: %w", f.Name(), err)
-		}
+		hr.last = size
 		pos += size
+		ps.replayed++
 	}
 	return next, nil
+}
+
+// headerReader reads the batch headers of a segment without reading the
+// records between them when they are large: behind small batches it reads
+// headerReadAhead bytes at a time and finds the next headers in them;
+// behind a batch larger than that it reads the next header alone. A
+// producer state replay then reads a few percent of a segment of 16 KiB
+// batches, and a segment of one-record batches in large sequential reads.
+type headerReader struct {
+	f      *os.File
+	limit  int64 // the end of what may be read
+	buf    []byte
+	bufPos int64 // the segment position of buf[0]
+	last   int64 // the size of the batch before the header asked for
+}
+
+// headerReadAhead: a page or two of small batches per read.
+const headerReadAhead = 8 << 10
+
+// at returns the BatchHeaderSize bytes at pos.
+func (r *headerReader) at(pos int64) ([]byte, error) {
+	if pos >= r.bufPos && pos+BatchHeaderSize <= r.bufPos+int64(len(r.buf)) {
+		return r.buf[pos-r.bufPos:][:BatchHeaderSize], nil
+	}
+	n := int64(headerReadAhead)
+	if r.last > headerReadAhead {
+		n = BatchHeaderSize
+	}
+	n = min(n, r.limit-pos)
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, max(n, headerReadAhead))
+	}
+	r.buf = r.buf[:n]
+	if _, err := r.f.ReadAt(r.buf, pos); err != nil {
+		return nil, err
+	}
+	r.bufPos = pos
+	if n < BatchHeaderSize {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return r.buf[:BatchHeaderSize], nil
 }
 
 // checkProducers checks an append's batches against the producer state
@@ -253,11 +306,13 @@ func (ps *producerState) applyPending(from, upTo int) int {
 // that is the newest one already, and deletes the older snapshots that are
 // neither at a segment's base offset (where truncation reloads from) nor
 // the newest. Called with the lock held.
-func (l *Log) snapshotLocked(ps *producerState) error {
+func (l *Log) snapshotLocked(ps *producerState) error { return l.snapshotLockedSync(ps, true) }
+
+func (l *Log) snapshotLockedSync(ps *producerState, sync bool) error {
 	if ps.mapEnd <= ps.lastSnap {
 		return nil
 	}
-	if err := writeSnapshot(l.dir, ps.mapEnd, ps.producers); err != nil {
+	if err := writeSnapshot(l.dir, ps.mapEnd, ps.producers, sync); err != nil {
 		return err
 	}
 	ps.lastSnap = ps.mapEnd
@@ -328,7 +383,18 @@ const snapshotLockWait = time.Second
 // that a restart loads it instead of replaying the log. Nothing is written
 // when the state is not loaded or unchanged since the last snapshot, or
 // when the partition lock is not free within a second.
-func (l *Log) SnapshotProducers() error {
+func (l *Log) SnapshotProducers() error { return l.snapshotProducers(false, true) }
+
+// CacheProducers is SnapshotProducers for a producer process of the
+// direct-append design as it closes, when the state moved since the last
+// snapshot: renamed into place without fsyncs (see writeSnapshot), so that
+// the next process to load the state does not replay what this one
+// appended.
+func (l *Log) CacheProducers() error { return l.snapshotProducers(false, false) }
+
+// snapshotProducers is SnapshotProducers; onlyIdempotent skips a partition
+// whose state, brought up to the log end, has no producer.
+func (l *Log) snapshotProducers(onlyIdempotent, sync bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.producers == nil {
@@ -355,5 +421,8 @@ func (l *Log) SnapshotProducers() error {
 	if err != nil {
 		return err
 	}
-	return l.snapshotLocked(ps)
+	if onlyIdempotent && len(ps.producers) == 0 {
+		return nil
+	}
+	return l.snapshotLockedSync(ps, sync)
 }

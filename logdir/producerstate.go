@@ -133,6 +133,8 @@ type producerState struct {
 	// loadedFrom: the offset of the snapshot the state was loaded from
 	// (-1: none, it was replayed from the log start).
 	loadedFrom int64
+	// replayed counts the batch headers read by the last load's replay.
+	replayed int
 
 	// Reused between appends: the batches of the append in progress.
 	pending []producerUpdate

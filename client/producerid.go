@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"time"
 
@@ -22,6 +23,11 @@ import (
 
 // initProducerIDVersion: the first flexible version; the broker serves 0-5.
 const initProducerIDVersion = 2
+
+// initProducerIDWait bounds one broker's answer: a broker stopped
+// (SIGSTOP) before its session timeout ran out still looks alive and
+// accepts the connection, but answers nothing; the next one is asked.
+const initProducerIDWait = 2 * time.Second
 
 // ProducerID is an idempotent producer's id and epoch.
 type ProducerID struct {
@@ -41,8 +47,14 @@ func InitProducerID(c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 		if err != nil {
 			return ProducerID{}, err
 		}
-		for _, id := range ids {
-			pid, err := initProducerIDFrom(c.SocketPath(id), deadline)
+		start := rand.IntN(max(len(ids), 1)) // spread producers over the brokers
+		for i := range ids {
+			id := ids[(start+i)%len(ids)]
+			wait := time.Now().Add(initProducerIDWait)
+			if deadline.Before(wait) {
+				wait = deadline
+			}
+			pid, err := initProducerIDFrom(c.SocketPath(id), wait)
 			if err == nil {
 				return pid, nil
 			}

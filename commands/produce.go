@@ -26,7 +26,11 @@ func produceCommand() *cli.Command {
 with a key go to the partition Kafka's Java client would choose
 (murmur2 of the key); records without one use a sticky partitioner.
 Silent on success; the exit status says whether every record was
-acknowledged (3: some were not; stderr says how many).
+acknowledged (3: some were not; stderr says how many). With --acks all
+(the default) the producer is idempotent, as Kafka's: its batches carry a
+producer id and sequence numbers, so it retries every retriable failure,
+a leader change before replication included, until --timeout, and a batch
+the new leader already holds is not stored again.
 
    seq 1000 | mk produce orders
    echo 'u1:{"total":12}' | mk produce orders --key-separator :

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -512,4 +514,103 @@ func TestMkProduceIdempotentThroughFaults(t *testing.T) {
 		t.Fatalf("%d records in the log, %d sent", len(got), total)
 	}
 	t.Logf("%d records from 3 mk produce processes through 2 SIGKILLs and 2 SIGSTOPs of leaders: each stored once, where it was acknowledged", total)
+}
+
+// TestMkProduceInterrupted: SIGINT or SIGTERM stops mk produce's reading
+// between two lines; what it read is still sent and waited for (up to
+// --timeout), the offsets of what was acknowledged are printed, stderr
+// says how many were not, and it exits 130.
+func TestMkProduceInterrupted(t *testing.T) {
+	k := startKafkaCluster(t, 2)
+	k.mk("topic", "create", "s", "--replication-factor", "2")
+	follower := 3 - k.leaderOf("s", 0)
+	type proc struct {
+		mu     sync.Mutex
+		out    []string
+		errOut []string
+	}
+	// run starts mk produce, lets script write its input and watch its
+	// output, then signals it and returns how it ended.
+	run := func(sig syscall.Signal, timeout string, script func(in io.Writer, p *proc)) (*proc, int) {
+		t.Helper()
+		cmd := exec.Command("mk", "--dir", k.dir, "produce", "s", "--print-offsets", "--timeout", timeout)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{}
+		var wg sync.WaitGroup
+		for _, r := range []struct {
+			from io.Reader
+			to   *[]string
+		}{{stdout, &p.out}, {stderr, &p.errOut}} {
+			wg.Go(func() {
+				sc := bufio.NewScanner(r.from)
+				for sc.Scan() {
+					p.mu.Lock()
+					*r.to = append(*r.to, sc.Text())
+					p.mu.Unlock()
+				}
+			})
+		}
+		script(stdin, p)
+		io.WriteString(stdin, "a line cut in two by the signal")
+		cmd.Process.Signal(sig)
+		wg.Wait()
+		err = cmd.Wait()
+		stdin.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("mk produce ended with %v", err)
+		}
+		return p, ee.ExitCode()
+	}
+	said := func(p *proc, what string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return strings.Contains(strings.Join(p.errOut, "\n"), what)
+	}
+
+	// Everything read was acknowledged before the signal.
+	p, code := run(syscall.SIGINT, "2m", func(in io.Writer, p *proc) {
+		for i := 0; i < 1000; i++ {
+			fmt.Fprintf(in, "r%d\n", i)
+		}
+		// (The offsets are printed as the producer ends: stdout is
+		// buffered.)
+		waitUntil(t, "1000 records acknowledged", 20*time.Second, func() bool { return len(k.consumeAll("s")) == 1000 })
+	})
+	if code != 130 || len(p.out) != 1000 || p.out[999] != "s 0 999" || !said(p, "interrupted: 0 of the 1000 records read were not acknowledged") {
+		t.Fatalf("SIGINT: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
+	}
+
+	// Records that cannot be acknowledged (the follower of an acks=all
+	// topic stopped, so the high watermark stays below them): the producer
+	// waits for them up to --timeout, then says how many.
+	p, code = run(syscall.SIGTERM, "1s", func(in io.Writer, p *proc) {
+		fmt.Fprintf(in, "a\nb\nc\n")
+		waitUntil(t, "3 more records acknowledged", 20*time.Second, func() bool { return len(k.consumeAll("s")) == 1003 })
+		k.signal(follower, syscall.SIGSTOP)
+		fmt.Fprintf(in, "d\ne\n")
+		waitUntil(t, "d and e appended, not replicated", 20*time.Second, func() bool { return k.describe("s").Partitions[0].LogEndOffset == 1005 })
+	})
+	k.signal(follower, syscall.SIGCONT)
+	if code != 130 || len(p.out) != 3 || !said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
+		t.Fatalf("SIGTERM with the follower stopped: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
+	}
+	got := k.consumeAll("s")
+	if len(got) != 1005 || got[1004].Value != "e" {
+		t.Fatalf("%d records in the log, the last %q: want 1005 ending with e (no cut line taken for a record)", len(got), got[len(got)-1].Value)
+	}
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -181,7 +182,15 @@ func produceTo(cc *cli.Context, connect connector) error {
 	// only when stderr is a terminal).
 	progress := format.NewProgress(os.Stderr)
 	defer progress.Done()
-	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(cc.App.Reader, 1<<20), cluster.LineOptions{
+	// SIGINT or SIGTERM stops the reading between two lines; what was read
+	// is still sent and waited for (up to --timeout), and a second signal
+	// ends the process at once.
+	input := newInterruptibleInput(ctx, cc.App.Reader)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(input, 1<<20), cluster.LineOptions{
 		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
 		Progress: func(acked int64) {
 			if progress.Active() {
@@ -193,8 +202,26 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if ferr := out.Flush(); ferr != nil && sendErr == nil {
 		sendErr = ferr
 	}
+	if ctx.Err() != nil || errors.Is(sendErr, errInterrupted) {
+		// A signal came: the offsets of what was acknowledged are
+		// printed; say how many of the records read were not.
+		cause := closeErr
+		if !errors.Is(sendErr, errInterrupted) {
+			cause = cmp.Or(sendErr, closeErr)
+		}
+		return format.Exitf(format.ExitInterrupted, "interrupted: %d of the %d records read were not acknowledged%s",
+			p.Failed(), p.Failed()+p.Acked(), causeOf(cause))
+	}
 	if err := cluster.NotAcknowledged(p, sendErr, closeErr); err != nil {
 		return format.WithExitCode(format.ExitNotAcknowledged, err)
 	}
 	return cmp.Or(sendErr, closeErr)
+}
+
+// causeOf is ": err", or nothing for nil.
+func causeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }

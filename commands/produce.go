@@ -31,7 +31,11 @@ acknowledged (3: some were not; stderr says how many). With --acks all
 (the default) the producer is idempotent, as Kafka's: its batches carry a
 producer id and sequence numbers, so it retries every retriable failure,
 a leader change before replication included, until --timeout, and a batch
-the new leader already holds is not stored again.
+the new leader already holds is not stored again. SIGINT or SIGTERM stops
+the reading between two lines: what was read is still sent and waited for
+(up to --timeout; a second signal ends at once), the offsets of what was
+acknowledged are printed, stderr says how many were not, and the exit
+status is 130.
 
    seq 1000 | mk produce orders
    echo 'u1:{"total":12}' | mk produce orders --key-separator :

@@ -614,3 +614,44 @@ func TestMkProduceInterrupted(t *testing.T) {
 		t.Fatalf("%d records in the log, the last %q: want 1005 ending with e (no cut line taken for a record)", len(got), got[len(got)-1].Value)
 	}
 }
+
+// TestMkProducePrintOffsetsInInputOrder: --print-offsets prints one line
+// per input line, in the order of the input, whatever order the
+// partitions were acknowledged in, through the local cluster and through
+// the Kafka protocol (-b): line N of the output says where line N of the
+// input is.
+func TestMkProducePrintOffsetsInInputOrder(t *testing.T) {
+	k := startKafkaCluster(t, 2)
+	var in strings.Builder
+	const n = 30000
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&in, "k%d:v%d\n", i%7, i) // keys spread the lines over the partitions
+	}
+	for topic, via := range map[string][]string{"local": nil, "wire": {"-b", strings.Join(k.addrs(), ",")}} {
+		k.mk("topic", "create", topic, "--partitions", "3", "--replication-factor", "2")
+		cmd := exec.Command("mk", append([]string{"--dir", k.dir, "produce", topic, "--key-separator", ":", "--print-offsets"}, via...)...)
+		cmd.Stdin = strings.NewReader(in.String())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mk produce %v: %v", via, err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(lines) != n {
+			t.Fatalf("%v: %d lines printed for %d records", via, len(lines), n)
+		}
+		at := map[string]string{}
+		for _, c := range k.consumeAll(topic) {
+			at[fmt.Sprintf("%s %d %d", topic, c.Partition, c.Offset)] = c.Value
+		}
+		parts := map[string]bool{}
+		for i, l := range lines {
+			if want := fmt.Sprintf("v%d", i); at[l] != want {
+				t.Fatalf("%v: line %d printed %q, which holds %q, not %s", via, i, l, at[l], want)
+			}
+			parts[strings.Fields(l)[1]] = true
+		}
+		if len(parts) != 3 {
+			t.Fatalf("%v: the records went to partitions %v", via, parts)
+		}
+	}
+}

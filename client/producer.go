@@ -41,6 +41,10 @@ type ProducerOptions struct {
 	OnCreate func(t *coord.Topic)
 	// OnAck is called for every acknowledged batch, in order per partition.
 	OnAck func(partition int32, baseOffset int64, count int)
+	// OnRecord is called once for every record sent, when it is
+	// acknowledged (offset its offset) or failed (offset -1); index counts
+	// the Send calls from 0. In order per partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64)
 	// Warnf, if set, is told once per append that waits for a partition
 	// without a leader or without enough in-sync replicas, which may last
 	// the whole Timeout.
@@ -76,6 +80,7 @@ type Producer struct {
 	pending  int   // bytes sealed or being built, not yet appended
 	// pid is the idempotent producer's id and epoch (Idempotent only).
 	pid      ProducerID
+	sent     int64 // Send calls so far: the next record's index
 	wake     <-chan struct{}
 	stopWake context.CancelFunc
 
@@ -97,6 +102,9 @@ type partitionWriter struct {
 	// nextSeq is the sequence number of the partition's next record
 	// (Idempotent only): a batch carries its first record's.
 	nextSeq int32
+	// indexes are the Send indexes of the records batched and sealed, in
+	// order (OnRecord only).
+	indexes []int64
 }
 
 // NewProducer opens topic for producing, creating it when it does not
@@ -196,6 +204,10 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	}
 	before := w.builder.Size()
 	w.builder.Add(timestamp, key, value, headers)
+	if p.opts.OnRecord != nil {
+		w.indexes = append(w.indexes, p.sent)
+	}
+	p.sent++
 	p.pending += w.builder.Size() - before
 	if p.pending >= maxPendingBytes {
 		return p.Flush()
@@ -250,6 +262,7 @@ func (p *Producer) Flush() error {
 		}
 		if err != nil {
 			p.Failed += int64(w.records)
+			p.ack(w, -1, w.records)
 			if first == nil {
 				first = err
 			}
@@ -294,12 +307,10 @@ func (p *Producer) appendSealed(w *partitionWriter) error {
 				err = p.awaitCommit(w, res, deadline)
 			}
 			if err == nil {
-				if p.opts.OnAck != nil {
-					off := res.BaseOffset
-					for _, n := range w.batches {
-						p.opts.OnAck(w.partition, off, n)
-						off += int64(n)
-					}
+				off := res.BaseOffset
+				for _, n := range w.batches {
+					p.ack(w, off, n)
+					off += int64(n)
 				}
 				return nil
 			}
@@ -471,10 +482,8 @@ func (p *Producer) appendIdempotent(w *partitionWriter) error {
 			err = p.awaitCommit(w, res, deadline)
 		}
 		if err == nil {
-			if p.opts.OnAck != nil {
-				for i, n := range w.batches {
-					p.opts.OnAck(w.partition, bases[i], n)
-				}
+			for i, n := range w.batches {
+				p.ack(w, bases[i], n)
 			}
 			return nil
 		}
@@ -549,4 +558,26 @@ func (p *Producer) appendBatches(w *partitionWriter, bases []int64, oneByOne *bo
 // largest int32, as Kafka's do.
 func nextSequence(seq int32, n int) int32 {
 	return int32((int64(seq) + int64(n)) % (1 << 31))
+}
+
+// ack reports n records of w from offset base on (-1: failed) to OnAck
+// and OnRecord, in order.
+func (p *Producer) ack(w *partitionWriter, base int64, n int) {
+	if p.opts.OnAck != nil && base >= 0 {
+		p.opts.OnAck(w.partition, base, n)
+	}
+	if p.opts.OnRecord == nil {
+		return
+	}
+	for i := 0; i < n && len(w.indexes) > 0; i++ {
+		off := int64(-1)
+		if base >= 0 {
+			off = base + int64(i)
+		}
+		p.opts.OnRecord(w.indexes[0], w.partition, off)
+		w.indexes = w.indexes[1:]
+	}
+	if len(w.indexes) == 0 {
+		w.indexes = w.indexes[:0:0] // let the consumed array go
+	}
 }

@@ -227,7 +227,11 @@ type ProducerOptions struct {
 	// OnAck is called for every acknowledged run of records, in order per
 	// partition.
 	OnAck func(partition int32, baseOffset int64, count int)
-	Warnf func(format string, args ...any)
+	// OnRecord is called once for every record sent, when it is
+	// acknowledged (offset its offset) or failed (offset -1); index counts
+	// the Send calls from 0. In order per partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64)
+	Warnf    func(format string, args ...any)
 	// Idempotent: the producer gets a producer id and numbers its batches,
 	// so a retried batch is stored once (enable.idempotence; needs
 	// AcksAll).

@@ -38,8 +38,9 @@ type kafkaProducer struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 
-	mu       sync.Mutex // OnAck and firstErr
+	mu       sync.Mutex // OnAck, OnRecord and firstErr
 	firstErr error
+	sent     int64 // Send calls so far: the next record's index
 	acked    atomic.Int64
 	failed   atomic.Int64
 }
@@ -179,7 +180,10 @@ func (p *kafkaProducer) Failed() int64          { return p.failed.Load() }
 const recordOverhead = 61 + 21
 
 // Send queues a record. It returns the first failure of an earlier
-// record, so that a producer stops reading input once records fail.
+// record, so that a producer stops reading input once records fail. kgo
+// keeps the record until it is acknowledged, so its key, value and headers
+// are copied: the caller's slices point into its input buffer, which the
+// next line overwrites.
 func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error {
 	if err := p.err(); err != nil {
 		return err
@@ -188,10 +192,26 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 		return client.PartitionRangeError(p.topic, int(partition), p.partitions)
 	}
 	size := int64(recordOverhead + len(key) + len(value))
-	r := &kgo.Record{Key: key, Value: value, Timestamp: time.UnixMilli(timestamp), Partition: partition}
+	// One allocation for the key and the value; nil stays nil (a null key
+	// or value is not an empty one).
+	buf := make([]byte, 0, len(key)+len(value))
+	var k, v []byte
+	if key != nil {
+		buf = append(buf, key...)
+		k = buf[:len(key):len(key)]
+	}
+	if value != nil {
+		buf = append(buf, value...)
+		v = buf[len(buf)-len(value):]
+	}
+	r := &kgo.Record{Key: k, Value: v, Timestamp: time.UnixMilli(timestamp), Partition: partition}
 	for _, h := range headers {
 		size += int64(len(h.Key) + len(h.Value) + 10)
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: h.Value})
+		var hv []byte
+		if h.Value != nil {
+			hv = append([]byte{}, h.Value...)
+		}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: hv})
 	}
 	if size > p.maxBytes {
 		return &client.RecordTooLargeError{Size: size, Max: p.maxBytes}
@@ -199,11 +219,31 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 	if partition < 0 {
 		r.Partition = autoPartition
 	}
+	r.Context = p.ctx
+	if p.opts.OnRecord != nil {
+		r.Context = recordIndex{p.ctx, p.sent}
+	}
+	p.sent++
 	p.cl.Produce(p.ctx, r, p.promise)
 	return nil
 }
 
+// recordIndex carries a record's Send index to its promise.
+type recordIndex struct {
+	context.Context
+	index int64
+}
+
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
+	if p.opts.OnRecord != nil {
+		off := r.Offset
+		if err != nil {
+			off = -1
+		}
+		p.mu.Lock()
+		p.opts.OnRecord(r.Context.(recordIndex).index, r.Partition, off)
+		p.mu.Unlock()
+	}
 	if err != nil {
 		p.failed.Add(1)
 		p.mu.Lock()

@@ -19,7 +19,7 @@ func (l *Local) NewProducer(_ context.Context, topic string, opts ProducerOption
 		return nil, err
 	}
 	copts := client.ProducerOptions{Acks: opts.Acks, BatchBytes: opts.BatchBytes, Timeout: opts.Timeout, AutoCreate: opts.AutoCreate, OnAck: opts.OnAck, Warnf: opts.Warnf,
-		Idempotent: opts.Idempotent}
+		Idempotent: opts.Idempotent, OnRecord: opts.OnRecord}
 	if opts.OnCreate != nil {
 		copts.OnCreate = func(t *coord.Topic) { opts.OnCreate(t.Name, len(t.Partitions), t.ReplicationFactor()) }
 	}

@@ -54,7 +54,7 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
 			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
-			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record"},
+			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order (OFFSET - for a record not acknowledged)"},
 			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
 		},
 	}
@@ -157,16 +157,7 @@ func produceTo(cc *cli.Context, connect connector) error {
 		},
 	}
 	if cc.Bool("print-offsets") {
-		opts.OnAck = func(partition int32, base int64, n int) {
-			for i := 0; i < n; i++ {
-				out.WriteString(f.topic)
-				out.WriteByte(' ')
-				out.WriteString(strconv.Itoa(int(partition)))
-				out.WriteByte(' ')
-				out.WriteString(strconv.FormatInt(base+int64(i), 10))
-				out.WriteByte('\n')
-			}
-		}
+		opts.OnRecord = (&inputOrder{out: out, topic: f.topic}).record
 	}
 	c, cerr := connect()
 	if cerr != nil {
@@ -228,4 +219,52 @@ func causeOf(err error) string {
 		return ""
 	}
 	return ": " + err.Error()
+}
+
+// inputOrder prints --print-offsets lines in the order of the input,
+// whatever order the partitions are acknowledged in, so that line N of the
+// output is about line N of the input: a record acknowledged before an
+// earlier one waits for it to be acknowledged or to fail. A record that
+// failed is "TOPIC PARTITION -".
+type inputOrder struct {
+	out   *bufio.Writer
+	topic string
+	next  int64  // the index of the next line to print
+	ready []slot // ready[i] is about the record of index next+i
+}
+
+type slot struct {
+	set       bool
+	partition int32
+	offset    int64
+}
+
+// record is the producer's OnRecord.
+func (o *inputOrder) record(index int64, partition int32, offset int64) {
+	i := int(index - o.next)
+	if i < 0 {
+		return // told twice; cannot happen
+	}
+	for len(o.ready) <= i {
+		o.ready = append(o.ready, slot{})
+	}
+	o.ready[i] = slot{true, partition, offset}
+	n := 0
+	for ; n < len(o.ready) && o.ready[n].set; n++ {
+		s := o.ready[n]
+		o.out.WriteString(o.topic)
+		o.out.WriteByte(' ')
+		o.out.WriteString(strconv.Itoa(int(s.partition)))
+		o.out.WriteByte(' ')
+		if s.offset < 0 {
+			o.out.WriteByte('-')
+		} else {
+			o.out.WriteString(strconv.FormatInt(s.offset, 10))
+		}
+		o.out.WriteByte('\n')
+	}
+	if n > 0 {
+		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
+		o.next += int64(n)
+	}
 }

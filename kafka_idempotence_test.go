@@ -606,7 +606,8 @@ func TestMkProduceInterrupted(t *testing.T) {
 		waitUntil(t, "d and e appended, not replicated", 20*time.Second, func() bool { return k.describe("s").Partitions[0].LogEndOffset == 1005 })
 	})
 	k.signal(follower, syscall.SIGCONT)
-	if code != 130 || len(p.out) != 3 || !said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
+	if code != 130 || len(p.out) != 5 || p.out[2] != "s 0 1002" || p.out[3] != "s 0 -" || p.out[4] != "s 0 -" ||
+		!said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
 		t.Fatalf("SIGTERM with the follower stopped: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
 	}
 	got := k.consumeAll("s")

@@ -26,12 +26,16 @@ func handleApiVersions(r *request) (kmsg.Response, error) {
 }
 
 // unsupportedApiVersions is the v0 answer to an ApiVersions request of a
-// version this broker does not serve.
+// version this broker does not serve: UNSUPPORTED_VERSION with the range
+// of ApiVersions alone, as Kafka's ApiVersionsRequest.getErrorResponse
+// gives it (KIP-511), so the client retries at a version it can use and
+// learns the rest from that answer.
 func unsupportedApiVersions() kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = servedRanges()
+	a := apis[apiVersionsKey]
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: apiVersionsKey, MinVersion: a.min, MaxVersion: a.max}}
 	return resp
 }
 
@@ -46,15 +50,19 @@ func servedRanges() []kmsg.ApiVersionsResponseApiKey {
 }
 
 // validSoftwareField is Kafka's check of KIP-511's client software name
-// and version: non-empty, letters, digits, '.' and '-' only.
+// and version, the pattern [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?:
+// letters, digits, '.' and '-', beginning and ending with a letter or a
+// digit.
 func validSoftwareField(s string) bool {
-	if s == "" {
+	if s == "" || !alnum(rune(s[0])) || !alnum(rune(s[len(s)-1])) {
 		return false
 	}
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+		if !alnum(c) && c != '.' && c != '-' {
 			return false
 		}
 	}
 	return true
 }
+
+func alnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }

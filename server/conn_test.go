@@ -232,8 +232,9 @@ func TestBadInputClosesTheConnection(t *testing.T) {
 
 // TestApiVersionsUnsupportedVersion: KIP-511. An ApiVersions of a version
 // the broker does not know is answered, not closed: at v0, with
-// UNSUPPORTED_VERSION and the ranges the broker serves, so that the client
-// retries with one of them. The connection stays usable.
+// UNSUPPORTED_VERSION and ApiVersions' own range alone (Kafka's
+// getErrorResponse), so that the client retries with one of them. The
+// connection stays usable.
 func TestApiVersionsUnsupportedVersion(t *testing.T) {
 	_, addr, _ := testServer(t, Config{})
 	nc := dial(t, addr)
@@ -256,8 +257,8 @@ func TestApiVersionsUnsupportedVersion(t *testing.T) {
 	for _, k := range resp.ApiKeys {
 		ranges[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	if r := ranges[apiVersionsKey]; r != [2]int16{apis[apiVersionsKey].min, apis[apiVersionsKey].max} {
-		t.Fatalf("ApiVersions range %v", r)
+	if r := ranges[apiVersionsKey]; len(ranges) != 1 || r != [2]int16{apis[apiVersionsKey].min, apis[apiVersionsKey].max} {
+		t.Fatalf("ranges %v, want ApiVersions' alone", ranges)
 	}
 	// The client retries at a version from the answer, on the same
 	// connection.
@@ -496,4 +497,17 @@ func TestThousandConnectionsOpenedAndDropped(t *testing.T) {
 	wg.Wait()
 	waitConns(t, s, 0)
 	apiVersions(t, addr)
+}
+
+// TestValidSoftwareField: KIP-511's pattern for the client software name
+// and version.
+func TestValidSoftwareField(t *testing.T) {
+	for s, want := range map[string]bool{
+		"kgo": true, "librdkafka": true, "2.0.2": true, "v1.22.3": true, "a": true, "apache-kafka-java": true,
+		"": false, "-kgo": false, "kgo-": false, ".1": false, "1.": false, "a b": false, "é": false, "a_b": false,
+	} {
+		if got := validSoftwareField(s); got != want {
+			t.Errorf("validSoftwareField(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -204,10 +204,10 @@ func TestKafkaIdempotentProduce(t *testing.T) {
 		k.waitAddress(id)
 	}
 	waitUntil(t, "a leader after the restart", 30*time.Second, func() bool { return k.leaderOf("t", 0) > 0 })
-	for {
+	for settle := time.Now().Add(60 * time.Second); ; {
 		p := produceAt(t, k, "t", bytes.Clone(next))
-		if p.ErrorCode == kerr.NotLeaderForPartition.Code || p.ErrorCode == kerr.NotEnoughReplicas.Code {
-			time.Sleep(20 * time.Millisecond) // the restarted cluster settling; bounded by the test's timeout
+		if (p.ErrorCode == kerr.NotLeaderForPartition.Code || p.ErrorCode == kerr.NotEnoughReplicas.Code) && time.Now().Before(settle) {
+			time.Sleep(20 * time.Millisecond) // the restarted cluster settling, bounded by settle
 			continue
 		}
 		expect("retry after every broker restarted", p, 0, 27)

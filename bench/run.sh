@@ -4,9 +4,13 @@
 # noisy. Usage: bench/run.sh [RECORDS]   (default 3,000,000 100-byte lines)
 #
 # Prints: cat's bytes/s copying the input to a file; mk produce (acks=1,
-# one partition) records/s and its ratio to cat; mk consume --from-beginning
+# one partition, through the leader broker's socket) records/s and its ratio
+# to cat; mk produce acks=all to a topic of replication factor 3 and its
+# ratio to acks=1 with replication factor 1; mk consume --from-beginning
 # -e > /dev/null records/s; produce-to-consume latency at 1,000 records/s;
-# peak RSS of mk produce on a 1 GB input; CPU of an idle broker.
+# peak RSS of mk produce on a 1 GB input; CPU of an idle broker; leader
+# failover (SIGKILL to the first acknowledged produce, measured in one
+# process by a Go benchmark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-3000000}
@@ -28,11 +32,16 @@ a=$(now); cat "$work/input" > "$work/copy"; b=$(now)
 cat_bps=$(rate "$bytes" "$a" "$b")
 echo "cat: $((cat_bps / 1000000)) MB/s ($(rate "$N" "$a" "$b") lines/s)"
 
-$mk cluster start --brokers 1 >/dev/null
-$mk topic create perf --partitions 1
+$mk cluster start --brokers 3 >/dev/null
+$mk topic create perf --partitions 1 --replication-factor 1
+$mk topic create perf3 --partitions 1 --replication-factor 3
 a=$(now); $mk produce perf --acks 1 < "$work/input"; b=$(now)
 p_rps=$(rate "$N" "$a" "$b"); p_bps=$(rate "$bytes" "$a" "$b")
 echo "mk produce: $p_rps records/s, $((p_bps / 1000000)) MB/s = $(awk -v x="$p_bps" -v y="$cat_bps" 'BEGIN{printf "%.1f", 100*x/y}')% of cat"
+
+a=$(now); $mk produce perf3 --acks all < "$work/input"; b=$(now)
+a_rps=$(rate "$N" "$a" "$b")
+echo "mk produce --acks all, replication factor 3: $a_rps records/s = $(awk -v x="$a_rps" -v y="$p_rps" 'BEGIN{printf "%.2f", x/y}')x acks=1 with replication factor 1"
 
 a=$(now); $mk consume perf --from-beginning -e > /dev/null; b=$(now)
 echo "mk consume: $(rate "$N" "$a" "$b") records/s"
@@ -48,3 +57,6 @@ pid=$($mk describe cluster -o json | awk -F': ' '/"pid"/ { gsub(/,/, "", $2); pr
 t0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat); sleep 5; t1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
 hz=$(getconf CLK_TCK)
 echo "idle broker: $(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * d / hz / 5 }')% of a core"
+
+# Leader failover, 20 rounds (p50, p99, max in ms).
+go test -run '^$' -bench LeaderFailover -benchtime 20x . | grep '^BenchmarkLeaderFailover'

@@ -1,18 +1,26 @@
 // Package client is mk's producer and consumer: the logic a Kafka client
 // library holds (partitioning, batching, retries on leader changes, acks,
 // fetching below the high watermark, following) as plain Go, for the
-// commands and the benchmarks. It appends to and reads from partition
-// replicas directly (package logdir); no broker process sits in the data
-// path.
+// commands and the benchmarks. The producer hands its batches to the
+// leader brokers over the Kafka protocol, on their Unix sockets: brokers
+// are the only writers of their replicas (design decision 4). Consumers
+// read the leaders' segment files directly, without locks, below the high
+// watermark.
 package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/coord"
 	"mk/logdir"
@@ -20,7 +28,7 @@ import (
 
 // Acks values, as Kafka's producer "acks" config.
 const (
-	AcksNone   = 0  // do not wait: the record is written, errors are not retried
+	AcksNone   = 0  // do not wait: the broker sends no answer, errors are not retried
 	AcksLeader = 1  // done when the leader's log holds the record
 	AcksAll    = -1 // done when the high watermark has passed the record (every ISR member has it)
 )
@@ -31,38 +39,61 @@ type ProducerOptions struct {
 	// BatchBytes is Kafka's batch.size: records per partition are encoded
 	// into batches of about this many bytes (default 16 KiB).
 	BatchBytes int
-	// Timeout bounds how long one append may wait for a leader or for
-	// acks=all (Kafka's delivery.timeout.ms; default 30 s).
+	// Timeout bounds how long a record may wait for a leader and its
+	// acknowledgement from the moment its batch is sealed (Kafka's
+	// delivery.timeout.ms; default 30 s).
 	Timeout time.Duration
 	// AutoCreate creates an unknown topic with the cluster's defaults (when
 	// the cluster allows it).
 	AutoCreate bool
 	// OnCreate is told when the topic was created by this producer.
 	OnCreate func(t *coord.Topic)
-	// OnAck is called for every acknowledged batch, in order per partition.
+	// OnAck is called for every acknowledged batch, in order per
+	// partition. With acks=0 the broker says nothing and the offsets are
+	// unknown: baseOffset is -1.
 	OnAck func(partition int32, baseOffset int64, count int)
-	// OnRecord is called once for every record sent, when it is
-	// acknowledged (offset its offset) or failed (offset -1); index counts
-	// the Send calls from 0. In order per partition, not across them.
-	OnRecord func(index int64, partition int32, offset int64)
-	// Warnf, if set, is told once per append that waits for a partition
-	// without a leader or without enough in-sync replicas, which may last
+	// Warnf, if set, is told once when a partition's records start
+	// waiting for a leader or for enough in-sync replicas, which may last
 	// the whole Timeout.
 	Warnf func(format string, args ...any)
 	// Idempotent makes the producer idempotent, as Kafka's is by default
-	// (enable.idempotence): it gets a producer id from a broker and
-	// numbers its batches per partition, so a batch sent again after a
-	// failure the producer cannot tell from success (the leader changed
-	// before the batch was replicated, say) is stored once. It retries
-	// every retriable failure until the Timeout. It needs Acks AcksAll.
+	// (enable.idempotence): it gets a producer id from a broker
+	// (InitProducerId) and numbers its batches per partition, so a batch
+	// whose fate is unknown (its broker went away before answering, it was
+	// appended and not replicated in time) is sent again until the
+	// Timeout: the broker answers a batch it holds with its offsets and
+	// does not store it twice. It needs Acks AcksAll.
 	Idempotent bool
+	// OnRecord is called once for every record sent, when it is
+	// acknowledged (offset its offset; -1 with acks=0) or failed (offset
+	// -1, failed true); index counts the Send calls from 0. In order per
+	// partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64, failed bool)
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
-// appended, so memory stays bounded whatever the input size.
+// acknowledged (being batched, waiting for a leader, in flight), so memory
+// stays bounded whatever the input size.
 const maxPendingBytes = 1 << 20
 
-// Producer sends records to one topic. Not safe for concurrent use.
+// Retry backoff after a retriable answer (NOT_LEADER_OR_FOLLOWER from a
+// broker that has not applied its new role yet, say): short at first,
+// because a failover is a matter of milliseconds, and doubling up to a
+// bound well under Kafka's retry.backoff.ms (100 ms): the brokers are
+// local, a retry costs little. A metadata change (a new leader
+// published, a broker dead) retries at once.
+const (
+	minRetryBackoff = time.Millisecond
+	maxRetryBackoff = 16 * time.Millisecond
+)
+
+// answerGrace is how long past a request's deadline the producer waits for
+// the broker's answer before it gives the connection up: the broker
+// answers an acks=all request at its timeout, which is the deadline.
+const answerGrace = time.Second
+
+// Producer sends records to one topic. Its methods are for one goroutine;
+// the connections' readers hand it their answers through Wake and Poll.
 type Producer struct {
 	c      *coord.Cluster
 	topic  *coord.Topic
@@ -77,12 +108,24 @@ type Producer struct {
 	availableVersion int64
 
 	maxBatch int64 // the topic's max.message.bytes
-	pending  int   // bytes sealed or being built, not yet appended
+	pending  int   // bytes added and not yet acknowledged or failed
+	conns    map[int]*brokerConn
+	free     [][]byte // batch buffers to reuse
 	// pid is the idempotent producer's id and epoch (Idempotent only).
-	pid      ProducerID
-	sent     int64 // Send calls so far: the next record's index
-	wake     <-chan struct{}
-	stopWake context.CancelFunc
+	pid  ProducerID
+	sent int64 // Send calls so far: the next record's index
+
+	mu      sync.Mutex
+	arrived []connResult  // answers read, not yet handled
+	wake    chan struct{} // something to handle: an answer, a retry due, a metadata change
+	timer   *time.Timer
+	watch   context.CancelFunc
+	// metaChanged: the topics or brokers changed since the last Poll, so
+	// partitions without a leader look again at once.
+	metaChanged atomic.Bool
+
+	err     error // the first failure, returned by Send, Flush and Close
+	deleted error // the topic was deleted: everything fails with this
 
 	Acked  int64 // records acknowledged
 	Failed int64 // records that could not be acknowledged
@@ -91,20 +134,36 @@ type Producer struct {
 type partitionWriter struct {
 	partition int32
 	builder   logdir.BatchBuilder
-	sealed    []byte // finished batches, back to back
-	records   int    // records in sealed
-	batches   []int  // record count per sealed batch
-
-	log    *logdir.Log // the leader's replica, opened lazily
-	leader int
-	epoch  int32
-
-	// nextSeq is the sequence number of the partition's next record
+	queue     []*batch    // sealed, not yet sent, oldest first
+	retry     []*batch    // came back retriable while others were in flight
+	inflight  int         // batches in requests not yet answered
+	conn      *brokerConn // the connection they were sent on
+	// probing: the partition has just (re)found its leader; one batch at
+	// a time until one is acknowledged, so that a broker that has not
+	// taken up its role yet refuses one batch, not one and appends the
+	// next ahead of it.
+	probing   bool
+	warned    bool // Warnf was told why this partition's records wait
+	leader    int  // the broker the batches go to; coord.NoLeader while resolving
+	resolveAt time.Time
+	backoff   time.Duration
+	why       error // why the partition has no leader to send to
+	seq       int64 // sequence of the next batch sealed
+	// nextSeq is the Kafka sequence number of the partition's next record
 	// (Idempotent only): a batch carries its first record's.
 	nextSeq int32
-	// indexes are the Send indexes of the records batched and sealed, in
-	// order (OnRecord only).
+	// indexes are the Send indexes of the records in the builder (OnRecord
+	// only).
 	indexes []int64
+}
+
+type batch struct {
+	w        *partitionWriter
+	data     []byte
+	records  int
+	seq      int64
+	deadline time.Time
+	indexes  []int64 // the records' Send indexes (OnRecord only)
 }
 
 // NewProducer opens topic for producing, creating it when it does not
@@ -120,7 +179,8 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{c: c, topic: t, guard: newTopicGuard(t.Name, "producing to"), opts: opts, sticky: NewStickyPartitioner(rand.Uint64()), maxBatch: t.Int64Config("max.message.bytes")}
+	p := &Producer{c: c, topic: t, guard: newTopicGuard(t.Name, "producing to"), opts: opts, sticky: NewStickyPartitioner(rand.Uint64()),
+		maxBatch: t.Int64Config(coord.ConfigMaxMessageBytes), conns: map[int]*brokerConn{}, wake: make(chan struct{}, 1)}
 	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
 	if opts.Idempotent {
@@ -132,8 +192,12 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 		}
 	}
 	for i := range t.Partitions {
-		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader})
+		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader, probing: true})
 	}
+	// Watched from the start: a leader's death and its successor are
+	// seen the moment they are published, never after a watch set up
+	// too late.
+	p.watchMetadata()
 	return p, nil
 }
 
@@ -173,9 +237,15 @@ func (e *RecordTooLargeError) Error() string {
 
 // Send adds a record. partition < 0 lets the partitioner choose (murmur2
 // of the key as Kafka's Java client does; sticky for records without a
-// key). It appends when enough is batched; the error is then that of the
-// append (records of failed appends are counted in Failed).
+// key). Full batches are sent at once, several in flight; Send waits only
+// while the producer holds maxPendingBytes not yet acknowledged. It fails,
+// without taking the record, when the record cannot be sent or a batch
+// failed since the last Flush (that failure; records of failed batches are
+// counted in Failed).
 func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error {
+	if p.err != nil {
+		return p.err
+	}
 	n := len(p.parts)
 	sticky := false
 	switch {
@@ -196,6 +266,7 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	}
 	if w.builder.Count() > 0 && (w.builder.Size()+size > p.opts.BatchBytes || int64(w.builder.Size()+size) > p.maxBatch) {
 		p.seal(w)
+		p.Poll()
 		if sticky {
 			p.sticky.OnBatchFull()
 			partition = p.sticky.Partition(n, p.availablePartitions())
@@ -204,13 +275,14 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	}
 	before := w.builder.Size()
 	w.builder.Add(timestamp, key, value, headers)
+	p.pending += w.builder.Size() - before
 	if p.opts.OnRecord != nil {
 		w.indexes = append(w.indexes, p.sent)
 	}
 	p.sent++
-	p.pending += w.builder.Size() - before
 	if p.pending >= maxPendingBytes {
-		return p.Flush()
+		p.sealAll()
+		p.waitUntil(func() bool { return p.pending < maxPendingBytes })
 	}
 	return nil
 }
@@ -230,133 +302,242 @@ func (p *Producer) availablePartitions() []int32 {
 	return p.available
 }
 
+// seal finishes w's batch in the making and queues it.
 func (p *Producer) seal(w *partitionWriter) {
 	if w.builder.Count() == 0 {
 		return
 	}
-	if p.opts.Idempotent {
-		w.sealed = append(w.sealed, w.builder.FinishIdempotent(p.pid.ID, p.pid.Epoch, w.nextSeq)...)
-		w.nextSeq = nextSequence(w.nextSeq, w.builder.Count())
-	} else {
-		w.sealed = append(w.sealed, w.builder.Finish()...)
+	records := w.builder.Count()
+	var next []byte
+	if n := len(p.free); n > 0 {
+		next, p.free = p.free[n-1], p.free[:n-1]
 	}
-	w.batches = append(w.batches, w.builder.Count())
-	w.records += w.builder.Count()
-	w.builder.Reset()
+	var data []byte
+	if p.opts.Idempotent {
+		data = w.builder.TakeIdempotent(next, p.pid.ID, p.pid.Epoch, w.nextSeq)
+		w.nextSeq = nextSequence(w.nextSeq, records)
+	} else {
+		data = w.builder.Take(next)
+	}
+	b := &batch{w: w, data: data, records: records, seq: w.seq, deadline: time.Now().Add(p.opts.Timeout), indexes: w.indexes}
+	w.indexes = nil
+	w.seq++
+	w.queue = append(w.queue, b)
+	// Send counted the records' bytes; the batch is those and its header.
+	p.pending += logdir.BatchHeaderSize
 }
 
-// Flush appends everything batched and waits for the acknowledgements.
-// It returns the first error; records of failed appends count in Failed.
-func (p *Producer) Flush() error {
-	var first error
+func (p *Producer) sealAll() {
 	for _, w := range p.parts {
 		p.seal(w)
-		if len(w.sealed) == 0 {
-			continue
-		}
-		var err error
-		if p.opts.Idempotent {
-			err = p.appendIdempotent(w)
-		} else {
-			err = p.appendSealed(w)
-		}
-		if err != nil {
-			p.Failed += int64(w.records)
-			p.ack(w, -1, w.records)
-			if first == nil {
-				first = err
-			}
-		} else {
-			p.Acked += int64(w.records)
-		}
-		w.sealed, w.records, w.batches = w.sealed[:0], 0, w.batches[:0]
 	}
-	p.pending = 0
-	return first
 }
 
-// Close flushes and releases the producer's files.
+// SendNow sends what is batched without waiting for more records or for
+// the answers: the input went idle (a producer typing, a slow pipe).
+func (p *Producer) SendNow() {
+	p.sealAll()
+	p.Poll()
+}
+
+// Wake has a value when the producer has something to handle (an answer
+// arrived, a retry is due); call Poll then. A caller that waits for input
+// selects on it, so that acknowledgements and retries go on meanwhile.
+func (p *Producer) Wake() <-chan struct{} { return p.wake }
+
+// Err is the first failure of a batch since the last Flush, nil while all
+// is well.
+func (p *Producer) Err() error { return p.err }
+
+// Flush sends everything batched and waits for the acknowledgements. It
+// returns the first failure since the last Flush; records of failed
+// batches count in Failed.
+func (p *Producer) Flush() error {
+	p.sealAll()
+	p.waitUntil(func() bool { return p.pending == 0 })
+	err := p.err
+	p.err = p.deleted // a deleted topic fails whatever comes after
+	return err
+}
+
+// Close flushes and closes the producer's connections.
 func (p *Producer) Close() error {
 	err := p.Flush()
-	for _, w := range p.parts {
-		if w.log != nil {
-			if p.opts.Idempotent {
-				// The next producer process loads the producer state
-				// from here instead of replaying what this one appended.
-				w.log.CacheProducers()
-			}
-			w.log.Close()
-			w.log = nil
-		}
+	for _, bc := range p.conns {
+		bc.close()
 	}
-	if p.stopWake != nil {
-		p.stopWake()
+	p.conns = map[int]*brokerConn{}
+	if p.watch != nil {
+		p.watch()
+	}
+	if p.timer != nil {
+		p.timer.Stop()
 	}
 	return err
 }
 
-// appendSealed appends w's sealed batches to the partition leader,
-// retrying through leader changes until the timeout.
-func (p *Producer) appendSealed(w *partitionWriter) error {
-	deadline := time.Now().Add(p.opts.Timeout)
-	warned := false
+// waitUntil polls until done holds.
+func (p *Producer) waitUntil(done func() bool) {
 	for {
-		res, err := p.tryAppend(w)
-		if err == nil {
-			if p.opts.Acks == AcksAll && res.HighWatermark <= res.LastOffset {
-				err = p.awaitCommit(w, res, deadline)
-			}
-			if err == nil {
-				off := res.BaseOffset
-				for _, n := range w.batches {
-					p.ack(w, off, n)
-					off += int64(n)
-				}
-				return nil
-			}
+		p.Poll()
+		if done() {
+			return
 		}
-		if !retriable(err) || p.opts.Acks == AcksNone || time.Now().After(deadline) {
-			return err
-		}
-		if !warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
-			// A leader moving is a matter of milliseconds; a dead one is
-			// not: say why the records wait.
-			p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
-			warned = true
-		}
-		if w.log != nil {
-			w.log.Close()
-			w.log = nil
-		}
-		p.waitForChange(deadline)
+		<-p.wake
 	}
 }
 
-// tryAppend appends once to the leader named by the current metadata.
-func (p *Producer) tryAppend(w *partitionWriter) (logdir.AppendResult, error) {
-	if w.log == nil {
-		if err := p.resolve(w); err != nil {
-			return logdir.AppendResult{}, err
-		}
-	} else if _, err := p.guard.check(p.c); err != nil {
-		// The replica kept open would take the batch into the files of a
-		// deleted topic, and acknowledge it.
-		return logdir.AppendResult{}, err
+// signal makes Wake ready.
+func (p *Producer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
-	return w.log.Append(w.epoch, w.sealed)
 }
 
-// resolve reads the partition's leader from the metadata and opens its
-// replica.
-func (p *Producer) resolve(w *partitionWriter) error {
+func (p *Producer) deliver(r connResult) {
+	p.mu.Lock()
+	p.arrived = append(p.arrived, r)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// Poll does what is due without blocking: handles the answers that
+// arrived, fails batches past their deadline, finds leaders for partitions
+// that lost theirs, and sends queued batches to their leaders.
+func (p *Producer) Poll() {
+	p.mu.Lock()
+	arrived := p.arrived
+	p.arrived = nil
+	p.mu.Unlock()
+	for _, r := range arrived {
+		p.handle(r)
+	}
+	now := time.Now()
+	if p.metaChanged.Swap(false) {
+		for _, w := range p.parts {
+			w.resolveAt = time.Time{}
+		}
+	}
+	var t *coord.Topic // read at most once per poll
+	next := time.Time{}
+	for _, w := range p.parts {
+		if len(w.queue) == 0 && len(w.retry) == 0 {
+			continue
+		}
+		if p.deleted != nil {
+			p.failQueued(w, p.deleted)
+			continue
+		}
+		if w.leader == coord.NoLeader && w.inflight == 0 && !now.Before(w.resolveAt) {
+			if t == nil {
+				t = p.readTopic()
+			}
+			if p.deleted != nil {
+				p.failQueued(w, p.deleted)
+				continue
+			}
+			p.resolve(w, t, now)
+		}
+		// Queued batches whose time is up fail with why they could not
+		// be sent.
+		for len(w.queue) > 0 && !now.Before(w.queue[0].deadline) {
+			why := w.why
+			if why == nil {
+				why = newError(ErrNotAcknowledged, "partition %s-%d: not sent within %s", p.topic.Name, w.partition, p.opts.Timeout)
+			}
+			p.fail(w.queue[0], why)
+			w.queue = w.queue[1:]
+		}
+		if len(w.queue) > 0 {
+			next = earliest(next, w.queue[0].deadline)
+			if w.leader == coord.NoLeader && w.inflight == 0 {
+				next = earliest(next, w.resolveAt)
+			}
+		}
+	}
+	p.sendQueued(now)
+	// Requests past their deadline: the broker did not answer (stopped,
+	// say). Give the connection up; its requests come back as failed.
+	for _, bc := range p.conns {
+		if len(bc.deadlines) > 0 && !bc.broken {
+			due := bc.deadlines[0].Add(answerGrace)
+			if now.After(due) {
+				bc.closeReason = newError(ErrNotAcknowledged, "broker %d did not answer within %s: its records may or may not be stored", bc.broker, p.opts.Timeout)
+				bc.close()
+			} else {
+				next = earliest(next, due)
+			}
+		}
+	}
+	p.schedule(next)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// schedule makes Wake ready at t (zero: not at all).
+func (p *Producer) schedule(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	d := max(time.Until(t), 0)
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.signal)
+	} else {
+		p.timer.Reset(d)
+	}
+}
+
+// readTopic re-reads the topic; a topic gone, or another topic of the same
+// name, fails everything with the deleted error.
+func (p *Producer) readTopic() *coord.Topic {
 	t, err := p.c.Topic(p.topic.Name)
-	if err != nil {
-		return p.guard.lookupErr(err)
+	if err == nil {
+		err = p.guard.saw(t)
+	} else {
+		err = p.guard.lookupErr(err)
 	}
-	if err := p.guard.saw(t); err != nil {
-		return err
+	switch {
+	case errors.Is(err, ErrTopicDeleted):
+		p.deleted = err
+		p.setErr(p.deleted)
+		return nil
+	case err != nil:
+		return nil // unreadable for now (damaged, caught between writes): try again later
 	}
 	p.topic = t
+	return t
+}
+
+// resolve finds w's leader in t (nil: unreadable now), or schedules the
+// next try and says why there is none.
+func (p *Producer) resolve(w *partitionWriter, t *coord.Topic, now time.Time) {
+	err := p.leaderOf(w, t)
+	if err == nil {
+		w.why, w.warned = nil, false
+		return
+	}
+	if !w.warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
+		// A leader moving is a matter of milliseconds; a dead one is
+		// not: say why the records wait (once per wait).
+		p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+		w.warned = true
+	}
+	w.why = err
+	w.backoff = min(max(2*w.backoff, minRetryBackoff), maxRetryBackoff)
+	w.resolveAt = now.Add(w.backoff)
+	p.watchMetadata()
+}
+
+func (p *Producer) leaderOf(w *partitionWriter, t *coord.Topic) error {
+	if t == nil {
+		return fmt.Errorf("%w: partition %s-%d: the topic's metadata cannot be read", ErrNoLeader, p.topic.Name, w.partition)
+	}
 	if int(w.partition) >= len(t.Partitions) {
 		return fmt.Errorf("%w: partition %d of topic %s", ErrPartitionRange, w.partition, t.Name)
 	}
@@ -365,19 +546,11 @@ func (p *Producer) resolve(w *partitionWriter) error {
 		return err
 	}
 	if p.opts.Acks == AcksAll {
-		if min := t.Int64Config("min.insync.replicas"); int64(len(part.ISR)) < min {
-			return fmt.Errorf("%w: partition %s-%d has %d in-sync replicas, min.insync.replicas is %d", ErrNotEnoughReplicas, t.Name, part.Partition, len(part.ISR), min)
+		if need := min(t.Int64Config(coord.ConfigMinInsyncReplicas), int64(len(part.Replicas))); int64(len(part.ISR)) < need {
+			return fmt.Errorf("%w: partition %s-%d has %d in-sync replicas, min.insync.replicas is %d", ErrNotEnoughReplicas, t.Name, part.Partition, len(part.ISR), need)
 		}
 	}
-	l, err := logdir.Open(p.c.PartitionDir(part.Leader, t.Name, part.Partition), logdir.Config{})
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: partition %s-%d: broker %d has not created its replica yet", ErrLeaderNotReady, t.Name, part.Partition, part.Leader)
-		}
-		return err
-	}
-	l.SetConfig(t.LogConfig())
-	w.log, w.leader, w.epoch = l, part.Leader, int32(part.LeaderEpoch)
+	w.leader = part.Leader
 	return nil
 }
 
@@ -401,183 +574,341 @@ func checkLeader(c *coord.Cluster, t *coord.Topic, part coord.Partition) error {
 	return nil
 }
 
-// awaitCommit waits until the high watermark passes the append (acks=all).
-func (p *Producer) awaitCommit(w *partitionWriter, res logdir.AppendResult, deadline time.Time) error {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	rd, err := logdir.OpenReader(w.log.Dir())
+// watchMetadata makes a change of the topics or the brokers wake the
+// producer: partitions without a leader look for one at once.
+func (p *Producer) watchMetadata() {
+	if p.watch != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.watch = cancel
+	ch := coord.Watch(ctx, []string{p.c.TopicsMetaDir(), p.c.BrokersMetaDir()}, time.Second)
+	go func() {
+		for range ch {
+			p.metaChanged.Store(true)
+			p.signal()
+		}
+	}()
+}
+
+// sendQueued sends the queued batches of the partitions that have a
+// leader: one request per broker carries the oldest queued batch of each
+// partition it leads, up to maxInFlight requests unanswered a connection.
+func (p *Producer) sendQueued(now time.Time) {
+	for {
+		byBroker := map[int][]*batch{}
+		for _, w := range p.parts {
+			if len(w.queue) == 0 || w.leader == coord.NoLeader || len(w.retry) > 0 {
+				continue
+			}
+			if w.inflight > 0 && (w.conn.broken || w.probing) {
+				continue // its batches come back first, to keep their order
+			}
+			if bc := p.conns[w.leader]; bc != nil && !bc.broken && bc.inflight >= maxInFlight {
+				continue
+			}
+			byBroker[w.leader] = append(byBroker[w.leader], w.queue[0])
+		}
+		if len(byBroker) == 0 {
+			return
+		}
+		for broker, bs := range byBroker {
+			bc, err := p.conn(broker)
+			if err != nil {
+				for _, b := range bs {
+					p.lostLeader(b.w, err, now)
+				}
+				continue
+			}
+			req := &produceRequest{batches: bs}
+			for _, b := range bs {
+				b.w.queue = b.w.queue[1:]
+				b.w.inflight++
+				b.w.conn = bc
+				req.deadline = earliest(req.deadline, b.deadline)
+			}
+			if err := bc.send(req, p.topic.Name, int16(p.opts.Acks)); err != nil {
+				bc.close()
+				for _, b := range bs {
+					b.w.inflight--
+					b.w.queue = append([]*batch{b}, b.w.queue...)
+					p.lostLeader(b.w, err, now)
+				}
+				continue
+			}
+			if p.opts.Acks == AcksNone {
+				for _, b := range bs {
+					b.w.inflight--
+					p.acked(b, -1)
+				}
+			}
+		}
+	}
+}
+
+// conn returns the connection to broker, dialling it when there is none
+// or the last one broke.
+func (p *Producer) conn(broker int) (*brokerConn, error) {
+	if bc := p.conns[broker]; bc != nil && !bc.broken {
+		return bc, nil
+	}
+	bc, err := dialBroker(broker, p.c.SocketPath(broker), p.opts.Acks == AcksNone, p.deliver)
 	if err != nil {
-		return err
+		return nil, newError(ErrNoLeader, "partition leader broker %d cannot be reached: %v", broker, err)
 	}
-	defer rd.Close()
-	wake := coord.Watch(ctx, []string{rd.StatePath(), p.c.TopicsMetaDir()}, 20*time.Millisecond)
+	p.conns[broker] = bc
+	return bc, nil
+}
+
+// lostLeader makes w look for its leader again.
+func (p *Producer) lostLeader(w *partitionWriter, why error, now time.Time) {
+	w.leader = coord.NoLeader
+	w.probing = true
+	w.why = why
+	w.resolveAt = now.Add(w.backoff)
+	w.backoff = min(max(2*w.backoff, minRetryBackoff), maxRetryBackoff)
+	p.watchMetadata()
+}
+
+// handle takes one answer (or connection break) from a broker.
+func (p *Producer) handle(r connResult) {
+	bc := r.conn
+	if r.req != nil {
+		bc.inflight--
+		bc.deadlines = bc.deadlines[1:]
+	}
+	if r.err != nil {
+		bc.close()
+		if r.req == nil {
+			return
+		}
+		// Whether the broker appended them is unknown. A Kafka producer
+		// without idempotence sends them again and may store them twice;
+		// mk's producer never stores a record twice: they fail as not
+		// acknowledged (they may be in the log anyway). The partition
+		// looks for its leader again.
+		for _, b := range r.req.batches {
+			b.w.inflight--
+			if b.w.leader == bc.broker {
+				p.lostLeader(b.w, r.err, time.Now())
+			}
+			if p.opts.Idempotent && bc.closeReason == nil {
+				// Numbered: sent again, it is stored once.
+				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v)", p.topic.Name, b.w.partition, bc.broker, connCause(r.err)))
+				continue
+			}
+			err := bc.closeReason
+			if err == nil {
+				err = newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
+			}
+			p.fail(b, err)
+		}
+		return
+	}
+	answers := map[int32]*kmsg.ProduceResponseTopicPartition{}
+	for ti := range r.resp.Topics {
+		for pi := range r.resp.Topics[ti].Partitions {
+			a := &r.resp.Topics[ti].Partitions[pi]
+			answers[a.Partition] = a
+		}
+	}
+	for _, b := range r.req.batches {
+		b.w.inflight--
+		a := answers[b.w.partition]
+		if a == nil {
+			p.fail(b, fmt.Errorf("broker %d did not answer for partition %s-%d", bc.broker, p.topic.Name, b.w.partition))
+			continue
+		}
+		if a.ErrorCode == 0 {
+			if earlier := b.w.unsentBefore(b.seq); earlier && p.opts.Idempotent {
+				// Sent again after the earlier one, it is answered as
+				// the duplicate it is, with these offsets, in order.
+				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: a batch before this one is sent again", p.topic.Name, b.w.partition))
+				continue
+			} else if earlier {
+				// An earlier batch of the partition was refused and waits
+				// to be sent again; this one is stored ahead of it. Were it
+				// acknowledged, acknowledgements would not follow the
+				// order of the records.
+				p.fail(b, newError(ErrNotAcknowledged, "partition %s-%d: batch stored at offset %d ahead of an earlier batch the broker refused; not acknowledged, to keep the order", p.topic.Name, b.w.partition, a.BaseOffset))
+				continue
+			}
+			b.w.backoff = 0
+			b.w.probing = false
+			p.acked(b, a.BaseOffset)
+			continue
+		}
+		err := p.answerError(bc.broker, b.w.partition, a)
+		switch {
+		case p.opts.Idempotent && (a.BaseOffset >= 0 || a.ErrorCode == kerr.RequestTimedOut.Code || a.ErrorCode == kerr.NotEnoughReplicasAfterAppend.Code):
+			// Appended, not acknowledged: numbered, it is sent again
+			// until acknowledged or out of time, and stored once.
+			p.retryLater(b, err)
+		case p.opts.Idempotent && a.ErrorCode == kerr.OutOfOrderSequenceNumber.Code && b.w.unsentBefore(b.seq):
+			// A batch before it failed and is sent again first: its
+			// gap closes then.
+			p.retryLater(b, err)
+		case a.BaseOffset >= 0 || a.ErrorCode == kerr.RequestTimedOut.Code || a.ErrorCode == kerr.NotEnoughReplicasAfterAppend.Code:
+			// Appended, not acknowledged: sending it again could store
+			// it twice; it fails as not acknowledged.
+			if a.ErrorCode == kerr.UnknownTopicOrPartition.Code || a.ErrorCode == kerr.NotLeaderForPartition.Code {
+				p.readTopic() // deleted, perhaps
+			}
+			if p.deleted != nil {
+				p.fail(b, p.deleted)
+				continue
+			}
+			p.fail(b, newError(ErrNotAcknowledged, "%v", err))
+		case retriableCode(a.ErrorCode):
+			p.retryLater(b, err)
+		default:
+			p.fail(b, err)
+		}
+	}
+	// Batches that came back retriable go first again, in their order,
+	// once none of their partition's is in flight.
+	for _, w := range p.parts {
+		if len(w.retry) > 0 && w.inflight == 0 {
+			slices.SortFunc(w.retry, func(a, b *batch) int { return int(a.seq - b.seq) })
+			w.queue = append(w.retry, w.queue...)
+			w.retry = nil
+		}
+	}
+}
+
+// unsentBefore reports whether a batch sealed before seq waits to be sent
+// (again).
+func (w *partitionWriter) unsentBefore(seq int64) bool {
+	if len(w.queue) > 0 && w.queue[0].seq < seq {
+		return true
+	}
+	for _, b := range w.retry {
+		if b.seq < seq {
+			return true
+		}
+	}
+	return false
+}
+
+// retryLater holds b to be sent again once its partition has a leader.
+func (p *Producer) retryLater(b *batch, why error) {
+	b.w.retry = append(b.w.retry, b)
+	if b.w.leader != coord.NoLeader {
+		p.lostLeader(b.w, why, time.Now())
+	}
+	if b.w.inflight == 0 {
+		slices.SortFunc(b.w.retry, func(x, y *batch) int { return int(x.seq - y.seq) })
+		b.w.queue = append(b.w.retry, b.w.queue...)
+		b.w.retry = nil
+	}
+}
+
+// retriableCode: the broker appended nothing and another try may succeed.
+func retriableCode(code int16) bool {
+	switch code {
+	case kerr.NotLeaderForPartition.Code, kerr.LeaderNotAvailable.Code, kerr.ReplicaNotAvailable.Code,
+		kerr.NotEnoughReplicas.Code, kerr.UnknownTopicOrPartition.Code, kerr.KafkaStorageError.Code,
+		kerr.BrokerNotAvailable.Code:
+		return true
+	}
+	return false
+}
+
+// answerError describes a partition's error answer.
+func (p *Producer) answerError(broker int, partition int32, a *kmsg.ProduceResponseTopicPartition) error {
+	ke := kerr.ErrorForCode(a.ErrorCode)
+	msg := ""
+	if a.ErrorMessage != nil && *a.ErrorMessage != "" {
+		msg = ": " + *a.ErrorMessage
+	}
+	var sentinel error
+	switch a.ErrorCode {
+	case kerr.NotEnoughReplicas.Code:
+		sentinel = ErrNotEnoughReplicas
+	case kerr.NotLeaderForPartition.Code, kerr.LeaderNotAvailable.Code, kerr.ReplicaNotAvailable.Code:
+		sentinel = ErrLeaderNotReady
+	case kerr.MessageTooLarge.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code, kerr.InvalidTimestamp.Code:
+		sentinel = ke
+	}
+	text := fmt.Sprintf("partition %s-%d: broker %d answered %s%s", p.topic.Name, partition, broker, ke.(*kerr.Error).Message, msg)
+	if sentinel != nil {
+		return newError(sentinel, "%s", text)
+	}
+	return errors.New(text)
+}
+
+func (p *Producer) acked(b *batch, baseOffset int64) {
+	p.Acked += int64(b.records)
+	p.pending -= len(b.data)
+	if p.opts.OnAck != nil {
+		p.opts.OnAck(b.w.partition, baseOffset, b.records)
+	}
+	if p.opts.OnRecord != nil {
+		for i, idx := range b.indexes {
+			off := int64(-1)
+			if baseOffset >= 0 {
+				off = baseOffset + int64(i)
+			}
+			p.opts.OnRecord(idx, b.w.partition, off, false)
+		}
+	}
+	p.recycle(b)
+}
+
+func (p *Producer) fail(b *batch, err error) {
+	p.Failed += int64(b.records)
+	p.pending -= len(b.data)
+	p.setErr(err)
+	if p.opts.OnRecord != nil {
+		for _, idx := range b.indexes {
+			p.opts.OnRecord(idx, b.w.partition, -1, true)
+		}
+	}
+	p.recycle(b)
+}
+
+func (p *Producer) failQueued(w *partitionWriter, err error) {
+	for _, b := range w.queue {
+		p.fail(b, err)
+	}
+	for _, b := range w.retry {
+		p.fail(b, err)
+	}
+	w.queue, w.retry = nil, nil
+}
+
+func (p *Producer) setErr(err error) {
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// recycle keeps an acknowledged (or failed) batch's storage for the
+// builders: a few buffers go round instead of one allocation per batch.
+func (p *Producer) recycle(b *batch) {
+	if len(p.free) < 2*maxInFlight && cap(b.data) <= 2*p.opts.BatchBytes {
+		p.free = append(p.free, b.data[:0])
+	}
+	b.data = nil
+}
+
+// connCause is the root of a connection error, for a message: "EOF",
+// "connection reset by peer".
+func connCause(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed"
+	}
 	for {
-		st, err := rd.State()
-		if err != nil {
-			if _, derr := p.guard.check(p.c); derr != nil {
-				return derr // its replica went with it
-			}
-			return err
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
 		}
-		if st.HighWatermark > res.LastOffset {
-			return nil
-		}
-		if _, err := p.guard.check(p.c); err != nil {
-			return err // nobody replicates a deleted topic's partitions
-		}
-		if st.LeaderEpoch != w.epoch {
-			return fmt.Errorf("%w: %w: leader of partition %s-%d changed before offsets %d..%d were replicated", ErrNotAcknowledged, errLeaderChanged, p.topic.Name, w.partition, res.BaseOffset, res.LastOffset)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: offsets %d..%d of partition %s-%d not replicated to the in-sync replicas within %s", ErrNotAcknowledged, res.BaseOffset, res.LastOffset, p.topic.Name, w.partition, p.opts.Timeout)
-		case <-wake:
-		}
+		err = u
 	}
-}
-
-// waitForChange waits for a metadata change (a new leader, a broker
-// starting) or a short while, whichever comes first.
-func (p *Producer) waitForChange(deadline time.Time) {
-	if p.wake == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		p.stopWake = cancel
-		p.wake = coord.Watch(ctx, []string{p.c.TopicsMetaDir(), p.c.BrokersMetaDir()}, 50*time.Millisecond)
-	}
-	t := time.NewTimer(max(time.Until(deadline), time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-p.wake:
-	case <-t.C:
-	}
-}
-
-func retriable(err error) bool {
-	return errors.Is(err, logdir.ErrFenced) || errors.Is(err, logdir.ErrNotLeader) ||
-		errors.Is(err, ErrNoLeader) || errors.Is(err, ErrLeaderNotReady) ||
-		errors.Is(err, ErrNotEnoughReplicas) || errors.Is(err, logdir.ErrLockTimeout)
-}
-
-// errLeaderChanged: the leader changed before an append was replicated. A
-// batch appended again might be stored twice, unless the producer is
-// idempotent: then the new leader answers a batch it holds (copied from
-// the old one) with its offsets.
-var errLeaderChanged = errors.New("leader changed")
-
-// appendIdempotent appends w's sealed batches for an idempotent producer,
-// retrying every retriable failure, a leader change before replication
-// included, until the timeout. Each batch carries the producer id and its
-// sequence numbers, so a batch the leader holds already is answered with
-// the offsets it was stored at and not stored again (the broker's producer
-// state, logdir/producerstate.go). Batches go together while none comes
-// back a duplicate; after that, one by one, since the log answers an
-// append holding a duplicate with that batch's offsets alone.
-func (p *Producer) appendIdempotent(w *partitionWriter) error {
-	deadline := time.Now().Add(p.opts.Timeout)
-	bases := make([]int64, len(w.batches)) // each batch's first offset
-	oneByOne, warned := false, false
-	for {
-		res, err := p.appendBatches(w, bases, &oneByOne)
-		if err == nil && res.HighWatermark <= res.LastOffset {
-			err = p.awaitCommit(w, res, deadline)
-		}
-		if err == nil {
-			for i, n := range w.batches {
-				p.ack(w, bases[i], n)
-			}
-			return nil
-		}
-		if !retriable(err) && !errors.Is(err, errLeaderChanged) || time.Now().After(deadline) {
-			return err
-		}
-		if !warned && p.opts.Warnf != nil && (errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotEnoughReplicas)) {
-			p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
-			warned = true
-		}
-		// From now on a batch may be in the log already (appended, not
-		// yet known replicated): send them one by one.
-		oneByOne = true
-		if w.log != nil {
-			w.log.Close()
-			w.log = nil
-		}
-		p.waitForChange(deadline)
-	}
-}
-
-// appendBatches appends w's sealed batches to the current leader, all at
-// once or one by one, and records each one's first offset in bases. The
-// result spans the batches (BaseOffset of the first, LastOffset of the
-// last).
-func (p *Producer) appendBatches(w *partitionWriter, bases []int64, oneByOne *bool) (logdir.AppendResult, error) {
-	if w.log == nil {
-		if err := p.resolve(w); err != nil {
-			return logdir.AppendResult{}, err
-		}
-	} else if _, err := p.guard.check(p.c); err != nil {
-		return logdir.AppendResult{}, err
-	}
-	if !*oneByOne || len(w.batches) == 1 {
-		res, err := w.log.Append(w.epoch, w.sealed)
-		if err != nil {
-			return res, err
-		}
-		if !res.Duplicate || len(w.batches) == 1 {
-			off := res.BaseOffset
-			for i, n := range w.batches {
-				bases[i] = off
-				off += int64(n)
-			}
-			return res, nil
-		}
-		*oneByOne = true
-	}
-	var all logdir.AppendResult
-	rest := w.sealed
-	for i := range w.batches {
-		b, r, err := logdir.NextBatch(rest)
-		if err != nil {
-			return all, err
-		}
-		rest = r
-		res, err := w.log.Append(w.epoch, b)
-		if err != nil {
-			return res, err
-		}
-		if i == 0 {
-			all.BaseOffset = res.BaseOffset
-		}
-		bases[i] = res.BaseOffset
-		all.LastOffset = max(all.LastOffset, res.LastOffset)
-		all.HighWatermark, all.LogEndOffset = res.HighWatermark, res.LogEndOffset
-	}
-	return all, nil
 }
 
 // nextSequence is seq moved on by n records; sequences wrap to 0 after the
 // largest int32, as Kafka's do.
 func nextSequence(seq int32, n int) int32 {
 	return int32((int64(seq) + int64(n)) % (1 << 31))
-}
-
-// ack reports n records of w from offset base on (-1: failed) to OnAck
-// and OnRecord, in order.
-func (p *Producer) ack(w *partitionWriter, base int64, n int) {
-	if p.opts.OnAck != nil && base >= 0 {
-		p.opts.OnAck(w.partition, base, n)
-	}
-	if p.opts.OnRecord == nil {
-		return
-	}
-	for i := 0; i < n && len(w.indexes) > 0; i++ {
-		off := int64(-1)
-		if base >= 0 {
-			off = base + int64(i)
-		}
-		p.opts.OnRecord(w.indexes[0], w.partition, off)
-		w.indexes = w.indexes[1:]
-	}
-	if len(w.indexes) == 0 {
-		w.indexes = w.indexes[:0:0] // let the consumed array go
-	}
 }

@@ -228,9 +228,10 @@ type ProducerOptions struct {
 	// partition.
 	OnAck func(partition int32, baseOffset int64, count int)
 	// OnRecord is called once for every record sent, when it is
-	// acknowledged (offset its offset) or failed (offset -1); index counts
-	// the Send calls from 0. In order per partition, not across them.
-	OnRecord func(index int64, partition int32, offset int64)
+	// acknowledged (offset its offset, -1 when the cluster tells none) or
+	// failed (offset -1, failed true); index counts the Send calls from
+	// 0. In order per partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64, failed bool)
 	Warnf    func(format string, args ...any)
 	// Idempotent: the producer gets a producer id and numbers its batches,
 	// so a retried batch is stored once (enable.idempotence; needs

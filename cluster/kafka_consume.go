@@ -218,8 +218,10 @@ type kafkaConsumer struct {
 	idle   func() error
 	h      client.Handler
 	// afterPoll, if set, runs after the records of a poll were handed out
-	// (a group member flushes, marks and commits there).
-	afterPoll func(kgo.Fetches) error
+	// (a group member flushes, marks and commits there); handed are the
+	// records the handler took, which may be fewer than the poll's when
+	// it stopped early (--max-messages): only those may be committed.
+	afterPoll func(handed []*kgo.Record) error
 	// done, if set, says when a group member is caught up.
 	done func() bool
 
@@ -239,6 +241,7 @@ func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
 		go c.checkTopics(ctx, cancel, tds)
 	}
 	var rec logdir.Record
+	var handed []*kgo.Record
 	for {
 		if c.idle != nil && c.cl.BufferedFetchRecords() == 0 {
 			if err := c.idle(); err != nil {
@@ -269,6 +272,7 @@ func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
 		}
 		stop := false
 		var herr error
+		handed = handed[:0]
 		fs.EachRecord(func(r *kgo.Record) {
 			if stop {
 				return
@@ -276,6 +280,7 @@ func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
 			tp := coord.TopicPartition{Topic: r.Topic, Partition: int(r.Partition)}
 			c.advance(tp, r.Offset+1)
 			if r.Attrs.IsControl() {
+				handed = append(handed, r)
 				return
 			}
 			rec = logdir.Record{Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(), Key: r.Key, Value: r.Value, Headers: rec.Headers[:0]}
@@ -285,12 +290,16 @@ func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
 			if len(rec.Headers) == 0 {
 				rec.Headers = nil
 			}
-			if err := c.h(r.Topic, r.Partition, &rec); err != nil {
+			err := c.h(r.Topic, r.Partition, &rec)
+			if err == nil || errors.Is(err, client.ErrStop) {
+				handed = append(handed, r) // ErrStop comes after the record was taken
+			}
+			if err != nil {
 				stop, herr = true, err
 			}
 		})
 		if c.afterPoll != nil {
-			if err := c.afterPoll(fs); err != nil {
+			if err := c.afterPoll(handed); err != nil {
 				return err
 			}
 		}
@@ -543,14 +552,14 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 	}
 	c.cl = cl
 	c.idle = flush
-	c.afterPoll = func(fs kgo.Fetches) error {
+	c.afterPoll = func(handed []*kgo.Record) error {
 		if err := flush(); err != nil {
 			return err
 		}
 		if opts.Commit != client.CommitNone {
-			cl.MarkCommitRecords(fs.Records()...)
+			cl.MarkCommitRecords(handed...)
 		}
-		if opts.Commit == client.CommitSync && !fs.Empty() {
+		if opts.Commit == client.CommitSync && len(handed) > 0 {
 			if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
 				warnf("commit of group %s failed: %v", opts.Group, kafkaErr(err))
 			}

@@ -241,7 +241,7 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 			off = -1
 		}
 		p.mu.Lock()
-		p.opts.OnRecord(r.Context.(recordIndex).index, r.Partition, off)
+		p.opts.OnRecord(r.Context.(recordIndex).index, r.Partition, off, err != nil)
 		p.mu.Unlock()
 	}
 	if err != nil {

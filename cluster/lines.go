@@ -30,12 +30,25 @@ type LineOptions struct {
 	Progress func(acked int64)
 }
 
+// waitingProducer is a Producer with work of its own to do while the
+// input is idle (mk's producer: acknowledgements to take, retries to
+// send): ProduceLines then reads the input in a goroutine and, whenever
+// none is ready, tells it Idle and lets it Poll until input comes.
+type waitingProducer interface {
+	Producer
+	// Wake has a value when the producer has something to handle.
+	Wake() <-chan struct{}
+	// Poll handles it without blocking and returns the first failure
+	// so far.
+	Poll() error
+}
+
 // ProduceLines sends one record per line of in until its end or the
 // first error: a line too long for the topic, a malformed JSON line, a
 // line without the key separator (each naming the line), or a failure to
 // send. Records are sent as they come: when the input goes idle (a
-// person typing, tail -f) what is batched is flushed rather than held
-// for input that may not come.
+// person typing, tail -f) what is batched is sent rather than held for
+// input that may not come.
 func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 	// The line limit is the largest record the topic takes, plus room for
 	// the JSON encoding of one.
@@ -43,21 +56,41 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 	if o.JSON {
 		maxLine = maxLine*2 + 4096
 	}
-	lines := format.NewLineReader(in, maxLine)
+	var lines *format.LineReader
+	var input *idleReader
+	wp, waits := p.(waitingProducer)
+	if waits {
+		input = newIdleReader(in, wp)
+		lines = format.NewLineReader(input, maxLine)
+	} else {
+		lines = format.NewLineReader(in, maxLine)
+	}
 	var dec format.RecordDecoder
 	for {
 		line, err := lines.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		var tooLong *format.LineTooLongError
-		if errors.As(err, &tooLong) {
-			return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.MaxMessageBytes(), o.Topic)
-		}
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			var tooLong *format.LineTooLongError
+			if errors.As(err, &tooLong) {
+				return fmt.Errorf("line %d: record is larger than max.message.bytes %d of topic %s", tooLong.Line, p.MaxMessageBytes(), o.Topic)
+			}
+			var failed *producerFailed
+			if errors.As(err, &failed) {
+				return failed.err // stopped while waiting for input
+			}
 			return fmt.Errorf("read stdin: %w", err)
 		}
-		key, value, hs, part, ts := o.Key, line, o.Headers, o.Partition, time.Now().UnixMilli()
+		ts := int64(0)
+		if input != nil {
+			// When its read arrived: a clock read per read, not per line
+			// (which costs more than the rest of a line's work).
+			ts = input.stamp
+		} else {
+			ts = time.Now().UnixMilli()
+		}
+		key, value, hs, part := o.Key, line, o.Headers, o.Partition
 		if o.JSON {
 			rec, err := dec.Decode(line)
 			if err != nil {
@@ -91,7 +124,7 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 		if err != nil {
 			return err
 		}
-		if !lines.Buffered() && in.Buffered() == 0 {
+		if !waits && !lines.Buffered() && in.Buffered() == 0 {
 			// The input went idle: send what is batched now rather than
 			// wait for more (a producer typing, or a slow pipe).
 			if err := p.Idle(); err != nil {
@@ -112,4 +145,95 @@ func NotAcknowledged(p Producer, sendErr, closeErr error) error {
 		cause = sendErr
 	}
 	return fmt.Errorf("%d of %d records were not acknowledged: %w", p.Failed(), p.Failed()+p.Acked(), cause)
+}
+
+// idleReader reads the input in a goroutine of its own, so that while no
+// input is ready the producer sends what it has batched and handles its
+// acknowledgements and retries: a line that trickles in is sent and
+// acknowledged at once (tail -f | mk produce), and a stream that never
+// pauses is never held up waiting for acknowledgements.
+type idleReader struct {
+	chunks chan inputChunk
+	free   chan []byte
+	cur    inputChunk
+	off    int
+	p      waitingProducer
+	// stamp is the wall clock (ms) when the bytes last returned by Read
+	// were read from the input.
+	stamp int64
+}
+
+type inputChunk struct {
+	b     []byte
+	err   error
+	stamp int64 // when it was read, ms
+}
+
+// producerFailed is the producer's failure, met while waiting for input.
+type producerFailed struct{ err error }
+
+func (e *producerFailed) Error() string { return e.err.Error() }
+
+// idleChunkBytes is the least size of one read of the input; idleChunks
+// of them are in use at once (one being parsed, the others read ahead).
+const (
+	idleChunkBytes = 256 << 10
+	idleChunks     = 3
+)
+
+func newIdleReader(r *bufio.Reader, p waitingProducer) *idleReader {
+	ir := &idleReader{chunks: make(chan inputChunk, idleChunks), free: make(chan []byte, idleChunks), p: p}
+	// At least r's buffer: a bufio.Reader reads a request that large
+	// straight into it, not through its own buffer.
+	size := max(idleChunkBytes, r.Size())
+	for range idleChunks {
+		ir.free <- make([]byte, size)
+	}
+	go func() {
+		for {
+			buf := <-ir.free
+			n, err := r.Read(buf)
+			ir.chunks <- inputChunk{buf[:n], err, time.Now().UnixMilli()}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ir
+}
+
+func (ir *idleReader) Read(b []byte) (int, error) {
+	for ir.off >= len(ir.cur.b) {
+		if ir.cur.err != nil {
+			return 0, ir.cur.err
+		}
+		if ir.cur.b != nil {
+			ir.free <- ir.cur.b[:cap(ir.cur.b)]
+			ir.cur = inputChunk{}
+		}
+		select {
+		case ir.cur = <-ir.chunks:
+			ir.off = 0
+			continue
+		default:
+		}
+		// Nothing to read now: send what is batched, and meanwhile take
+		// the answers as they come.
+		err := ir.p.Idle()
+		for err == nil && ir.cur.b == nil && ir.cur.err == nil {
+			select {
+			case ir.cur = <-ir.chunks:
+				ir.off = 0
+			case <-ir.p.Wake():
+				err = ir.p.Poll()
+			}
+		}
+		if err != nil {
+			return 0, &producerFailed{err}
+		}
+	}
+	n := copy(b, ir.cur.b[ir.off:])
+	ir.off += n
+	ir.stamp = ir.cur.stamp
+	return n, nil
 }

@@ -32,6 +32,18 @@ func (l *Local) NewProducer(_ context.Context, topic string, opts ProducerOption
 
 type localProducer struct{ p *client.Producer }
 
+// Idle sends what is batched at once; the acknowledgements are taken as
+// they come while ProduceLines waits for input (Wake, Poll).
+func (p localProducer) Idle() error {
+	p.p.SendNow()
+	return p.p.Err()
+}
+func (p localProducer) Wake() <-chan struct{} { return p.p.Wake() }
+func (p localProducer) Poll() error {
+	p.p.Poll()
+	return p.p.Err()
+}
+
 func (p localProducer) Partitions() int { return len(p.p.Topic().Partitions) }
 func (p localProducer) MaxMessageBytes() int64 {
 	return p.p.Topic().Int64Config(coord.ConfigMaxMessageBytes)
@@ -39,7 +51,6 @@ func (p localProducer) MaxMessageBytes() int64 {
 func (p localProducer) Send(partition int32, ts int64, key, value []byte, hs []logdir.Header) error {
 	return p.p.Send(partition, ts, key, value, hs)
 }
-func (p localProducer) Idle() error   { return p.p.Flush() }
 func (p localProducer) Flush() error  { return p.p.Flush() }
 func (p localProducer) Close() error  { return p.p.Close() }
 func (p localProducer) Acked() int64  { return p.p.Acked }

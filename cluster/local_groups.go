@@ -45,36 +45,43 @@ func (l *Local) viewGroup(name string) (*GroupView, []error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	v := &GroupView{Group: name, ProtocolType: "mk", Generation: g.Generation, Strategy: g.Strategy, Members: []GroupMemberView{}, Offsets: []GroupPartitionView{}}
-	assignedTo := map[coord.TopicPartition]*coord.Member{}
-	stable := true
-	for _, m := range g.Members {
-		if !slices.Contains(live, m.ID) {
-			continue
-		}
-		v.Members = append(v.Members, GroupMemberView{m.ID, m.Host, m.ClientID, m.Pid, g.Assignment[m.ID]})
-		for _, tp := range g.Assignment[m.ID] {
-			assignedTo[tp] = &m
-			if c.Owner(name, tp) != m.ID {
-				stable = false
+	v := &GroupView{Group: name, ProtocolType: g.ProtocolType(), Generation: g.Generation, Strategy: g.Strategy, Members: []GroupMemberView{}, Offsets: []GroupPartitionView{}}
+	assignedTo := map[coord.TopicPartition]GroupMemberView{}
+	var subscribed []string
+	if g.HasKafkaMembers() {
+		subscribed = viewKafkaMembers(g, v, assignedTo)
+	} else {
+		stable := true
+		for _, m := range g.Members {
+			if !slices.Contains(live, m.ID) {
+				continue
+			}
+			row := GroupMemberView{m.ID, m.Host, m.ClientID, m.Pid, g.Assignment[m.ID]}
+			v.Members = append(v.Members, row)
+			for _, tp := range g.Assignment[m.ID] {
+				assignedTo[tp] = row
+				if c.Owner(name, tp) != m.ID {
+					stable = false
+				}
 			}
 		}
-	}
-	switch {
-	case len(v.Members) == 0:
-		v.State = "Empty"
-	case !stable || len(live) != len(g.Members):
-		v.State = "Rebalancing"
-	default:
-		v.State = "Stable"
+		switch {
+		case len(v.Members) == 0:
+			v.State = "Empty"
+		case !stable || len(live) != len(g.Members):
+			v.State = "Rebalancing"
+		default:
+			v.State = "Stable"
+		}
+		if len(v.Members) > 0 {
+			subscribed = g.Topics()
+		}
 	}
 	topics, err := c.CommittedTopics(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(v.Members) > 0 {
-		topics = append(topics, g.Topics()...)
-	}
+	topics = append(topics, subscribed...)
 	slices.Sort(topics)
 	v.Topics = slices.Compact(topics)
 	var damaged []error
@@ -102,8 +109,8 @@ func (l *Local) viewGroup(name string) (*GroupView, []error, error) {
 					v.Lag += row.Lag
 				}
 			}
-			if m := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; m != nil {
-				row.ConsumerID, row.Host, row.ClientID = m.ID, m.Host, m.ClientID
+			if m, ok := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; ok {
+				row.ConsumerID, row.Host, row.ClientID = m.MemberID, m.Host, m.ClientID
 			}
 			v.Offsets = append(v.Offsets, row)
 		}

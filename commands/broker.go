@@ -13,6 +13,7 @@ import (
 
 	"mk/coord"
 	"mk/format"
+	"mk/groupcoord"
 	"mk/replica"
 	"mk/server"
 )
@@ -49,6 +50,9 @@ port. SIGINT or SIGTERM stop it cleanly (exit 0).
 			&cli.DurationFlag{Name: "producer-id-expiration-check-interval", Value: 10 * time.Minute, Usage: "how often expired producers are forgotten (producer.id.expiration.check.interval.ms)"},
 			&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP at `HOST:PORT` (Kafka's listeners; port 0 picks a free port)"},
 			&cli.StringFlag{Name: "advertise", Usage: "the `HOST:PORT` clients are told to use for the TCP listener, when it differs from --listen (advertised.listeners)"},
+			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: groupcoord.DefaultInitialRebalanceDelay, Usage: "how long a Kafka client group's first rebalance waits for more members (group.initial.rebalance.delay.ms)"},
+			&cli.DurationFlag{Name: "group-min-session-timeout", Value: groupcoord.DefaultMinSessionTimeout, Usage: "the shortest session timeout a Kafka group member may ask for (group.min.session.timeout.ms)"},
+			&cli.DurationFlag{Name: "group-max-session-timeout", Value: groupcoord.DefaultMaxSessionTimeout, Usage: "the longest session timeout a Kafka group member may ask for (group.max.session.timeout.ms)"},
 		},
 		Action: runBroker,
 	}
@@ -69,6 +73,9 @@ func runBroker(cc *cli.Context) error {
 	}
 	coord.SessionTimeout = cc.Duration("session-timeout")
 	coord.LeaderImbalanceCheckInterval = cc.Duration("leader-imbalance-check-interval") // positive (checkFlagValues)
+	if cc.Duration("group-max-session-timeout") < cc.Duration("group-min-session-timeout") {
+		return format.Usagef("broker: --group-max-session-timeout must be at least --group-min-session-timeout")
+	}
 	if cc.IsSet("advertise") && !cc.IsSet("listen") {
 		return format.Usagef("broker: --advertise needs --listen")
 	}
@@ -128,9 +135,18 @@ func runBroker(cc *cli.Context) error {
 		ProducerIDExpirationCheckInterval: cc.Duration("producer-id-expiration-check-interval"),
 		Logf:                              logf,
 	})
+	groups := groupcoord.New(groupcoord.Config{
+		Cluster:               c,
+		BrokerID:              id,
+		InitialRebalanceDelay: cc.Duration("group-initial-rebalance-delay"),
+		MinSessionTimeout:     cc.Duration("group-min-session-timeout"),
+		MaxSessionTimeout:     cc.Duration("group-max-session-timeout"),
+		Logf:                  logf,
+	})
 	srv := server.New(server.Config{
 		Cluster:    c,
 		Replicas:   mgr,
+		Groups:     groups,
 		BrokerID:   id,
 		SocketPath: c.SocketPath(id),
 		Advertised: sess.Info().Address,
@@ -145,7 +161,11 @@ func runBroker(cc *cli.Context) error {
 		logf("serving the Kafka protocol on %s (advertised as %s) and %s", tcp.Addr(), sess.Info().Address, c.SocketPath(id))
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		groups.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		err := c.RunController(ctx, id, coord.ControllerHooks{
@@ -168,6 +188,7 @@ func runBroker(cc *cli.Context) error {
 		}
 	}()
 	err = mgr.Run(ctx, ready)
+	groups.Close()
 	srv.Close()
 	wg.Wait()
 	logf("stopped")

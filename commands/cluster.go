@@ -18,6 +18,7 @@ import (
 	"mk/cluster"
 	"mk/coord"
 	"mk/format"
+	"mk/groupcoord"
 )
 
 func clusterCommand() *cli.Command {
@@ -52,6 +53,7 @@ started are stopped again.
 					&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP: broker i on `HOST:PORT`+i-1 (port 0: free ports)"},
 					&cli.DurationFlag{Name: "retention-check-interval", Value: 5 * time.Minute, Usage: "passed to each broker"},
 					&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "passed to each broker"},
+					&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: groupcoord.DefaultInitialRebalanceDelay, Usage: "passed to each broker (0: a Kafka client group's first member starts at once)"},
 					timeout,
 				},
 				Action: clusterStart,
@@ -160,6 +162,7 @@ func clusterStart(cc *cli.Context) error {
 			BrokerArgs: []string{
 				"--retention-check-interval", cc.Duration("retention-check-interval").String(),
 				"--leader-imbalance-check-interval", cc.Duration("leader-imbalance-check-interval").String(),
+				"--group-initial-rebalance-delay", cc.Duration("group-initial-rebalance-delay").String(),
 			},
 			Timeout: cc.Duration("timeout"),
 			Warnf:   warnf(cc.App.ErrWriter),

@@ -51,6 +51,10 @@ var intFlagRanges = map[string]func() intRange{
 	"shift-by":  func() intRange { return intRange{math.MinInt64, math.MaxInt64, ""} },
 }
 
+// zeroDurationFlags are the durations for which 0 means something: no
+// wait (Kafka's group.initial.rebalance.delay.ms=0, usual in development).
+var zeroDurationFlags = map[string]bool{"group-initial-rebalance-delay": true}
+
 // checkFlagValues checks the values the user gave to the command's
 // numeric flags: integers against intFlagRanges, durations (timeouts and
 // intervals, all of them) for being positive. It runs before every
@@ -69,7 +73,7 @@ func checkFlagValues(cc *cli.Context) error {
 		case *cli.Int64Flag:
 			v = cc.Int64(name)
 		case *cli.DurationFlag:
-			if d := cc.Duration(name); d <= 0 {
+			if d := cc.Duration(name); d < 0 || d == 0 && !zeroDurationFlags[name] {
 				return format.Usagef("--%s %s: must be positive", name, d)
 			}
 			continue

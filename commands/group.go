@@ -37,7 +37,7 @@ func groupCommand() *cli.Command {
 		Name:  "group",
 		Usage: "list consumer groups, reset or delete their offsets",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "GROUP STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
+			{Name: "list", Usage: "GROUP TYPE STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
 				Description: "   mk group list\n   mk group list -o json"},
 			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Description: describeGroupDoc},
 			{
@@ -74,10 +74,14 @@ does.
 }
 
 // describeGroupDoc is the help of mk describe group.
-const describeGroupDoc = `State is Empty (no live member), Rebalancing (a partition is not yet owned by
-the member it is assigned to) or Stable. CURRENT-OFFSET is the committed
-offset, LOG-END-OFFSET the partition's high watermark, LAG their difference;
-- where there is none.
+const describeGroupDoc = `ProtocolType is the group's kind: mk for mk's own consumers (mk consume
+--group), consumer for Kafka clients' consumer groups (run by a group
+coordinator in the brokers). An mk group's State is Empty (no live member),
+Rebalancing (a partition is not yet owned by the member it is assigned to) or
+Stable; a Kafka group's is Kafka's: Empty, PreparingRebalance,
+CompletingRebalance or Stable. CURRENT-OFFSET is the committed offset,
+LOG-END-OFFSET the partition's high watermark, LAG their difference; - where
+there is none.
 
    mk describe group billing
    mk describe group billing --members
@@ -108,11 +112,12 @@ func groupListOf(cc *cli.Context, connect connector) error {
 	d := &damage{}
 	d.add(damaged...)
 	type entry struct {
-		Group   string   `json:"group"`
-		State   string   `json:"state"`
-		Members int      `json:"members"`
-		Topics  []string `json:"topics"`
-		Lag     int64    `json:"lag"`
+		Group        string   `json:"group"`
+		ProtocolType string   `json:"protocol_type"`
+		State        string   `json:"state"`
+		Members      int      `json:"members"`
+		Topics       []string `json:"topics"`
+		Lag          int64    `json:"lag"`
 	}
 	entries := []entry{}
 	var rows [][]string
@@ -121,13 +126,13 @@ func groupListOf(cc *cli.Context, connect connector) error {
 		if topics == nil {
 			topics = []string{}
 		}
-		entries = append(entries, entry{v.Group, v.State, len(v.Members), topics, v.Lag})
-		rows = append(rows, []string{v.Group, v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), format.Int(v.Lag)})
+		entries = append(entries, entry{v.Group, v.ProtocolType, v.State, len(v.Members), topics, v.Lag})
+		rows = append(rows, []string{v.Group, orMissing(v.ProtocolType), v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), format.Int(v.Lag)})
 	}
 	if mode == "json" {
 		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))
 	}
-	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
+	return cmp.Or(format.Table(cc.App.Writer, []string{"GROUP", "TYPE", "STATE", "MEMBERS", "TOPICS", "LAG"}, rows), d.report(cc))
 }
 
 func describeGroupOf(cc *cli.Context, connect connector) error {
@@ -156,8 +161,8 @@ func describeGroupOf(cc *cli.Context, connect connector) error {
 	}
 	w := cc.App.Writer
 	format.KeyValues(w, [][2]string{
-		{"Group", v.Group}, {"State", v.State}, {"Generation", format.IntOrMissing(v.Generation)},
-		{"Strategy", v.Strategy}, {"Members", strconv.Itoa(len(v.Members))},
+		{"Group", v.Group}, {"ProtocolType", orMissing(v.ProtocolType)}, {"State", v.State}, {"Generation", format.IntOrMissing(v.Generation)},
+		{"Strategy", orMissing(v.Strategy)}, {"Members", strconv.Itoa(len(v.Members))},
 	})
 	fmt.Fprintln(w)
 	if cc.Bool("members") {
@@ -291,4 +296,12 @@ func groupDeleteOffsetsIn(cc *cli.Context, connect connector) error {
 	ctx, stop := requestContext()
 	defer stop()
 	return c.DeleteGroupOffsets(ctx, name, cc.String("topic"))
+}
+
+// orMissing is s, or "-" for nothing.
+func orMissing(s string) string {
+	if s == "" {
+		return format.Missing
+	}
+	return s
 }

@@ -30,12 +30,12 @@ Silent on success; the exit status says whether every record was
 acknowledged (3: some were not; stderr says how many). With --acks all
 (the default) the producer is idempotent, as Kafka's: its batches carry a
 producer id and sequence numbers, so it retries every retriable failure,
-a leader change before replication included, until --timeout, and a batch
-the new leader already holds is not stored again. SIGINT or SIGTERM stops
-the reading between two lines: what was read is still sent and waited for
-(up to --timeout; a second signal ends at once), the offsets of what was
-acknowledged are printed, stderr says how many were not, and the exit
-status is 130.
+a broker gone before answering or a leader change before replication
+included, until --timeout, and a batch the leader already holds is not
+stored again. SIGINT or SIGTERM stops the reading between two lines: what
+was read is still sent and waited for (up to --timeout; a second signal
+ends at once), the offsets of what was acknowledged are printed, stderr
+says how many were not, and the exit status is 130.
 
    seq 1000 | mk produce orders
    echo 'u1:{"total":12}' | mk produce orders --key-separator :
@@ -54,8 +54,8 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
 			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
-			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order (OFFSET - for a record not acknowledged)"},
-			&cli.IntFlag{Name: "batch-size", Value: 16384, Usage: "bytes per record batch (batch.size)"},
+			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order (OFFSET - for a record not acknowledged; with --acks 0 the broker tells no offsets: none are printed)"},
+			&cli.IntFlag{Name: "batch-size", Value: 256 << 10, Usage: "largest record batch in bytes (batch.size; Kafka's Java client has 16384, librdkafka and franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
 		},
 	}
 }
@@ -156,7 +156,8 @@ func produceTo(cc *cli.Context, connect connector) error {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
-	if cc.Bool("print-offsets") {
+	if cc.Bool("print-offsets") && f.acks != client.AcksNone {
+		// (With --acks 0 the broker tells no offsets: none are printed.)
 		opts.OnRecord = (&inputOrder{out: out, topic: f.topic}).record
 	}
 	c, cerr := connect()
@@ -240,7 +241,7 @@ type slot struct {
 }
 
 // record is the producer's OnRecord.
-func (o *inputOrder) record(index int64, partition int32, offset int64) {
+func (o *inputOrder) record(index int64, partition int32, offset int64, failed bool) {
 	i := int(index - o.next)
 	if i < 0 {
 		return // told twice; cannot happen

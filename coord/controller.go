@@ -202,6 +202,13 @@ func (ctl *controller) campaign(ctx context.Context, notBefore time.Time) (epoch
 		if time.Now().After(notBefore) {
 			l, err := tryLock(c.controllerLockPath())
 			ctl.report(err)
+			if l == nil && err == nil {
+				// Held: wake the moment its holder lets go or dies (the
+				// kernel drops the lock), not at the next poll, so that a
+				// controller's death costs its partitions no poll
+				// interval of leaderlessness.
+				ctl.waiters.wait(c.controllerLockPath())
+			}
 			if l != nil {
 				epoch, err := c.claimController(ctl.brokerID, -1)
 				if err == nil {
@@ -232,6 +239,7 @@ func (ctl *controller) campaign(ctx context.Context, notBefore time.Time) (epoch
 		case <-ctx.Done():
 			return 0, nil, false
 		case <-t.C:
+		case <-ctl.waiters.c:
 		}
 	}
 }

@@ -16,7 +16,9 @@
 //	<dir>/meta/controller.json      {"broker": 1, "epoch": 7, "pid": 1234, "elected": ...}
 //	<dir>/meta/start.lock           flock held by mk cluster start while it starts brokers
 //	<dir>/meta/topics/<name>.json   one topic: id, version, config overrides, partitions
-//	<dir>/meta/groups/              consumer groups (owned by the group code)
+//	<dir>/meta/groups/              consumer groups of both kinds: mk's own (group.go) and
+//	                                Kafka clients' (group_kafka.go: group.json's "kafka"
+//	                                object, written by the group's coordinator broker)
 //	<dir>/brokers/<id>/             broker id's data directory
 //	<dir>/brokers/<id>/heartbeat    empty file; the live broker sets its mtime every second
 //	<dir>/brokers/<id>/<topic>-<p>/ one partition replica (owned by package logdir)

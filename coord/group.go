@@ -86,6 +86,9 @@ type Group struct {
 	// Partitions is the partition count of each subscribed topic the
 	// assignment was made for (-1: the topic does not exist).
 	Partitions map[string]int `json:"partitions"`
+	// Kafka is the state of the Kafka group coordinator when Kafka
+	// clients use the group (group_kafka.go).
+	Kafka *KafkaGroup `json:"kafka,omitempty"`
 }
 
 // Member returns the member with id, or nil.
@@ -115,6 +118,10 @@ type Committed struct {
 	Generation int64  `json:"generation"`
 	Member     string `json:"member"`
 	Committed  string `json:"committed"` // RFC 3339
+	// LeaderEpoch and Metadata are what a Kafka client committed with the
+	// offset (group_kafka.go); mk's own consumers commit neither.
+	LeaderEpoch *int32 `json:"leader_epoch,omitempty"`
+	Metadata    string `json:"metadata,omitempty"`
 }
 
 type offsetsFile struct {
@@ -356,6 +363,9 @@ func (c *Cluster) JoinGroup(name string, m Member, strategy string) (*GroupMembe
 	gm.done.Add(1)
 	go gm.heartbeat()
 	_, err = c.withGroup(name, func(g *Group) (bool, error) {
+		if err := checkNoKafkaMembersLocked(g); err != nil {
+			return false, err
+		}
 		if len(g.Members) > 0 && g.Strategy != strategy {
 			return false, newError(ErrInvalidConfig, "group %s uses the %s strategy; this consumer asked for %s", name, g.Strategy, strategy)
 		}
@@ -696,6 +706,9 @@ func (c *Cluster) CommittedTopics(group string) ([]string, error) {
 
 // requireNoLiveMembers is the check of reset-offsets and delete.
 func (c *Cluster) requireNoLiveMembers(g *Group) error {
+	if err := requireNoKafkaMembers(g); err != nil {
+		return err
+	}
 	var live []string
 	for _, m := range g.Members {
 		if c.memberAlive(g.Name, m) {
@@ -761,9 +774,14 @@ func (c *Cluster) DeleteGroup(name string) error {
 	if err != nil {
 		return err
 	}
-	// Move the directory aside first so no reader sees half a group: out
-	// of meta/groups, so that no listing takes it for a group, and under a
-	// short name, so that a 249-character group's fits.
+	return c.removeGroupDir(name)
+}
+
+// removeGroupDir removes a group's directory. It is moved aside first so
+// no reader sees half a group: out of meta/groups, so that no listing
+// takes it for a group, and under a short name, so that a 249-character
+// group's fits.
+func (c *Cluster) removeGroupDir(name string) error {
 	trash := filepath.Join(c.metaDir(), ".deleted-group-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+newID()[:6])
 	if err := os.Rename(c.groupDir(name), trash); err != nil {
 		return err

@@ -97,10 +97,11 @@ func (l *Log) acquireWithin(timeout time.Duration) error {
 
 // AppendResult tells where an append landed.
 type AppendResult struct {
-	BaseOffset    int64 // offset of the first record appended
-	LastOffset    int64 // offset of the last record appended
-	LogEndOffset  int64 // log end offset after the append
-	HighWatermark int64 // high watermark after the append
+	BaseOffset     int64 // offset of the first record appended
+	LastOffset     int64 // offset of the last record appended
+	LogEndOffset   int64 // log end offset after the append
+	HighWatermark  int64 // high watermark after the append
+	LogStartOffset int64 // log start offset at the append
 	// Duplicate: the batch repeats one of its idempotent producer's last
 	// five, which the log holds already. Nothing was appended; BaseOffset
 	// and LastOffset are the original's, and Timestamp its max timestamp
@@ -296,7 +297,7 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 		}
 		if isDup {
 			return AppendResult{BaseOffset: dup.FirstOffset(), LastOffset: dup.LastOffset, LogEndOffset: st.LogEndOffset,
-				HighWatermark: st.HighWatermark, Duplicate: true, Timestamp: dup.Timestamp}, nil
+				HighWatermark: st.HighWatermark, LogStartOffset: st.LogStartOffset, Duplicate: true, Timestamp: dup.Timestamp}, nil
 		}
 	}
 	applied := 0                         // ps.pending applied so far
@@ -376,6 +377,7 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	res.LastOffset = st.LogEndOffset - 1
 	res.LogEndOffset = st.LogEndOffset
 	res.HighWatermark = st.HighWatermark
+	res.LogStartOffset = st.LogStartOffset
 	return res, nil
 }
 

@@ -163,6 +163,28 @@ func (l *Log) SetHighWatermark(hw int64) (State, error) {
 	})
 }
 
+// SetLeaderHighWatermark is SetHighWatermark for a leader: it moves the
+// high watermark only while the replica is the leader at epoch, checked
+// under the lock. A leader that was stopped while the controller fenced
+// its replica and elected another (a zombie) fails with ErrFenced or
+// ErrNotLeader instead of committing offsets that the new leader may
+// have overwritten.
+func (l *Log) SetLeaderHighWatermark(epoch int32, hw int64) (State, error) {
+	return l.withState(func(st *State) error {
+		if !st.Leader {
+			return fmt.Errorf("%w: %s", ErrNotLeader, l.dir)
+		}
+		if st.LeaderEpoch != epoch {
+			return fmt.Errorf("%w: %s is at leader epoch %d, not %d", ErrFenced, l.dir, st.LeaderEpoch, epoch)
+		}
+		hw = min(hw, st.LogEndOffset)
+		if hw > st.HighWatermark {
+			st.HighWatermark = hw
+		}
+		return nil
+	})
+}
+
 // LeaderEpochs returns the replica's leader-epoch list, read under the
 // partition lock: a damaged leader-epoch-checkpoint is rebuilt from the
 // log (and reported through Logf).

@@ -536,8 +536,18 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 
 // Fence is the controller's OnLeaderChange hook: before a new leader is
 // published, the old leader's replica is moved to the new epoch as a
-// follower, so no producer can append to it under the old epoch. The old
-// leader's files are fenced even when its broker is dead.
+// follower, so that its broker, if it is only stopped (a zombie), appends
+// nothing more under the old epoch and acknowledges nothing when it wakes
+// (it checks the fence under the lock before every append, and its
+// acks=all waits check it before answering). The old leader's files are
+// fenced even when its broker is dead.
+//
+// Only brokers take a replica's lock (clients send their batches to the
+// leader broker), so the lock is free unless the old leader's broker is
+// appending or was stopped in the middle of an append; then the fence
+// gives up after LockTimeout and the controller tries again on its next
+// pass, rather than hang: the partition keeps its leader until the broker
+// runs again (and lets the lock go) or dies (and the kernel drops it).
 func (m *Manager) Fence(topic string, partition, oldLeader, newLeader, newEpoch int) error {
 	if oldLeader == coord.NoLeader {
 		return nil

@@ -78,7 +78,7 @@ func (p *Partition) Append(batch []byte, acks int16) (ProduceResult, error) {
 	}
 	role := p.Role()
 	if role == nil {
-		return res, ErrNotLeader // closed: the topic deleted, the broker stopping
+		return res, p.closedErr()
 	}
 	if !role.IsLeader {
 		return res, fmt.Errorf("%w: broker %d is not the leader of %s-%d (leader %d at epoch %d)", ErrNotLeader, p.m.id, role.Topic, role.Partition, role.Leader, role.LeaderEpoch)
@@ -94,7 +94,7 @@ func (p *Partition) Append(batch []byte, acks int16) (ProduceResult, error) {
 	// appended to them would be acknowledged into nothing. The broker
 	// closes the replica when it sees the topic gone; this covers the
 	// moment before.
-	if _, err := os.Stat(filepath.Join(p.m.c.TopicsMetaDir(), role.Topic+".json")); errors.Is(err, os.ErrNotExist) {
+	if p.topicDeleted() {
 		return res, fmt.Errorf("%w: topic %s was deleted", ErrUnknownTopicOrPartition, role.Topic)
 	}
 	rules := batchRules{
@@ -130,9 +130,7 @@ func (p *Partition) Append(batch []byte, acks int16) (ProduceResult, error) {
 	}
 	res.BaseOffset, res.LastOffset, res.LogAppendTime = ar.BaseOffset, ar.LastOffset, lat
 	res.epoch = role.LeaderEpoch
-	if st, err := p.r.log.State(); err == nil {
-		res.LogStartOffset = st.LogStartOffset
-	}
+	res.LogStartOffset = ar.LogStartOffset
 	return res, nil
 }
 
@@ -153,8 +151,14 @@ func (p *Partition) AwaitReplication(ctx context.Context, res ProduceResult, dea
 	}()
 	for {
 		changed := p.Changed() // before the read, so no change is missed
+		if p.Role() == nil {
+			return p.closedErr()
+		}
 		st, err := p.r.log.State()
 		if err != nil {
+			if p.Role() == nil {
+				return p.closedErr() // closed while reading
+			}
 			return err
 		}
 		// The state file says leader at the epoch the batch was appended
@@ -169,7 +173,9 @@ func (p *Partition) AwaitReplication(ctx context.Context, res ProduceResult, dea
 			}
 			return nil
 		}
-		if role := p.Role(); role == nil || !role.IsLeader || role.LeaderEpoch != res.epoch {
+		if role := p.Role(); role == nil {
+			return p.closedErr()
+		} else if !role.IsLeader || role.LeaderEpoch != res.epoch {
 			return fmt.Errorf("%w: leadership of the partition moved before offsets %d..%d were replicated", ErrNotLeader, res.BaseOffset, res.LastOffset)
 		}
 		wait := time.Until(deadline)
@@ -187,4 +193,20 @@ func (p *Partition) AwaitReplication(ctx context.Context, res ProduceResult, dea
 			return ctx.Err()
 		}
 	}
+}
+
+// topicDeleted reports whether the partition's topic file is gone.
+func (p *Partition) topicDeleted() bool {
+	_, err := os.Stat(filepath.Join(p.m.c.TopicsMetaDir(), p.r.topic+".json"))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// closedErr is why a closed replica takes nothing: its topic was deleted
+// (UNKNOWN_TOPIC_OR_PARTITION), or the broker gave it up (stopping, or
+// the replica moved: NOT_LEADER_OR_FOLLOWER).
+func (p *Partition) closedErr() error {
+	if p.topicDeleted() {
+		return fmt.Errorf("%w: topic %s was deleted", ErrUnknownTopicOrPartition, p.r.topic)
+	}
+	return fmt.Errorf("%w: replica %s-%d closed", ErrNotLeader, p.r.topic, p.r.partition)
 }

@@ -275,7 +275,12 @@ func (ld *leading) close() {
 }
 
 // followerEnd is follower b's log end offset, if its replica can be read
-// and is a follower.
+// and follows at this leader's epoch. A replica at another epoch counts
+// for nothing: at an older one it may hold a suffix of an older leader
+// that diverges from this log (it truncates once it takes the epoch); at
+// a newer one it follows a newer leader, and this one is a zombie (a
+// broker stopped while it led, fenced meanwhile) whose log the newer
+// leader's may have overwritten.
 func (ld *leading) followerEnd(b int) (int64, bool) {
 	st, ok := ld.followerState(b)
 	return st.LogEndOffset, ok
@@ -306,7 +311,10 @@ func (ld *leading) followerState(b int) (logdir.State, bool) {
 // the ISR changes the followers' progress calls for.
 func (ld *leading) pass() {
 	my, err := ld.r.log.State()
-	if err != nil {
+	if err != nil || !my.Leader || my.LeaderEpoch != int32(ld.p.LeaderEpoch) {
+		// Fenced (a new leader was elected while this broker was
+		// stopped): the new role comes through reconcile; until then
+		// this leader commits nothing and changes no ISR.
 		return
 	}
 	hw := my.LogEndOffset
@@ -324,7 +332,7 @@ func (ld *leading) pass() {
 		}
 	}
 	if hw > my.HighWatermark {
-		if my, err = ld.r.log.SetHighWatermark(hw); err != nil {
+		if my, err = ld.r.log.SetLeaderHighWatermark(int32(ld.p.LeaderEpoch), hw); err != nil {
 			ld.m.opts.Logf("%s: high watermark: %v", ld.r.dir, err)
 			return
 		}

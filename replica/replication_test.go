@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -413,5 +414,75 @@ func TestFollowerTruncatesToTheLargestCommonEpoch(t *testing.T) {
 	waitFor(t, "the follower to catch up", func() bool { return state(t, f).LogEndOffset == state(t, l).LogEndOffset })
 	if !bytes.Equal(segmentsOf(t, fDir), segmentsOf(t, lDir)) {
 		t.Fatal("the follower's log differs from the leader's: it kept records of its own epoch 1")
+	}
+}
+
+// A leader's high watermark counts only followers at its own leader epoch.
+// A zombie (a leader stopped while the controller fenced it and elected
+// another) whose followers now follow the new leader, far ahead, moves
+// nothing; neither does a leader whose follower still holds an older
+// epoch's log, nor a leader whose own replica was fenced.
+func TestLeaderHighWatermarkOnlyFromItsEpoch(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderDir, followerDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
+	leader, _, err := logdir.Recover(leaderDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	follower, _, err := logdir.Recover(followerDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	if err := leader.BecomeLeader(5, false); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, leader, 5, "z", 3) // 0..5, never copied
+	// The follower leads at epoch 6 now (the controller moved leadership)
+	// and took other records: its log end is past the zombie's.
+	if err := follower.BecomeLeader(6, true); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, follower, 6, "new", 5) // 0..9
+	if err := follower.BecomeFollower(6); err != nil {
+		t.Fatal(err)
+	}
+	lm := NewManager(c, 1, Options{Backstop: 20 * time.Millisecond, Logf: t.Logf})
+	p := coord.Partition{Partition: 0, Replicas: []int{1, 2}, Leader: 1, LeaderEpoch: 5, ISR: []int{1, 2}}
+	ld := lm.newLeading(&replica{topic: "t", partition: 0, dir: leaderDir, log: leader}, p)
+	defer ld.close()
+	ld.pass()
+	if hw := state(t, leader).HighWatermark; hw != 0 {
+		t.Fatalf("the zombie moved its high watermark to %d from a follower at a newer epoch", hw)
+	}
+	// The same follower at an older epoch does not count either.
+	p.LeaderEpoch = 7
+	if err := leader.BecomeLeader(7, false); err != nil {
+		t.Fatal(err)
+	}
+	ld7 := lm.newLeading(ld.r, p)
+	defer ld7.close()
+	ld7.pass()
+	if hw := state(t, leader).HighWatermark; hw != 0 {
+		t.Fatalf("high watermark %d from a follower at an older epoch", hw)
+	}
+	// A fenced leader's pass changes nothing, even with its follower at
+	// its epoch and caught up.
+	if err := follower.BecomeFollower(7); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.BecomeFollower(8); err != nil {
+		t.Fatal(err)
+	}
+	ld7.pass()
+	if hw := state(t, leader).HighWatermark; hw != 0 {
+		t.Fatalf("a fenced leader moved its high watermark to %d", hw)
+	}
+	if _, err := leader.SetLeaderHighWatermark(7, 4); !errors.Is(err, logdir.ErrNotLeader) {
+		t.Fatalf("SetLeaderHighWatermark on a fenced replica: %v", err)
 	}
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,7 +54,8 @@ import (
 //     leadership moved.
 //
 // Every partition is appended before any acks=-1 wait starts, and the
-// waits share the request's timeout. acks=0 is answered with nothing; if
+// waits share the request's timeout; the connection handles the requests
+// after an acks=-1 Produce while it waits, and answers them in order. acks=0 is answered with nothing; if
 // any partition failed the connection is closed, as Kafka closes it, so
 // that the client refreshes its metadata.
 func init() { register(0, 3, 13, handleProduce) }
@@ -72,7 +75,9 @@ func handleProduce(r *request) (kmsg.Response, error) {
 	failed := 0
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		// A copy: the answer may be written after the connection has read
+		// its next request into the buffer the request was decoded from.
+		st.Topic, st.TopicID = strings.Clone(rt.Topic), rt.TopicID
 		name, topicErr := rt.Topic, error(nil)
 		if r.version >= 13 {
 			name, topicErr = s.topicNameByID(rt.TopicID)
@@ -102,19 +107,29 @@ func handleProduce(r *request) (kmsg.Response, error) {
 		}
 		return nil, nil
 	}
-	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
-	for _, w := range waiting {
-		if err := w.part.AwaitReplication(r.ctx, w.res, deadline); err != nil {
-			if r.ctx.Err() != nil {
-				return nil, fmt.Errorf("server closing")
-			}
-			setProduceError(&resp.Topics[w.ti].Partitions[w.pi], r.version, err)
+	if len(waiting) == 0 {
+		if r.version >= 10 {
+			s.addCurrentLeaders(r, resp)
 		}
+		return resp, nil
 	}
-	if r.version >= 10 {
-		s.addCurrentLeaders(r, resp)
-	}
-	return resp, nil
+	// acks=all: answered once the in-sync replicas have the batches; the
+	// connection handles its next requests meanwhile (later.go).
+	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	return &deferredResponse{Response: resp, wait: func(ctx context.Context) error {
+		for _, w := range waiting {
+			if err := w.part.AwaitReplication(ctx, w.res, deadline); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				setProduceError(&resp.Topics[w.ti].Partitions[w.pi], r.version, err)
+			}
+		}
+		if r.version >= 10 {
+			s.addCurrentLeaders(r, resp)
+		}
+		return nil
+	}}, nil
 }
 
 // produceOne appends one partition's records.

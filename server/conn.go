@@ -46,6 +46,9 @@ type conn struct {
 	r    *bufio.Reader
 	body []byte // the request being read, reused while small
 	out  []byte // the response being encoded, reused while small
+	// later queues the answers from the first deferred one on (later.go);
+	// nil while every answer is written as soon as it is made.
+	later *answerQueue
 }
 
 func newConn(s *Server, nc net.Conn, unixSocket bool) *conn {
@@ -75,6 +78,7 @@ const minRequestBytes = 2 + 2 + 4 + 2
 // request is refused (the connection is closed, as Kafka closes it), or
 // the connection is idle longer than the server's idle timeout.
 func (c *conn) serve() {
+	defer c.stopLater()
 	var size [4]byte
 	for {
 		c.deadline(c.nc.SetReadDeadline)
@@ -106,6 +110,7 @@ func (c *conn) serve() {
 		}
 		if err != nil {
 			c.s.cfg.Logf("client %s: %v: closing the connection", c.nc.RemoteAddr(), err)
+			c.drainLater() // the answers to the requests before go out first
 			return
 		}
 		if resp == nil {
@@ -223,6 +228,14 @@ func (c *conn) handle(body []byte) ([]byte, error) {
 		return nil, err
 	}
 	kresp.SetVersion(version)
+	if d, ok := kresp.(*deferredResponse); ok {
+		c.deferAnswer(corr, d)
+		return nil, nil
+	}
+	if raw, ok := kresp.(rawResponse); ok && c.nc != nil && c.later != nil {
+		c.later.pushRaw(corr, raw) // behind the deferred answers
+		return nil, nil
+	}
 	if raw, ok := kresp.(rawResponse); ok && c.nc != nil {
 		// It writes itself. A connection it cannot be written to is
 		// closed, so the next read ends serve without a word: a
@@ -250,13 +263,7 @@ type rawResponse interface {
 
 // frame encodes a response with its size and header into c.out.
 func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
-	b := append(c.out[:0], 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	if kresp.IsFlexible() && kresp.Key() != apiVersionsKey {
-		b = append(b, 0) // no tagged fields in the response header
-	}
-	b = kresp.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	b := appendFrame(c.out[:0], corr, kresp)
 	if cap(b) <= keepBufferBytes {
 		c.out = b
 	} else {
@@ -265,9 +272,19 @@ func (c *conn) frame(corr int32, kresp kmsg.Response) []byte {
 	return b
 }
 
-// write sends one framed response. It is one write: the response is
-// encoded whole, so nothing is gained by another buffer.
+// write sends one framed response, behind the deferred answers still
+// queued.
 func (c *conn) write(b []byte) error {
+	if c.later != nil {
+		c.later.push(b)
+		return nil
+	}
+	return c.writeNow(b)
+}
+
+// writeNow sends one framed response. It is one write: the response is
+// encoded whole, so nothing is gained by another buffer.
+func (c *conn) writeNow(b []byte) error {
 	c.deadline(c.nc.SetWriteDeadline)
 	_, err := c.nc.Write(b)
 	return err

@@ -32,8 +32,9 @@ func (f *fetchResponse) writeResponse(c *conn, corr int32) error {
 	if cap(head) > 1<<20 {
 		c.out = nil
 	}
-	// Every other response is written whole before the next request is
-	// read, so nothing waits in front of this one.
+	// Every answer before this one is written already (directly, or
+	// through the connection's answer queue, later.go), so nothing waits
+	// in front of it.
 	bufs := splice(head, cuts, f.FetchResponse)
 	c.deadline(c.nc.SetWriteDeadline) // a client that stops reading does not hold the handler forever
 	_, err := bufs.WriteTo(c.nc)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"mk/coord"
+	"mk/groupcoord"
 	"mk/replica"
 )
 
@@ -27,6 +28,9 @@ const IdleTimeout = 10 * time.Minute
 type Config struct {
 	Cluster  *coord.Cluster
 	Replicas *replica.Manager
+	// Groups is the broker's group coordinator (the group APIs answer
+	// COORDINATOR_NOT_AVAILABLE without one).
+	Groups   *groupcoord.Coordinator
 	BrokerID int
 	// SocketPath is the Unix socket's path, advertised to clients that
 	// connect through it.

@@ -306,13 +306,11 @@ func (ps *producerState) applyPending(from, upTo int) int {
 // that is the newest one already, and deletes the older snapshots that are
 // neither at a segment's base offset (where truncation reloads from) nor
 // the newest. Called with the lock held.
-func (l *Log) snapshotLocked(ps *producerState) error { return l.snapshotLockedSync(ps, true) }
-
-func (l *Log) snapshotLockedSync(ps *producerState, sync bool) error {
+func (l *Log) snapshotLocked(ps *producerState) error {
 	if ps.mapEnd <= ps.lastSnap {
 		return nil
 	}
-	if err := writeSnapshot(l.dir, ps.mapEnd, ps.producers, sync); err != nil {
+	if err := writeSnapshot(l.dir, ps.mapEnd, ps.producers); err != nil {
 		return err
 	}
 	ps.lastSnap = ps.mapEnd
@@ -383,18 +381,11 @@ const snapshotLockWait = time.Second
 // that a restart loads it instead of replaying the log. Nothing is written
 // when the state is not loaded or unchanged since the last snapshot, or
 // when the partition lock is not free within a second.
-func (l *Log) SnapshotProducers() error { return l.snapshotProducers(false, true) }
-
-// CacheProducers is SnapshotProducers for a producer process of the
-// direct-append design as it closes, when the state moved since the last
-// snapshot: renamed into place without fsyncs (see writeSnapshot), so that
-// the next process to load the state does not replay what this one
-// appended.
-func (l *Log) CacheProducers() error { return l.snapshotProducers(false, false) }
+func (l *Log) SnapshotProducers() error { return l.snapshotProducers(false) }
 
 // snapshotProducers is SnapshotProducers; onlyIdempotent skips a partition
 // whose state, brought up to the log end, has no producer.
-func (l *Log) snapshotProducers(onlyIdempotent, sync bool) error {
+func (l *Log) snapshotProducers(onlyIdempotent bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.producers == nil {
@@ -424,5 +415,5 @@ func (l *Log) snapshotProducers(onlyIdempotent, sync bool) error {
 	if onlyIdempotent && len(ps.producers) == 0 {
 		return nil
 	}
-	return l.snapshotLockedSync(ps, sync)
+	return l.snapshotLocked(ps)
 }

@@ -31,10 +31,7 @@ package logdir
 // segment's base offset, like Kafka's), at each checkpoint and at a clean
 // shutdown (named by the log end offset), and after recovery rebuilt the
 // state; always temp file, fsync, rename, fsync the directory, under the
-// partition lock. A producer process of the direct-append design writes
-// one as it closes, renamed into place without the fsyncs (two fsyncs
-// would cost it more than the replay they save the next process; a crash
-// that cuts it costs a replay). A snapshot is a shortcut, never the only copy: the state
+// partition lock. A snapshot is a shortcut, never the only copy: the state
 // is the batch headers of the log, so recovery loads the newest snapshot
 // that is whole and passes its CRC (a damaged or cut one is deleted and an
 // older one tried) and replays the log after it. Snapshots above the log
@@ -196,29 +193,8 @@ func readSnapshot(dir string, offset int64) (map[int64]*ProducerEntry, error) {
 }
 
 // writeSnapshot writes the state as the snapshot at offset, atomically.
-// Without sync it is renamed into place without the fsyncs: a crash may
-// lose it or leave it cut short, which its CRC shows and which costs a
-// replay of the log, never a wrong state (a snapshot is a shortcut).
-func writeSnapshot(dir string, offset int64, producers map[int64]*ProducerEntry, sync bool) error {
-	path := snapshotPath(dir, offset)
-	if sync {
-		return WriteFileAtomic(path, encodeSnapshot(producers), 0o644)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(encodeSnapshot(producers))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+func writeSnapshot(dir string, offset int64, producers map[int64]*ProducerEntry) error {
+	return WriteFileAtomic(snapshotPath(dir, offset), encodeSnapshot(producers), 0o644)
 }
 
 // removeSnapshots deletes the snapshots for which drop is true.

@@ -219,5 +219,5 @@ func (l *Log) Checkpoint() error {
 	if err := writeCheckpoints(l.dir, checkpointsOf(&st)); err != nil {
 		return err
 	}
-	return l.snapshotProducers(true, true)
+	return l.snapshotProducers(true)
 }

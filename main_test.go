@@ -93,8 +93,16 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "wire" {
+			switch cond {
+			case "wire":
 				return wire, nil
+			case "groups":
+				// Consumer groups: over the wire once the brokers serve
+				// Kafka's group APIs.
+				if !wire {
+					return true, nil
+				}
+				return servesAPI("JoinGroup")
 			}
 			return scriptCondition(cond)
 		},
@@ -111,19 +119,30 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 // run in parallel, and a real mk process only ever runs one command.
 var inProcess sync.Mutex
 
-// waitfor [-timeout D] REGEX ARGS... runs "mk ARGS..." (in this process,
-// against $MK_DIR) until its stdout matches REGEX, or with ! until it does
-// not; it fails after the timeout (default 15s). This is how a script waits
-// for a condition: never a sleep.
+// waitfor [-timeout D] [-local] REGEX ARGS... runs "mk ARGS..." (in this
+// process, against $MK_DIR) until its stdout matches REGEX, or with !
+// until it does not; it fails after the timeout (default 15s). This is how
+// a script waits for a condition: never a sleep. With -local the command
+// reads the cluster directory in the wire run too: to wait for what a
+// Kafka client cannot see (a log end offset past the high watermark).
 func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 	timeout := 15 * time.Second
-	if len(args) > 1 && args[0] == "-timeout" {
-		d, err := time.ParseDuration(args[1])
-		ts.Check(err)
-		timeout, args = d, args[2:]
+	local := false
+	for len(args) > 0 {
+		if args[0] == "-local" {
+			local, args = true, args[1:]
+			continue
+		}
+		if len(args) > 1 && args[0] == "-timeout" {
+			d, err := time.ParseDuration(args[1])
+			ts.Check(err)
+			timeout, args = d, args[2:]
+			continue
+		}
+		break
 	}
 	if len(args) < 2 {
-		ts.Fatalf("usage: waitfor [-timeout D] REGEX ARGS...")
+		ts.Fatalf("usage: waitfor [-timeout D] [-local] REGEX ARGS...")
 	}
 	re, err := regexp.Compile("(?m)" + args[0])
 	ts.Check(err)
@@ -133,9 +152,10 @@ func waitfor(ts *testscript.TestScript, neg bool, args []string) {
 		out.Reset()
 		errb.Reset()
 		argv := append([]string{"mk", "--dir", ts.Getenv("MK_DIR")}, args[1:]...)
-		if ts.Getenv(wireEnv) != "" {
+		if ts.Getenv(wireEnv) != "" && !local {
 			argv = wireArgs(argv, ts.Getenv("MK_DIR"))
 		}
+
 		inProcess.Lock() // urfave/cli mutates package-level flags (its help flag) on every run
 		commands.Run(argv, commands.Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
 		inProcess.Unlock()

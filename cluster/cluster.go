@@ -225,7 +225,8 @@ type ProducerOptions struct {
 	AutoCreate bool
 	OnCreate   func(topic string, partitions, replicationFactor int)
 	// OnAck is called for every acknowledged run of records, in order per
-	// partition.
+	// partition. baseOffset is -1 where the offsets are not known (acks=0
+	// against a Kafka cluster: the broker does not answer).
 	OnAck func(partition int32, baseOffset int64, count int)
 	// OnRecord is called once for every record sent, when it is
 	// acknowledged (offset its offset, -1 when the cluster tells none) or
@@ -245,7 +246,8 @@ type Producer interface {
 	Partitions() int
 	// MaxMessageBytes is the topic's max.message.bytes.
 	MaxMessageBytes() int64
-	// Send adds a record; partition < 0 lets the partitioner choose
+	// Send adds a record; it does not keep key, value or headers after it
+	// returns (the caller reuses them). partition < 0 lets the partitioner choose
 	// (murmur2 of the key as Kafka's Java client; sticky without a key).
 	// A record too large for the topic is a *client.RecordTooLargeError.
 	Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error

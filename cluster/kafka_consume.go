@@ -72,9 +72,9 @@ func (k *Kafka) startPositions(ctx context.Context, spec ConsumeSpec, tds kadm.T
 			}
 			if p.Leader < 0 {
 				if !spec.Follow {
-					return nil, newKafkaError(client.ErrNoLeader, p.Err, "partition %s-%d has no live leader", t, p.Partition)
+					return nil, noLeader(t, p)
 				}
-				warnf("partition %s-%d has no live leader; waiting for one", t, p.Partition)
+				warnf("%v; waiting for a leader", noLeader(t, p))
 			}
 			tps = append(tps, coord.TopicPartition{Topic: t, Partition: int(p.Partition)})
 		}
@@ -127,6 +127,11 @@ func (k *Kafka) startPositions(ctx context.Context, spec ConsumeSpec, tds kadm.T
 			if next, err = lookup(byTime); err != nil {
 				return nil, err
 			}
+			// Where no record is at or after the time, kadm asks again
+			// for the end offset: a record appended between the two
+			// answers would be skipped. The end listed before is as good
+			// an answer and misses nothing.
+			next = min(next, end)
 		case s.FromEnd > 0:
 			next = max(end-s.FromEnd, start)
 		case s.Offset == client.Earliest:
@@ -367,7 +372,7 @@ func (c *kafkaConsumer) deleted(topic string) error {
 	if c.group != "" {
 		return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted while group %s consumed it", topic, c.group)
 	}
-	return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted", topic)
+	return newKafkaError(client.ErrTopicDeleted, kerr.UnknownTopicOrPartition, "topic %s was deleted while consuming it", topic)
 }
 
 // checkTopics looks at the consumed topics' metadata every
@@ -610,7 +615,7 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 	for t, ps := range assigned {
 		for _, p := range ps {
 			if pd, ok := tds[t].Partitions[p]; ok && pd.Leader < 0 {
-				return newKafkaError(client.ErrNoLeader, pd.Err, "partition %s-%d has no live leader", t, p)
+				return noLeader(t, pd)
 			}
 		}
 	}

@@ -67,7 +67,7 @@ func (k *Kafka) describeGroup(ctx context.Context, name string) (kadm.DescribedG
 		return kadm.DescribedGroup{}, fmt.Errorf("group %s: not described", name)
 	}
 	if dg.Err != nil && !errors.Is(dg.Err, kerr.GroupIDNotFound) {
-		return dg, fmt.Errorf("group %s: %w", name, kafkaErr(withMessage(dg.Err, dg.ErrMessage)))
+		return dg, brokerErr("group "+name, dg.Err, dg.ErrMessage)
 	}
 	if errors.Is(dg.Err, kerr.GroupIDNotFound) {
 		dg.State = "Dead"
@@ -308,7 +308,7 @@ func (k *Kafka) DeleteGroup(ctx context.Context, group string) error {
 		}
 		return newKafkaError(coord.ErrGroupActive, r.Err, "group %s has live members; stop them first", group)
 	}
-	return fmt.Errorf("delete group %s: %w", group, kafkaErr(withMessage(r.Err, r.ErrMessage)))
+	return brokerErr("delete group "+group, r.Err, r.ErrMessage)
 }
 
 // DeleteGroupOffsets deletes a group's committed offsets of a topic

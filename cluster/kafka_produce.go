@@ -18,18 +18,25 @@ import (
 	"mk/logdir"
 )
 
-// Producing to a Kafka cluster through kgo. Records are sent as they come
-// (no linger: a line that trickles in is sent at once; kgo batches what
-// arrives while a request is in flight), uncompressed as mk's own
-// producer writes them, partitioned as Kafka's Java client does (murmur2
-// of the key; without a key, the uniform sticky partitioner of KIP-794
-// that fills a batch.size worth of records per partition).
+// Producing to a Kafka cluster through kgo. Records linger up to
+// linger.ms (5 ms, Kafka's and librdkafka's default) to fill batches, but
+// a line that trickles in does not wait: when the input goes idle (Idle)
+// what lingers is sent at once. Uncompressed as mk's own producer writes
+// them, partitioned as Kafka's Java client does (murmur2 of the key;
+// without a key, the uniform sticky partitioner of KIP-794 that fills a
+// batch.size worth of records per partition).
+
+// linger is how long a record may wait for others to fill its batch
+// (linger.ms): batches of thousands of records instead of hundreds, a
+// tenth of the requests.
+var linger = 5 * time.Millisecond
 
 // defaultMaxMessageBytes is Kafka's max.message.bytes default, for a
 // cluster that does not tell a topic's.
 const defaultMaxMessageBytes = 1048588
 
 type kafkaProducer struct {
+	k          *Kafka
 	cl         *kgo.Client
 	topic      string
 	partitions int
@@ -38,12 +45,44 @@ type kafkaProducer struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 
-	mu       sync.Mutex // OnAck, OnRecord and firstErr
+	mu       sync.Mutex // OnAck and firstErr
 	firstErr error
-	sent     int64 // Send calls so far: the next record's index
 	acked    atomic.Int64
 	failed   atomic.Int64
+	sent     int64 // Send calls so far: the next record's index (OnRecord)
+
+	// rctx is the context records are sent with: its deadline is Timeout
+	// after it was made. renewContexts makes a new one every deadlineStep,
+	// so a record's delivery deadline is --timeout after it was sent, give
+	// or take a step, for one timer per step rather than per record (and
+	// no clock reading per record: reading it costs as much as the rest
+	// of a record's way into kgo). Cancelling ctx ends them all.
+	rctx atomic.Pointer[context.Context]
+
+	// leaderless are the partitions that had no live leader when the
+	// producer started, and why; warned, those a record was sent to
+	// (the producer says once that it waits for their leader).
+	leaderless map[int32]error
+	warned     map[int32]bool
+
+	// slab holds copies of the records' keys, values and header values:
+	// kgo keeps a record until it is acknowledged, and the caller reuses
+	// its buffers as soon as Send returns.
+	slab []byte
+	// records holds records kgo is done with (it calls the promise last),
+	// to be sent again: a record is 200 bytes with pointers, and making
+	// one per line doubles what the garbage collector sees.
+	records sync.Pool
+	// promiseFn is p.promise, made once (a method value is a new closure
+	// each time it is taken).
+	promiseFn func(*kgo.Record, error)
 }
+
+// deadlineStep is how often a producer starts a new record context.
+const deadlineStep = 100 * time.Millisecond
+
+// slabSize is the size of the blocks records are copied into.
+const slabSize = 256 << 10
 
 // NewProducer opens topic for producing. An unknown topic is created by
 // the cluster when opts.AutoCreate is on and the cluster allows it
@@ -59,18 +98,25 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 16 << 10
 	}
-	partitions, err := k.produceTopic(ctx, topic, opts)
+	partitions, leaderless, err := k.produceTopic(ctx, topic, opts)
 	if err != nil {
 		return nil, err
 	}
 	maxBytes := k.maxMessageBytes(ctx, topic)
 	kopts := []kgo.Opt{
 		kgo.DefaultProduceTopic(topic),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.ProducerBatchMaxBytes(int32(min(maxBytes, 1<<30))),
+		// kgo refuses a batch limit under 512 bytes; a topic whose
+		// max.message.bytes is smaller still has each record checked by
+		// Send, and a batch of several small records over the limit is
+		// refused by the broker (MESSAGE_TOO_LARGE), as with any client.
+		kgo.ProducerBatchMaxBytes(int32(min(max(maxBytes, 512), 1<<30))),
 		kgo.RecordPartitioner(mkPartitioner{kgo.UniformBytesPartitioner(opts.BatchBytes, true, true, nil)}),
-		kgo.RecordDeliveryTimeout(opts.Timeout),
+		// No kgo.RecordDeliveryTimeout: kgo measures it from each record's
+		// timestamp, and a record of --input json may carry one from long
+		// ago (it would fail at once). Each record's context has the
+		// deadline instead (recordContext).
 		kgo.ProduceRequestTimeout(opts.Timeout),
 	}
 	switch opts.Acks {
@@ -89,24 +135,35 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 		return nil, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	return &kafkaProducer{cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel}, nil
+	p := &kafkaProducer{k: k, cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel,
+		leaderless: leaderless, warned: map[int32]bool{}}
+	p.promiseFn = p.promise
+	go p.renewContexts(p.newRecordContext())
+	return p, nil
 }
 
 // produceTopic is the topic's partition count, after creating it if it is
-// unknown and may be created.
-func (k *Kafka) produceTopic(ctx context.Context, topic string, opts ProducerOptions) (int, error) {
+// unknown and may be created, and why its partitions without a live
+// leader have none.
+func (k *Kafka) produceTopic(ctx context.Context, topic string, opts ProducerOptions) (int, map[int32]error, error) {
 	ctx, cancel := k.requestContext(ctx)
 	defer cancel()
 	tds, err := k.adm.ListTopicsWithInternal(ctx, topic)
 	if err != nil {
-		return 0, k.mapErr(ctx, err)
+		return 0, nil, k.mapErr(ctx, err)
 	}
 	td := detail(tds, topic)
 	if td.Err == nil {
-		return len(td.Partitions), nil
+		leaderless := map[int32]error{}
+		for _, p := range td.Partitions {
+			if p.Leader < 0 {
+				leaderless[p.Partition] = noLeader(topic, p)
+			}
+		}
+		return len(td.Partitions), leaderless, nil
 	}
 	if !errors.Is(td.Err, kerr.UnknownTopicOrPartition) || !opts.AutoCreate {
-		return 0, topicErr(topic, td.Err)
+		return 0, nil, topicErr(topic, td.Err)
 	}
 	// Ask as a producer does; a cluster that allows it creates the topic
 	// and answers LEADER_NOT_AVAILABLE until its leaders are elected.
@@ -118,10 +175,10 @@ func (k *Kafka) produceTopic(ctx context.Context, topic string, opts ProducerOpt
 		req.Topics = append(req.Topics, rt)
 		resp, err := req.RequestWith(ctx, k.cl)
 		if err != nil {
-			return 0, k.mapErr(ctx, err)
+			return 0, nil, k.mapErr(ctx, err)
 		}
 		if len(resp.Topics) != 1 {
-			return 0, fmt.Errorf("metadata of topic %s: %d topics in the answer", topic, len(resp.Topics))
+			return 0, nil, fmt.Errorf("metadata of topic %s: %d topics in the answer", topic, len(resp.Topics))
 		}
 		t := resp.Topics[0]
 		terr := kerr.ErrorForCode(t.ErrorCode)
@@ -134,20 +191,34 @@ func (k *Kafka) produceTopic(ctx context.Context, topic string, opts ProducerOpt
 			if opts.OnCreate != nil {
 				opts.OnCreate(topic, len(t.Partitions), rf)
 			}
-			return len(t.Partitions), nil
+			return len(t.Partitions), nil, nil
 		case errors.Is(terr, kerr.UnknownTopicOrPartition):
-			return 0, topicErr(topic, terr) // the cluster does not create topics
+			return 0, nil, topicErr(topic, terr) // the cluster does not create topics
 		case terr != nil && !kerr.IsRetriable(terr):
-			return 0, topicErr(topic, terr)
+			return 0, nil, k.whyNotCreated(ctx, topic, terr)
 		}
 		// Being created: ask again shortly (a remote cluster cannot be
 		// watched), within the request's deadline.
 		select {
 		case <-ctx.Done():
-			return 0, k.mapErr(ctx, fmt.Errorf("%w: topic %s was created but has no leaders yet", client.ErrLeaderNotReady, topic))
+			return 0, nil, k.mapErr(ctx, fmt.Errorf("%w: topic %s was created but has no leaders yet", client.ErrLeaderNotReady, topic))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// whyNotCreated is the error of a topic the cluster refused to create on
+// a producer's Metadata request (a Metadata answer has an error code but
+// no message): a validate-only CreateTopics with the cluster's defaults
+// asks the cluster for its reason, which it gives with a message.
+func (k *Kafka) whyNotCreated(ctx context.Context, topic string, terr error) error {
+	rs, err := k.adm.ValidateCreateTopics(ctx, -1, -1, nil, topic)
+	if err == nil {
+		if r, ok := rs[topic]; ok && r.Err != nil && r.ErrMessage != "" && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return brokerErr("create topic "+topic, r.Err, r.ErrMessage)
+		}
+	}
+	return topicErr(topic, terr)
 }
 
 // maxMessageBytes is the topic's max.message.bytes, as the cluster tells.
@@ -180,10 +251,7 @@ func (p *kafkaProducer) Failed() int64          { return p.failed.Load() }
 const recordOverhead = 61 + 21
 
 // Send queues a record. It returns the first failure of an earlier
-// record, so that a producer stops reading input once records fail. kgo
-// keeps the record until it is acknowledged, so its key, value and headers
-// are copied: the caller's slices point into its input buffer, which the
-// next line overwrites.
+// record, so that a producer stops reading input once records fail.
 func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error {
 	if err := p.err(); err != nil {
 		return err
@@ -192,52 +260,125 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 		return client.PartitionRangeError(p.topic, int(partition), p.partitions)
 	}
 	size := int64(recordOverhead + len(key) + len(value))
-	// One allocation for the key and the value; nil stays nil (a null key
-	// or value is not an empty one).
-	buf := make([]byte, 0, len(key)+len(value))
-	var k, v []byte
-	if key != nil {
-		buf = append(buf, key...)
-		k = buf[:len(key):len(key)]
-	}
-	if value != nil {
-		buf = append(buf, value...)
-		v = buf[len(buf)-len(value):]
-	}
-	r := &kgo.Record{Key: k, Value: v, Timestamp: time.UnixMilli(timestamp), Partition: partition}
 	for _, h := range headers {
 		size += int64(len(h.Key) + len(h.Value) + 10)
-		var hv []byte
-		if h.Value != nil {
-			hv = append([]byte{}, h.Value...)
-		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: hv})
 	}
 	if size > p.maxBytes {
 		return &client.RecordTooLargeError{Size: size, Max: p.maxBytes}
 	}
+	r, _ := p.records.Get().(*kgo.Record)
+	if r == nil {
+		r = new(kgo.Record)
+	}
+	r.Key, r.Value, r.Timestamp, r.Partition = p.copy(key), p.copy(value), time.UnixMilli(timestamp), partition
+	if len(headers) > 0 {
+		r.Headers = make([]kgo.RecordHeader, len(headers))
+		for i, h := range headers {
+			r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: p.copy(h.Value)}
+		}
+	}
 	if partition < 0 {
 		r.Partition = autoPartition
 	}
-	r.Context = p.ctx
+	if len(p.leaderless) > 0 {
+		p.warnNoLeader(partition, key)
+	}
+	ctx := p.recordContext()
 	if p.opts.OnRecord != nil {
-		r.Context = recordIndex{p.ctx, p.sent}
+		r.Context = recordIndex{ctx, p.sent}
 	}
 	p.sent++
-	p.cl.Produce(p.ctx, r, p.promise)
+	p.cl.Produce(ctx, r, p.promiseFn)
 	return nil
 }
 
-// recordIndex carries a record's Send index to its promise.
+// recordIndex carries a record's Send index to its promise (OnRecord).
 type recordIndex struct {
 	context.Context
 	index int64
 }
 
+// warnNoLeader says, once per partition, that records sent to a partition
+// without a live leader wait for one (a record without a key or partition
+// goes to a partition with a leader).
+func (p *kafkaProducer) warnNoLeader(partition int32, key []byte) {
+	if partition < 0 {
+		if key == nil {
+			return
+		}
+		partition = client.KeyPartition(key, p.partitions)
+	}
+	err := p.leaderless[partition]
+	if err == nil || p.warned[partition] || p.opts.Warnf == nil {
+		return
+	}
+	p.warned[partition] = true
+	p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
+}
+
+// copy copies b into the slab (nil stays nil: a null key or value).
+func (p *kafkaProducer) copy(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > slabSize/8 {
+		return append([]byte{}, b...)
+	}
+	if len(p.slab)+len(b) > cap(p.slab) {
+		p.slab = make([]byte, 0, slabSize)
+	}
+	n := len(p.slab)
+	p.slab = append(p.slab, b...)
+	return p.slab[n:len(p.slab):len(p.slab)]
+}
+
+// recordContext is the context a record is sent with: it ends --timeout
+// after the record was sent (give or take deadlineStep), which fails the
+// record if it was not acknowledged by then (delivery.timeout.ms).
+func (p *kafkaProducer) recordContext() context.Context { return *p.rctx.Load() }
+
+// newRecordContext starts the context of the records sent from now on.
+func (p *kafkaProducer) newRecordContext() context.CancelFunc {
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout)
+	p.rctx.Store(&ctx)
+	return cancel
+}
+
+// renewContexts makes a new record context every deadlineStep until the
+// producer closes, and releases each once its deadline has passed (a
+// cancel then changes nothing for its records).
+func (p *kafkaProducer) renewContexts(first context.CancelFunc) {
+	type made struct {
+		cancel   context.CancelFunc
+		deadline time.Time
+	}
+	live := []made{{first, time.Now().Add(p.opts.Timeout)}}
+	defer func() {
+		for _, m := range live {
+			m.cancel()
+		}
+	}()
+	t := time.NewTicker(deadlineStep)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C:
+			for len(live) > 0 && now.After(live[0].deadline.Add(deadlineStep)) {
+				live[0].cancel()
+				live = live[1:]
+			}
+			live = append(live, made{p.newRecordContext(), now.Add(p.opts.Timeout)})
+		}
+	}
+}
+
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
+	defer p.recycle(r)
 	if p.opts.OnRecord != nil {
 		off := r.Offset
-		if err != nil {
+		if err != nil || p.opts.Acks == client.AcksNone {
 			off = -1
 		}
 		p.mu.Lock()
@@ -246,9 +387,13 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 	}
 	if err != nil {
 		p.failed.Add(1)
+		if p.err() != nil {
+			return
+		}
+		err = p.recordErr(r, err)
 		p.mu.Lock()
 		if p.firstErr == nil {
-			p.firstErr = p.recordErr(err)
+			p.firstErr = err
 		}
 		p.mu.Unlock()
 		return
@@ -256,13 +401,30 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 	p.acked.Add(1)
 	if p.opts.OnAck != nil {
 		p.mu.Lock()
-		p.opts.OnAck(r.Partition, r.Offset, 1)
+		off := r.Offset
+		if p.opts.Acks == client.AcksNone {
+			off = -1 // no answer, no offset (Kafka's producers say -1)
+		}
+		p.opts.OnAck(r.Partition, off, 1)
 		p.mu.Unlock()
 	}
 }
 
-// recordErr says why a record failed, in mk's terms.
-func (p *kafkaProducer) recordErr(err error) error {
+// recycle keeps r to be sent again; kgo is done with it once its promise
+// returns (it reads the record's size before).
+func (p *kafkaProducer) recycle(r *kgo.Record) {
+	*r = kgo.Record{}
+	p.records.Put(r)
+}
+
+// recordErr says why a record failed, in mk's terms: a record that timed
+// out waiting for its partition's leader says so, as it would locally.
+func (p *kafkaProducer) recordErr(r *kgo.Record, err error) error {
+	if errors.Is(sentinelOr(kafkaErr(err)), client.ErrNoLeader) || errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		if nl := p.k.leaderlessNow(p.topic, r.Partition); nl != nil {
+			return nl
+		}
+	}
 	switch {
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
 		return newKafkaError(client.ErrTopicDeleted, err, "topic %s was deleted while producing to it", p.topic)
@@ -280,10 +442,21 @@ func (p *kafkaProducer) err() error {
 	return p.firstErr
 }
 
-// Idle returns the first failure so far: records are already on their
-// way (no linger), and waiting for their acknowledgement would only stall
-// the input.
-func (p *kafkaProducer) Idle() error { return p.err() }
+// Idle sends what lingers, and returns the first failure so far; it does
+// not wait for acknowledgements, which would only stall the input. (kgo's
+// Flush stops every linger before it waits; with a context already done
+// it returns at once.)
+func (p *kafkaProducer) Idle() error {
+	p.cl.Flush(doneContext)
+	return p.err()
+}
+
+// doneContext is a context that is already done.
+var doneContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Flush waits until every record sent so far is acknowledged or failed.
 func (p *kafkaProducer) Flush() error {
@@ -316,25 +489,43 @@ func (p mkPartitioner) ForTopic(t string) kgo.TopicPartitioner {
 	return &mkTopicPartitioner{inner: p.Partitioner.ForTopic(t)}
 }
 
-type mkTopicPartitioner struct{ inner kgo.TopicPartitioner }
+// mkTopicPartitioner is called under kgo's lock of the topic's
+// partitions, one record at a time.
+type mkTopicPartitioner struct {
+	inner kgo.TopicPartitioner
+	// auto is the last record the inner partitioner chose for. kgo sets
+	// a record's Partition when it buffers it, then may ask again for
+	// the same record (a new batch starts: KIP-480): that record's
+	// Partition is kgo's choice, not the user's.
+	auto *kgo.Record
+}
+
+func (p *mkTopicPartitioner) isAuto(r *kgo.Record) bool {
+	return r.Partition == autoPartition || r == p.auto
+}
 
 // RequiresConsistency: a named partition must be used even when it has no
-// leader right now (kgo then passes every partition, in order).
+// leader right now (kgo then passes every partition, in order). kgo asks
+// it first for every record it partitions: auto is for the record before
+// (records are recycled: the same pointer may be a new record).
 func (p *mkTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	return r.Partition != autoPartition || p.inner.RequiresConsistency(r)
+	p.auto = nil
+	return !p.isAuto(r) || p.inner.RequiresConsistency(r)
 }
 
 func (p *mkTopicPartitioner) Partition(r *kgo.Record, n int) int {
-	if r.Partition != autoPartition {
+	if !p.isAuto(r) {
 		return int(r.Partition)
 	}
+	p.auto = r
 	return p.inner.Partition(r, n)
 }
 
 func (p *mkTopicPartitioner) PartitionByBackup(r *kgo.Record, n int, backup kgo.TopicBackupIter) int {
-	if r.Partition != autoPartition {
+	if !p.isAuto(r) {
 		return int(r.Partition)
 	}
+	p.auto = r
 	if b, ok := p.inner.(kgo.TopicBackupPartitioner); ok {
 		return b.PartitionByBackup(r, n, backup)
 	}
@@ -345,4 +536,19 @@ func (p *mkTopicPartitioner) OnNewBatch() {
 	if b, ok := p.inner.(kgo.TopicPartitionerOnNewBatch); ok {
 		b.OnNewBatch()
 	}
+}
+
+// leaderlessNow is the error of partition p of topic if it has no live
+// leader now (nil if it has one, or the cluster does not say in time).
+func (k *Kafka) leaderlessNow(topic string, p int32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(k.opts.Timeout, 5*time.Second))
+	defer cancel()
+	tds, err := k.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return nil
+	}
+	if pd, ok := detail(tds, topic).Partitions[p]; ok && pd.Leader < 0 {
+		return noLeader(topic, pd)
+	}
+	return nil
 }

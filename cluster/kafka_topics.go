@@ -10,11 +10,13 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"mk/client"
 	"mk/coord"
 )
 
@@ -287,18 +289,29 @@ func (k *Kafka) CreateTopic(ctx context.Context, spec TopicSpec) (*TopicView, er
 		if errors.Is(resp.Err, kerr.TopicAlreadyExists) {
 			return nil, newKafkaError(coord.ErrTopicExists, resp.Err, "topic %s already exists", spec.Name)
 		}
-		return nil, fmt.Errorf("create topic %s: %w", spec.Name, kafkaErr(withMessage(resp.Err, resp.ErrMessage)))
+		if errors.Is(resp.Err, kerr.InvalidTopicException) && strings.Contains(resp.ErrMessage, "collides") {
+			// A valid name that '.' and '_' make another's: Kafka says
+			// INVALID_TOPIC_EXCEPTION ("Topic 'a_b' collides with existing
+			// topics: a.b"); for mk the name is taken, as locally.
+			return nil, &kafkaError{msg: resp.ErrMessage, sentinel: coord.ErrTopicExists, cause: resp.Err}
+		}
+		return nil, brokerErr("create topic "+spec.Name, resp.Err, resp.ErrMessage)
 	}
 	k.cl.PurgeTopicsFromClient(spec.Name) // the next request sees it
 	return &TopicView{Topic: spec.Name, TopicID: topicID(resp.ID), PartitionCount: int(resp.NumPartitions), ReplicationFactor: int(resp.ReplicationFactor)}, nil
 }
 
-// withMessage adds a broker's error message to its error code.
-func withMessage(err error, msg string) error {
+// brokerErr is a broker's answer to a request about what (a topic, a
+// group): the broker's own message when it sent one (as Kafka's clients
+// show an ApiError: the message, else the code's description), else the
+// error code's description after what. Both carry the mk sentinel of
+// the code, for its exit status.
+func brokerErr(what string, err error, msg string) error {
+	mapped := kafkaErr(err)
 	if msg == "" {
-		return err
+		return fmt.Errorf("%s: %w", what, mapped)
 	}
-	return fmt.Errorf("%w: %s", err, msg)
+	return &kafkaError{msg: msg, sentinel: sentinelOr(mapped), cause: err}
 }
 
 // AlterTopic grows the partition count (CreatePartitions) and changes
@@ -331,7 +344,7 @@ func (k *Kafka) AlterTopic(ctx context.Context, name string, change TopicChange)
 			return k.mapErr(ctx, err)
 		}
 		if r := rs[name]; r.Err != nil {
-			return fmt.Errorf("alter topic %s: %w", name, kafkaErr(withMessage(r.Err, r.ErrMessage)))
+			return brokerErr("alter topic "+name, r.Err, r.ErrMessage)
 		}
 	}
 	var alter []kadm.AlterConfig
@@ -351,7 +364,7 @@ func (k *Kafka) AlterTopic(ctx context.Context, name string, change TopicChange)
 	}
 	for _, r := range rs {
 		if r.Err != nil {
-			return fmt.Errorf("alter topic %s: %w", name, kafkaErr(withMessage(r.Err, r.ErrMessage)))
+			return brokerErr("alter topic "+name, r.Err, r.ErrMessage)
 		}
 	}
 	return nil
@@ -373,7 +386,7 @@ func (k *Kafka) DeleteTopic(ctx context.Context, name string) error {
 		if err := topicErr(name, r.Err); errors.Is(err, coord.ErrUnknownTopic) {
 			return err
 		}
-		return fmt.Errorf("delete topic %s: %w", name, kafkaErr(withMessage(r.Err, r.ErrMessage)))
+		return brokerErr("delete topic "+name, r.Err, r.ErrMessage)
 	}
 	return nil
 }
@@ -385,4 +398,19 @@ func detail(tds kadm.TopicDetails, name string) kadm.TopicDetail {
 		return kadm.TopicDetail{Topic: name, Err: kerr.UnknownTopicOrPartition}
 	}
 	return td
+}
+
+// noLeader is the error of a partition without a live leader, saying why
+// where its metadata tells, as mk says it of a local cluster: the broker
+// of its last in-sync replica is down (offline), or all its replicas are.
+func noLeader(topic string, p kadm.PartitionDetail) error {
+	offline := func(b int32) bool { return slices.Contains(p.OfflineReplicas, b) }
+	why := ""
+	switch {
+	case len(p.ISR) > 0 && offline(p.ISR[0]):
+		why = fmt.Sprintf(": broker %d is down", p.ISR[0])
+	case len(p.Replicas) > 0 && len(p.OfflineReplicas) == len(p.Replicas):
+		why = ": its replicas are down"
+	}
+	return newKafkaError(client.ErrNoLeader, p.Err, "partition %s-%d has no live leader%s", topic, p.Partition, why)
 }

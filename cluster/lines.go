@@ -66,9 +66,15 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 		lines = format.NewLineReader(in, maxLine)
 	}
 	var dec format.RecordDecoder
+	// A record's timestamp is when mk read its line: the lines of one
+	// read share it (reading the clock per line costs more than the rest
+	// of a line's way to the producer).
+	now, reads := time.Now().UnixMilli(), 0
 	for {
 		line, err := lines.Next()
 		if err != nil {
+			// (Inside the if: a target of errors.As escapes, and would
+			// cost an allocation per line.)
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -82,13 +88,14 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 			}
 			return fmt.Errorf("read stdin: %w", err)
 		}
-		ts := int64(0)
+		ts := now
 		if input != nil {
 			// When its read arrived: a clock read per read, not per line
 			// (which costs more than the rest of a line's work).
 			ts = input.stamp
-		} else {
-			ts = time.Now().UnixMilli()
+		} else if r := lines.Reads(); r != reads {
+			now, reads = time.Now().UnixMilli(), r
+			ts = now
 		}
 		key, value, hs, part := o.Key, line, o.Headers, o.Partition
 		if o.JSON {
@@ -116,12 +123,11 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 		if n := lines.Line(); n&0xffff == 0 && o.Progress != nil {
 			o.Progress(p.Acked())
 		}
-		err = p.Send(part, ts, key, value, hs)
-		var big *client.RecordTooLargeError
-		if errors.As(err, &big) {
-			return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, o.Topic)
-		}
-		if err != nil {
+		if err := p.Send(part, ts, key, value, hs); err != nil {
+			var big *client.RecordTooLargeError
+			if errors.As(err, &big) {
+				return fmt.Errorf("line %d: %w of topic %s", lines.Line(), err, o.Topic)
+			}
 			return err
 		}
 		if !waits && !lines.Buffered() && in.Buffered() == 0 {

@@ -3,8 +3,11 @@ package cluster
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"mk/client"
 	"mk/logdir"
@@ -66,5 +69,63 @@ func TestProduceLines(t *testing.T) {
 				t.Fatal("the input's end never told the producer it went idle")
 			}
 		})
+	}
+}
+
+// stampProducer keeps the timestamps it is sent.
+type stampProducer struct {
+	fakeProducer
+	stamps []int64
+}
+
+func (p *stampProducer) Send(part int32, ts int64, key, value []byte, hs []logdir.Header) error {
+	p.stamps = append(p.stamps, ts)
+	return p.fakeProducer.Send(part, ts, key, value, hs)
+}
+
+// chunks is a reader that returns one chunk per Read, each only once
+// next says so: the lines of a chunk come in one read.
+type chunks struct {
+	parts []string
+	next  chan struct{}
+	read  chan int64 // the time each chunk was handed out, in ms
+}
+
+func (c *chunks) Read(b []byte) (int, error) {
+	if len(c.parts) == 0 {
+		return 0, io.EOF
+	}
+	<-c.next
+	c.read <- time.Now().UnixMilli()
+	n := copy(b, c.parts[0])
+	c.parts = c.parts[1:]
+	return n, nil
+}
+
+// TestProduceLinesTimestamps: a line's timestamp is when it was read; the
+// lines of one read share it, and a later read stamps later.
+func TestProduceLinesTimestamps(t *testing.T) {
+	in := &chunks{parts: []string{"a\nb\nc\n", "d\n"}, next: make(chan struct{}), read: make(chan int64, 2)}
+	p := &stampProducer{fakeProducer: fakeProducer{max: 100}}
+	done := make(chan error)
+	before := time.Now().UnixMilli()
+	go func() { done <- ProduceLines(p, bufio.NewReaderSize(in, 16), LineOptions{Partition: -1}) }()
+	in.next <- struct{}{}
+	first := <-in.read
+	// The second chunk comes at least a millisecond after the first.
+	for time.Now().UnixMilli() <= first {
+		runtime.Gosched()
+	}
+	in.next <- struct{}{}
+	second := <-in.read
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := p.stamps
+	if len(s) != 4 || s[0] != s[1] || s[1] != s[2] || s[3] <= s[2] {
+		t.Fatalf("stamps %v: want three equal, then a later one", s)
+	}
+	if s[0] < before || s[0] > second || s[3] < second {
+		t.Fatalf("stamps %v: the first chunk was read at %d, the second at %d (started at %d)", s, first, second, before)
 	}
 }

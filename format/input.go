@@ -45,6 +45,7 @@ type LineReader struct {
 	line     int
 	err      error // sticky error from r, io.EOF at the end
 	skipping bool  // discarding the rest of an over-long line
+	reads    int   // reads from r so far
 }
 
 // NewLineReader returns a reader of lines of at most maxLine bytes (not
@@ -59,6 +60,10 @@ func NewLineReader(r io.Reader, maxLine int) *LineReader {
 // Line returns the number of the line last returned (1-based), including a
 // line that was too long.
 func (lr *LineReader) Line() int { return lr.line }
+
+// Reads counts the reads from the underlying reader so far: lines returned
+// between two changes of it came in the same read.
+func (lr *LineReader) Reads() int { return lr.reads }
 
 // Next returns the next line without its line ending. The slice points into
 // the reader's buffer and is valid until the next call. At the end of the
@@ -132,6 +137,7 @@ func (lr *LineReader) fill() {
 	for range 100 {
 		n, err := lr.r.Read(lr.buf[lr.end:])
 		lr.end += n
+		lr.reads++
 		if err != nil {
 			lr.err = err
 			return

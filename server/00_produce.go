@@ -284,7 +284,9 @@ func (s *Server) topicNameByID(id [16]byte) (string, error) {
 	if name, ok := s.cfg.Replicas.TopicNameByID(sid); ok {
 		return name, nil
 	}
-	topics, err := s.cfg.Cluster.Topics()
+	// The readable topics: another topic's damaged file does not hide
+	// this one.
+	topics, _, err := s.cfg.Cluster.ListTopics()
 	if err != nil {
 		return "", err
 	}

@@ -32,9 +32,17 @@ func handleMetadata(r *request) (kmsg.Response, error) {
 
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
-		topics, _ := c.Topics()
+		// Every topic, and those whose file cannot be read with their
+		// error: one damaged file does not hide the others.
+		topics, unreadable, _ := c.ListTopics()
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
+		}
+		for _, u := range unreadable {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(u.Name)
+			mt.ErrorCode = errorCode(u.Err)
+			resp.Topics = append(resp.Topics, mt)
 		}
 		return resp, nil
 	}
@@ -45,7 +53,7 @@ func handleMetadata(r *request) (kmsg.Response, error) {
 			// v10+: by topic id.
 			if byID == nil {
 				byID = map[[16]byte]*coord.Topic{}
-				topics, _ := c.Topics()
+				topics, _, _ := c.ListTopics() // the readable ones
 				for _, t := range topics {
 					byID[topicID(t.ID)] = t
 				}

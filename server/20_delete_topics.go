@@ -72,7 +72,7 @@ func handleDeleteTopics(r *request) (kmsg.Response, error) {
 			case 1:
 				if byID == nil {
 					byID = map[[16]byte]*coord.Topic{}
-					all, _ := c.Topics()
+					all, _, _ := c.ListTopics() // the readable ones
 					for _, t := range all {
 						byID[topicID(t.ID)] = t
 					}

@@ -496,7 +496,7 @@ func TestKafkaGroupNotCoordinator(t *testing.T) {
 	}
 	fc.CoordinatorType = 1
 	resp = send[*kmsg.FindCoordinatorResponse](t, cl, 1, fc)
-	wantCode(t, "find a transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)
+	wantCode(t, "find a transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.TransactionalIDAuthorizationFailed)
 }
 
 // TestKafkaGroupSessionTimeout: a member that stops heartbeating (without

@@ -209,9 +209,9 @@ func TestKafkaProduceAcks(t *testing.T) {
 	}
 }
 
-// TestKafkaProduceIdempotentDefault: kgo's default producer is idempotent,
-// which needs InitProducerId; mk does not serve it yet, so kgo must see
-// that in ApiVersions and produce without a producer id.
+// TestKafkaProduceIdempotentDefault: kgo's default producer is idempotent:
+// it asks for a producer id (InitProducerId) and numbers its batches, and
+// each record is stored once at the offset it was acknowledged at.
 func TestKafkaProduceIdempotentDefault(t *testing.T) {
 	k := startKafkaCluster(t, 1)
 	k.mk("topic", "create", "t")
@@ -463,11 +463,6 @@ func TestKafkaProduceBadBatches(t *testing.T) {
 		{"unknown codec", withHeader(21, func(b []byte) { b[1] |= 0x07 }), 1, kerr.CorruptMessage},
 		{"gzip that does not inflate", withHeader(21, func(b []byte) { b[1] |= 0x01 }), 1, kerr.InvalidRecord},
 		{"offset deltas not dense", batchOf(recordsFor("skew", 3, 1), 1), 1, kerr.InvalidRecord},
-		{"producer id not issued", withHeader(43, func(b []byte) {
-			binary.BigEndian.PutUint64(b, 5)      // producerId
-			binary.BigEndian.PutUint16(b[8:], 0)  // producerEpoch
-			binary.BigEndian.PutUint32(b[10:], 0) // baseSequence
-		}), 1, kerr.UnknownProducerID},
 		{"producer id without sequence", withHeader(43, func(b []byte) { binary.BigEndian.PutUint64(b, 5) }), 1, kerr.InvalidRecord},
 		{"timestamp an hour ahead", batchOf(future, 0), 1, kerr.InvalidTimestamp},
 		{"acks 2", good(), 2, kerr.InvalidRequiredAcks},

@@ -56,6 +56,19 @@ type ProducerOptions struct {
 	// waiting for a leader or for enough in-sync replicas, which may last
 	// the whole Timeout.
 	Warnf func(format string, args ...any)
+	// Idempotent makes the producer idempotent, as Kafka's is by default
+	// (enable.idempotence): it gets a producer id from a broker
+	// (InitProducerId) and numbers its batches per partition, so a batch
+	// whose fate is unknown (its broker went away before answering, it was
+	// appended and not replicated in time) is sent again until the
+	// Timeout: the broker answers a batch it holds with its offsets and
+	// does not store it twice. It needs Acks AcksAll.
+	Idempotent bool
+	// OnRecord is called once for every record sent, when it is
+	// acknowledged (offset its offset; -1 with acks=0) or failed (offset
+	// -1, failed true); index counts the Send calls from 0. In order per
+	// partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64, failed bool)
 }
 
 // maxPendingBytes bounds the records a producer holds that are not yet
@@ -98,6 +111,9 @@ type Producer struct {
 	pending  int   // bytes added and not yet acknowledged or failed
 	conns    map[int]*brokerConn
 	free     [][]byte // batch buffers to reuse
+	// pid is the idempotent producer's id and epoch (Idempotent only).
+	pid  ProducerID
+	sent int64 // Send calls so far: the next record's index
 
 	mu      sync.Mutex
 	arrived []connResult  // answers read, not yet handled
@@ -133,6 +149,12 @@ type partitionWriter struct {
 	backoff   time.Duration
 	why       error // why the partition has no leader to send to
 	seq       int64 // sequence of the next batch sealed
+	// nextSeq is the Kafka sequence number of the partition's next record
+	// (Idempotent only): a batch carries its first record's.
+	nextSeq int32
+	// indexes are the Send indexes of the records in the builder (OnRecord
+	// only).
+	indexes []int64
 }
 
 type batch struct {
@@ -141,6 +163,7 @@ type batch struct {
 	records  int
 	seq      int64
 	deadline time.Time
+	indexes  []int64 // the records' Send indexes (OnRecord only)
 }
 
 // NewProducer opens topic for producing, creating it when it does not
@@ -160,6 +183,14 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 		maxBatch: t.Int64Config(coord.ConfigMaxMessageBytes), conns: map[int]*brokerConn{}, wake: make(chan struct{}, 1)}
 	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
+	if opts.Idempotent {
+		if opts.Acks != AcksAll {
+			return nil, fmt.Errorf("an idempotent producer needs acks=all")
+		}
+		if p.pid, err = InitProducerID(c, time.Now().Add(opts.Timeout)); err != nil {
+			return nil, err
+		}
+	}
 	for i := range t.Partitions {
 		p.parts = append(p.parts, &partitionWriter{partition: int32(i), leader: coord.NoLeader, probing: true})
 	}
@@ -245,6 +276,10 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	before := w.builder.Size()
 	w.builder.Add(timestamp, key, value, headers)
 	p.pending += w.builder.Size() - before
+	if p.opts.OnRecord != nil {
+		w.indexes = append(w.indexes, p.sent)
+	}
+	p.sent++
 	if p.pending >= maxPendingBytes {
 		p.sealAll()
 		p.waitUntil(func() bool { return p.pending < maxPendingBytes })
@@ -277,7 +312,15 @@ func (p *Producer) seal(w *partitionWriter) {
 	if n := len(p.free); n > 0 {
 		next, p.free = p.free[n-1], p.free[:n-1]
 	}
-	b := &batch{w: w, data: w.builder.Take(next), records: records, seq: w.seq, deadline: time.Now().Add(p.opts.Timeout)}
+	var data []byte
+	if p.opts.Idempotent {
+		data = w.builder.TakeIdempotent(next, p.pid.ID, p.pid.Epoch, w.nextSeq)
+		w.nextSeq = nextSequence(w.nextSeq, records)
+	} else {
+		data = w.builder.Take(next)
+	}
+	b := &batch{w: w, data: data, records: records, seq: w.seq, deadline: time.Now().Add(p.opts.Timeout), indexes: w.indexes}
+	w.indexes = nil
 	w.seq++
 	w.queue = append(w.queue, b)
 	// Send counted the records' bytes; the batch is those and its header.
@@ -649,6 +692,11 @@ func (p *Producer) handle(r connResult) {
 			if b.w.leader == bc.broker {
 				p.lostLeader(b.w, r.err, time.Now())
 			}
+			if p.opts.Idempotent && bc.closeReason == nil {
+				// Numbered: sent again, it is stored once.
+				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v)", p.topic.Name, b.w.partition, bc.broker, connCause(r.err)))
+				continue
+			}
 			err := bc.closeReason
 			if err == nil {
 				err = newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
@@ -672,7 +720,12 @@ func (p *Producer) handle(r connResult) {
 			continue
 		}
 		if a.ErrorCode == 0 {
-			if earlier := b.w.unsentBefore(b.seq); earlier {
+			if earlier := b.w.unsentBefore(b.seq); earlier && p.opts.Idempotent {
+				// Sent again after the earlier one, it is answered as
+				// the duplicate it is, with these offsets, in order.
+				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: a batch before this one is sent again", p.topic.Name, b.w.partition))
+				continue
+			} else if earlier {
 				// An earlier batch of the partition was refused and waits
 				// to be sent again; this one is stored ahead of it. Were it
 				// acknowledged, acknowledgements would not follow the
@@ -687,6 +740,14 @@ func (p *Producer) handle(r connResult) {
 		}
 		err := p.answerError(bc.broker, b.w.partition, a)
 		switch {
+		case p.opts.Idempotent && (a.BaseOffset >= 0 || a.ErrorCode == kerr.RequestTimedOut.Code || a.ErrorCode == kerr.NotEnoughReplicasAfterAppend.Code):
+			// Appended, not acknowledged: numbered, it is sent again
+			// until acknowledged or out of time, and stored once.
+			p.retryLater(b, err)
+		case p.opts.Idempotent && a.ErrorCode == kerr.OutOfOrderSequenceNumber.Code && b.w.unsentBefore(b.seq):
+			// A batch before it failed and is sent again first: its
+			// gap closes then.
+			p.retryLater(b, err)
 		case a.BaseOffset >= 0 || a.ErrorCode == kerr.RequestTimedOut.Code || a.ErrorCode == kerr.NotEnoughReplicasAfterAppend.Code:
 			// Appended, not acknowledged: sending it again could store
 			// it twice; it fails as not acknowledged.
@@ -782,6 +843,15 @@ func (p *Producer) acked(b *batch, baseOffset int64) {
 	if p.opts.OnAck != nil {
 		p.opts.OnAck(b.w.partition, baseOffset, b.records)
 	}
+	if p.opts.OnRecord != nil {
+		for i, idx := range b.indexes {
+			off := int64(-1)
+			if baseOffset >= 0 {
+				off = baseOffset + int64(i)
+			}
+			p.opts.OnRecord(idx, b.w.partition, off, false)
+		}
+	}
 	p.recycle(b)
 }
 
@@ -789,6 +859,11 @@ func (p *Producer) fail(b *batch, err error) {
 	p.Failed += int64(b.records)
 	p.pending -= len(b.data)
 	p.setErr(err)
+	if p.opts.OnRecord != nil {
+		for _, idx := range b.indexes {
+			p.opts.OnRecord(idx, b.w.partition, -1, true)
+		}
+	}
 	p.recycle(b)
 }
 
@@ -830,4 +905,10 @@ func connCause(err error) string {
 		}
 		err = u
 	}
+}
+
+// nextSequence is seq moved on by n records; sequences wrap to 0 after the
+// largest int32, as Kafka's do.
+func nextSequence(seq int32, n int) int32 {
+	return int32((int64(seq) + int64(n)) % (1 << 31))
 }

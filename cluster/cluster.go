@@ -228,7 +228,16 @@ type ProducerOptions struct {
 	// partition. baseOffset is -1 where the offsets are not known (acks=0
 	// against a Kafka cluster: the broker does not answer).
 	OnAck func(partition int32, baseOffset int64, count int)
-	Warnf func(format string, args ...any)
+	// OnRecord is called once for every record sent, when it is
+	// acknowledged (offset its offset, -1 when the cluster tells none) or
+	// failed (offset -1, failed true); index counts the Send calls from
+	// 0. In order per partition, not across them.
+	OnRecord func(index int64, partition int32, offset int64, failed bool)
+	Warnf    func(format string, args ...any)
+	// Idempotent: the producer gets a producer id and numbers its batches,
+	// so a retried batch is stored once (enable.idempotence; needs
+	// AcksAll).
+	Idempotent bool
 }
 
 // Producer sends records to one topic. Not safe for concurrent use.

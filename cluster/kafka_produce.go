@@ -49,6 +49,7 @@ type kafkaProducer struct {
 	firstErr error
 	acked    atomic.Int64
 	failed   atomic.Int64
+	sent     int64 // Send calls so far: the next record's index (OnRecord)
 
 	// rctx is the context records are sent with: its deadline is Timeout
 	// after it was made. renewContexts makes a new one every deadlineStep,
@@ -121,6 +122,9 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	switch opts.Acks {
 	case client.AcksAll:
 		kopts = append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()))
+		if !opts.Idempotent {
+			kopts = append(kopts, kgo.DisableIdempotentWrite())
+		}
 	case client.AcksLeader:
 		kopts = append(kopts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	default:
@@ -279,8 +283,19 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 	if len(p.leaderless) > 0 {
 		p.warnNoLeader(partition, key)
 	}
-	p.cl.Produce(p.recordContext(), r, p.promiseFn)
+	ctx := p.recordContext()
+	if p.opts.OnRecord != nil {
+		r.Context = recordIndex{ctx, p.sent}
+	}
+	p.sent++
+	p.cl.Produce(ctx, r, p.promiseFn)
 	return nil
+}
+
+// recordIndex carries a record's Send index to its promise (OnRecord).
+type recordIndex struct {
+	context.Context
+	index int64
 }
 
 // warnNoLeader says, once per partition, that records sent to a partition
@@ -361,6 +376,15 @@ func (p *kafkaProducer) renewContexts(first context.CancelFunc) {
 
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 	defer p.recycle(r)
+	if p.opts.OnRecord != nil {
+		off := r.Offset
+		if err != nil || p.opts.Acks == client.AcksNone {
+			off = -1
+		}
+		p.mu.Lock()
+		p.opts.OnRecord(r.Context.(recordIndex).index, r.Partition, off, err != nil)
+		p.mu.Unlock()
+	}
 	if err != nil {
 		p.failed.Add(1)
 		if p.err() != nil {

@@ -18,7 +18,8 @@ func (l *Local) NewProducer(_ context.Context, topic string, opts ProducerOption
 	if err := coord.ValidateTopicName(topic); err != nil {
 		return nil, err
 	}
-	copts := client.ProducerOptions{Acks: opts.Acks, BatchBytes: opts.BatchBytes, Timeout: opts.Timeout, AutoCreate: opts.AutoCreate, OnAck: opts.OnAck, Warnf: opts.Warnf}
+	copts := client.ProducerOptions{Acks: opts.Acks, BatchBytes: opts.BatchBytes, Timeout: opts.Timeout, AutoCreate: opts.AutoCreate, OnAck: opts.OnAck, Warnf: opts.Warnf,
+		Idempotent: opts.Idempotent, OnRecord: opts.OnRecord}
 	if opts.OnCreate != nil {
 		copts.OnCreate = func(t *coord.Topic) { opts.OnCreate(t.Name, len(t.Partitions), t.ReplicationFactor()) }
 	}

@@ -46,6 +46,8 @@ port. SIGINT or SIGTERM stop it cleanly (exit 0).
 			&cli.DurationFlag{Name: "session-timeout", Value: coord.SessionTimeout, Usage: "a broker whose heartbeat is older than this is failed (broker.session.timeout.ms)"},
 			&cli.DurationFlag{Name: "leader-imbalance-check-interval", Value: coord.LeaderImbalanceCheckInterval, Usage: "how often the controller gives leadership back to preferred replicas (leader.imbalance.check.interval.seconds)"},
 			&cli.DurationFlag{Name: "replica-lag-time-max", Value: 30 * time.Second, Usage: "a follower not caught up for this long leaves the ISR (replica.lag.time.max.ms)"},
+			&cli.DurationFlag{Name: "producer-id-expiration", Value: 24 * time.Hour, Usage: "an idempotent producer that wrote nothing to a partition for this long is forgotten there (producer.id.expiration.ms)"},
+			&cli.DurationFlag{Name: "producer-id-expiration-check-interval", Value: 10 * time.Minute, Usage: "how often expired producers are forgotten (producer.id.expiration.check.interval.ms)"},
 			&cli.StringFlag{Name: "listen", Usage: "also serve the Kafka protocol on TCP at `HOST:PORT` (Kafka's listeners; port 0 picks a free port)"},
 			&cli.StringFlag{Name: "advertise", Usage: "the `HOST:PORT` clients are told to use for the TCP listener, when it differs from --listen (advertised.listeners)"},
 			&cli.DurationFlag{Name: "group-initial-rebalance-delay", Value: groupcoord.DefaultInitialRebalanceDelay, Usage: "how long a Kafka client group's first rebalance waits for more members (group.initial.rebalance.delay.ms)"},
@@ -128,7 +130,10 @@ func runBroker(cc *cli.Context) error {
 		RetentionCheckInterval: cc.Duration("retention-check-interval"),
 		CheckpointInterval:     cc.Duration("checkpoint-interval"),
 		ReplicaLagMax:          cc.Duration("replica-lag-time-max"),
-		Logf:                   logf,
+
+		ProducerIDExpiration:              cc.Duration("producer-id-expiration"),
+		ProducerIDExpirationCheckInterval: cc.Duration("producer-id-expiration-check-interval"),
+		Logf:                              logf,
 	})
 	groups := groupcoord.New(groupcoord.Config{
 		Cluster:               c,

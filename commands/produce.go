@@ -3,6 +3,7 @@ package commands
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +27,15 @@ func produceCommand() *cli.Command {
 with a key go to the partition Kafka's Java client would choose
 (murmur2 of the key); records without one use a sticky partitioner.
 Silent on success; the exit status says whether every record was
-acknowledged (3: some were not; stderr says how many).
+acknowledged (3: some were not; stderr says how many). With --acks all
+(the default) the producer is idempotent, as Kafka's: its batches carry a
+producer id and sequence numbers, so it retries every retriable failure,
+a broker gone before answering or a leader change before replication
+included, until --timeout, and a batch the leader already holds is not
+stored again. SIGINT or SIGTERM stops the reading between two lines: what
+was read is still sent and waited for (up to --timeout; a second signal
+ends at once), the offsets of what was acknowledged are printed, stderr
+says how many were not, and the exit status is 130.
 
    seq 1000 | mk produce orders
    echo 'u1:{"total":12}' | mk produce orders --key-separator :
@@ -42,9 +51,10 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "header `KEY=VALUE` for every record (repeatable)"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "send every record to this partition"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "0 (do not wait), 1 (leader has it) or all (every in-sync replica has it)"},
-			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "how long to wait for a leader or for acks (delivery.timeout.ms)"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
+			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
-			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every acknowledged record (with --acks 0 the broker tells no offsets: none are printed)"},
+			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order (OFFSET - for a record not acknowledged; with --acks 0 the broker tells no offsets: none are printed)"},
 			&cli.IntFlag{Name: "batch-size", Value: 256 << 10, Usage: "largest record batch in bytes (batch.size; Kafka's Java client has 16384, librdkafka and franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
 		},
 	}
@@ -84,6 +94,10 @@ type produceFlags struct {
 	key       []byte
 	separator []byte
 	partition int32
+	// idempotent: --idempotence, on by default with --acks all (as
+	// Kafka's producer since 3.0: idempotence is on unless a setting
+	// conflicts); --idempotence with --acks 0 or 1 is a usage error.
+	idempotent bool
 }
 
 func readProduceFlags(cc *cli.Context) (produceFlags, error) {
@@ -116,6 +130,10 @@ func readProduceFlags(cc *cli.Context) (produceFlags, error) {
 		return f, format.Usagef("--key and --key-separator exclude each other")
 	}
 	f.partition = int32(cc.Int("partition"))
+	f.idempotent = cc.Bool("idempotence") && f.acks == client.AcksAll
+	if cc.IsSet("idempotence") && cc.Bool("idempotence") && f.acks != client.AcksAll {
+		return f, format.Usagef("--idempotence needs --acks all (Kafka: must set acks to all in order to use the idempotent producer)")
+	}
 	return f, coord.ValidateTopicName(f.topic)
 }
 
@@ -133,28 +151,14 @@ func produceTo(cc *cli.Context, connect connector) error {
 		Timeout:    cc.Duration("timeout"),
 		AutoCreate: true,
 		Warnf:      warnf(cc.App.ErrWriter),
+		Idempotent: f.idempotent,
 		OnCreate: func(topic string, partitions, rf int) {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
-	if cc.Bool("print-offsets") {
-		opts.OnAck = func(partition int32, base int64, n int) {
-			if base < 0 {
-				return // acks=0: the broker answers nothing
-			}
-			for i := 0; i < n; i++ {
-				out.WriteString(f.topic)
-				out.WriteByte(' ')
-				out.WriteString(strconv.Itoa(int(partition)))
-				out.WriteByte(' ')
-				if base < 0 {
-					out.WriteByte('-') // not known: acks=0 over the wire
-				} else {
-					out.WriteString(strconv.FormatInt(base+int64(i), 10))
-				}
-				out.WriteByte('\n')
-			}
-		}
+	if cc.Bool("print-offsets") && f.acks != client.AcksNone {
+		// (With --acks 0 the broker tells no offsets: none are printed.)
+		opts.OnRecord = (&inputOrder{out: out, topic: f.topic}).record
 	}
 	c, cerr := connect()
 	if cerr != nil {
@@ -174,7 +178,15 @@ func produceTo(cc *cli.Context, connect connector) error {
 	// only when stderr is a terminal).
 	progress := format.NewProgress(os.Stderr)
 	defer progress.Done()
-	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(cc.App.Reader, 1<<20), cluster.LineOptions{
+	// SIGINT or SIGTERM stops the reading between two lines; what was read
+	// is still sent and waited for (up to --timeout), and a second signal
+	// ends the process at once.
+	input := newInterruptibleInput(ctx, cc.App.Reader)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(input, 1<<20), cluster.LineOptions{
 		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
 		Progress: func(acked int64) {
 			if progress.Active() {
@@ -186,8 +198,74 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if ferr := out.Flush(); ferr != nil && sendErr == nil {
 		sendErr = ferr
 	}
+	if ctx.Err() != nil || errors.Is(sendErr, errInterrupted) {
+		// A signal came: the offsets of what was acknowledged are
+		// printed; say how many of the records read were not.
+		cause := closeErr
+		if !errors.Is(sendErr, errInterrupted) {
+			cause = cmp.Or(sendErr, closeErr)
+		}
+		return format.Exitf(format.ExitInterrupted, "interrupted: %d of the %d records read were not acknowledged%s",
+			p.Failed(), p.Failed()+p.Acked(), causeOf(cause))
+	}
 	if err := cluster.NotAcknowledged(p, sendErr, closeErr); err != nil {
 		return format.WithExitCode(format.ExitNotAcknowledged, err)
 	}
 	return cmp.Or(sendErr, closeErr)
+}
+
+// causeOf is ": err", or nothing for nil.
+func causeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+// inputOrder prints --print-offsets lines in the order of the input,
+// whatever order the partitions are acknowledged in, so that line N of the
+// output is about line N of the input: a record acknowledged before an
+// earlier one waits for it to be acknowledged or to fail. A record that
+// failed is "TOPIC PARTITION -".
+type inputOrder struct {
+	out   *bufio.Writer
+	topic string
+	next  int64  // the index of the next line to print
+	ready []slot // ready[i] is about the record of index next+i
+}
+
+type slot struct {
+	set       bool
+	partition int32
+	offset    int64
+}
+
+// record is the producer's OnRecord.
+func (o *inputOrder) record(index int64, partition int32, offset int64, failed bool) {
+	i := int(index - o.next)
+	if i < 0 {
+		return // told twice; cannot happen
+	}
+	for len(o.ready) <= i {
+		o.ready = append(o.ready, slot{})
+	}
+	o.ready[i] = slot{true, partition, offset}
+	n := 0
+	for ; n < len(o.ready) && o.ready[n].set; n++ {
+		s := o.ready[n]
+		o.out.WriteString(o.topic)
+		o.out.WriteByte(' ')
+		o.out.WriteString(strconv.Itoa(int(s.partition)))
+		o.out.WriteByte(' ')
+		if s.offset < 0 {
+			o.out.WriteByte('-')
+		} else {
+			o.out.WriteString(strconv.FormatInt(s.offset, 10))
+		}
+		o.out.WriteByte('\n')
+	}
+	if n > 0 {
+		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
+		o.next += int64(n)
+	}
 }

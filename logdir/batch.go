@@ -275,6 +275,18 @@ func (b *BatchBuilder) Size() int { return max(len(b.buf), BatchHeaderSize) }
 // gives a batch of none, with lastOffsetDelta -1: it covers no offset and
 // an appender should not write it.
 func (b *BatchBuilder) Finish() []byte {
+	return b.finish(noProducerID, noProducerEpoch, noSequence)
+}
+
+// FinishIdempotent is Finish for an idempotent producer: the batch carries
+// its producer id and epoch and the sequence number of its first record
+// (the next batch's is this one's plus its record count). These fields are
+// inside the CRC, so the producer sets them before the checksum, once.
+func (b *BatchBuilder) FinishIdempotent(producerID int64, producerEpoch int16, baseSequence int32) []byte {
+	return b.finish(producerID, producerEpoch, baseSequence)
+}
+
+func (b *BatchBuilder) finish(producerID int64, producerEpoch int16, baseSequence int32) []byte {
 	if len(b.buf) == 0 {
 		b.buf = append(b.buf[:0], make([]byte, BatchHeaderSize)...)
 	}
@@ -295,9 +307,9 @@ func (b *BatchBuilder) Finish() []byte {
 	be.PutUint32(h[offLastOffsetDelta:], uint32(b.count-1))
 	be.PutUint64(h[offBaseTimestamp:], uint64(base))
 	be.PutUint64(h[offMaxTimestamp:], uint64(maxTS))
-	be.PutUint64(h[offProducerID:], noProducerID&math.MaxUint64)
-	be.PutUint16(h[offProducerEpoch:], noProducerEpoch&math.MaxUint16)
-	be.PutUint32(h[offBaseSequence:], noSequence&math.MaxUint32)
+	be.PutUint64(h[offProducerID:], uint64(producerID))
+	be.PutUint16(h[offProducerEpoch:], uint16(producerEpoch))
+	be.PutUint32(h[offBaseSequence:], uint32(baseSequence))
 	be.PutUint32(h[offRecordCount:], uint32(b.count))
 	be.PutUint32(h[offCRC:], crc32.Checksum(b.buf[offAttributes:], crcTable))
 	return b.buf

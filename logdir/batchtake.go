@@ -11,3 +11,12 @@ func (b *BatchBuilder) Take(next []byte) []byte {
 	b.buf, b.count = next[:0], 0
 	return batch
 }
+
+// TakeIdempotent is Take for an idempotent producer: the batch carries its
+// producer id and epoch and its first record's sequence number (see
+// FinishIdempotent).
+func (b *BatchBuilder) TakeIdempotent(next []byte, producerID int64, producerEpoch int16, baseSequence int32) []byte {
+	batch := b.FinishIdempotent(producerID, producerEpoch, baseSequence)
+	b.buf, b.count = next[:0], 0
+	return batch
+}

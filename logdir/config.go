@@ -14,6 +14,10 @@ type Config struct {
 	RetentionBytes     int64 // retention.bytes: delete oldest segments while the log is larger (-1: never)
 	FlushMessages      int64 // flush.messages: fsync after this many unflushed records
 	FlushMs            int64 // flush.ms: fsync when the oldest unflushed append is this old
+	// ProducerIDExpirationMs: an idempotent producer that has written
+	// nothing for this long is forgotten (producer.id.expiration.ms, a
+	// broker config in Kafka: the broker sets it, not the topic).
+	ProducerIDExpirationMs int64
 }
 
 // DefaultConfig returns Kafka's defaults. Flushing is off (MaxInt64), as in
@@ -30,6 +34,8 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
+
+		ProducerIDExpirationMs: DefaultProducerIDExpirationMs,
 	}
 }
 
@@ -68,6 +74,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FlushMs <= 0 {
 		c.FlushMs = d.FlushMs
+	}
+	if c.ProducerIDExpirationMs <= 0 {
+		c.ProducerIDExpirationMs = d.ProducerIDExpirationMs
 	}
 	return c
 }

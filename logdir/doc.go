@@ -10,6 +10,7 @@
 //	00000000000000000000.index      offset index of that segment
 //	00000000000000000000.timeindex  time index of that segment
 //	00000000000000001234.log        next segment: its first offset is 1234
+//	00000000000000001234.snapshot   idempotent producers' state below offset 1234
 //	...
 //	state                           live state, rewritten in place after every append
 //	checkpoints                     durable facts, replaced atomically
@@ -98,13 +99,29 @@
 // and the role, written atomically (temp file, fsync, rename, fsync dir)
 // when they change.
 //
+// # Idempotent producers
+//
+// An append checks every batch that carries a producer id against the
+// state of its producer, under the lock that assigns its offsets: a retry
+// of one of the producer's last five batches appends nothing and answers
+// the original's offsets, a sequence gap or an old epoch is refused (see
+// producerstate.go for Kafka's rules). The state is derived from the batch
+// headers and kept in memory by the Log; <offset>.snapshot files, Kafka's
+// snapshot format (producersnapshot.go states the layout), hold it as it
+// was below offset, written at each roll, checkpoint and clean shutdown.
+// They are a shortcut: recovery loads the newest good one and replays the
+// log after it, and a missing or damaged snapshot only means a longer
+// replay.
+//
 // # Recovery
 //
 // Recover, run by the broker at start, validates every batch after the
 // recovery point, cuts the log at the first bad one (keeping every valid
 // batch before it), removes later segments, rebuilds damaged or missing
-// indexes and reports what it removed. leader-epoch-checkpoint is derived
-// data: a damaged one is rebuilt from the batches' partitionLeaderEpoch.
+// indexes, loads the idempotent producers' state (deleting snapshots above
+// the recovered log end) and reports what it removed.
+// leader-epoch-checkpoint is derived data: a damaged one is rebuilt from the
+// batches' partitionLeaderEpoch.
 //
 // # Lost committed records
 //

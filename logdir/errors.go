@@ -18,6 +18,18 @@ var (
 	ErrOffsetMismatch = errors.New("batch offset does not continue the log")
 	// ErrRecordTooLarge: a batch is over max.message.bytes.
 	ErrRecordTooLarge = errors.New("record batch is larger than max.message.bytes")
+	// ErrOutOfOrderSequence: an idempotent producer's batch does not
+	// continue its sequence (a gap, or a new epoch not starting at 0).
+	// Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER; nothing was appended.
+	ErrOutOfOrderSequence = errors.New("out of order sequence number")
+	// ErrInvalidProducerEpoch: an idempotent producer's epoch is older than
+	// the one the partition last saw from it (a zombie producer). Kafka's
+	// INVALID_PRODUCER_EPOCH; nothing was appended.
+	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrInvalidTxnState: a transactional or control batch from a client;
+	// mk has no transaction coordinator to have begun the transaction.
+	// Kafka's INVALID_TXN_STATE.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
 
 	// Roles.
 

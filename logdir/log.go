@@ -45,6 +45,12 @@ type Log struct {
 	epochLatest int32
 	epochSeq    uint64
 
+	// The idempotent producers' state (producers.go): nil until loaded.
+	producers *producerState
+	// snapshotDamage: the damaged producer snapshots loading deleted,
+	// for Recover's report.
+	snapshotDamage []string
+
 	// The image and the state of this Log's last commit (see readState).
 	lastImage []byte
 	lastState State
@@ -96,6 +102,12 @@ type AppendResult struct {
 	LogEndOffset   int64 // log end offset after the append
 	HighWatermark  int64 // high watermark after the append
 	LogStartOffset int64 // log start offset at the append
+	// Duplicate: the batch repeats one of its idempotent producer's last
+	// five, which the log holds already. Nothing was appended; BaseOffset
+	// and LastOffset are the original's, and Timestamp its max timestamp
+	// (what Kafka answers as the log append time of a duplicate).
+	Duplicate bool
+	Timestamp int64
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
@@ -174,7 +186,12 @@ func (l *Log) closeSegment() {
 // back; Append patches their baseOffset and partitionLeaderEpoch in place
 // (both are outside the CRC, which is why Kafka put them there). It fails
 // with ErrFenced when the replica's leader epoch is not expectEpoch, and
-// with ErrNotLeader when the replica is a follower.
+// with ErrNotLeader when the replica is a follower. Batches of idempotent
+// producers are checked against the producer state in the same critical
+// section (producerstate.go): a retry of one of a producer's last five
+// batches appends nothing and returns the original's offsets with
+// Duplicate set; a sequence gap is ErrOutOfOrderSequence, an old producer
+// epoch ErrInvalidProducerEpoch, and nothing of the append is written.
 func (l *Log) Append(expectEpoch int32, batches []byte) (AppendResult, error) {
 	return l.append(batches, true, expectEpoch)
 }
@@ -182,6 +199,9 @@ func (l *Log) Append(expectEpoch int32, batches []byte) (AppendResult, error) {
 // AppendVerbatim appends batches that already carry their offsets, as a
 // follower copies them from its leader: the bytes are written unchanged.
 // The first batch must start at the log end offset (ErrOffsetMismatch).
+// The idempotent producers' state follows the batches unchecked, so that
+// this replica, once it leads, recognises the retries of what the leader
+// it copied from appended.
 func (l *Log) AppendVerbatim(batches []byte) (AppendResult, error) {
 	return l.append(batches, false, -1)
 }
@@ -266,10 +286,25 @@ func (l *Log) appendCommit(batches []byte, assign bool, expectEpoch int32) (Appe
 // the new state. Called with the flock held.
 func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult, error) {
 	res := AppendResult{BaseOffset: st.LogEndOffset}
+	ps, err := l.producersFor(st, batches)
+	if err != nil {
+		return res, err
+	}
+	if ps != nil {
+		dup, isDup, err := l.checkProducers(ps, st, batches, assign)
+		if err != nil {
+			return res, err
+		}
+		if isDup {
+			return AppendResult{BaseOffset: dup.FirstOffset(), LastOffset: dup.LastOffset, LogEndOffset: st.LogEndOffset,
+				HighWatermark: st.HighWatermark, LogStartOffset: st.LogStartOffset, Duplicate: true, Timestamp: dup.Timestamp}, nil
+		}
+	}
+	applied := 0                         // ps.pending applied so far
 	runStart, runPos := 0, st.ActiveSize // the run of batches not yet written
 	var latestEpoch int32 = -1
 	epochKnown := l.epochSeq != 0 && l.epochSeq == st.Seq
-	for p := 0; p < len(batches); {
+	for p, i := 0, 0; p < len(batches); i++ {
 		b := batches[p:]
 		h, _ := ParseBatchHeader(b)
 		size := h.Size()
@@ -281,6 +316,16 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 				return res, err
 			}
 			runStart, runPos = p, st.ActiveSize
+			if ps != nil {
+				// The roll committed the batches before this one:
+				// snapshot the state there, named by the new
+				// segment's base offset, as Kafka's roll does.
+				applied = ps.applyPending(applied, i)
+				ps.mapEnd = st.LogEndOffset
+				if err := l.snapshotLocked(ps); err != nil {
+					return res, err
+				}
+			}
 		}
 		if assign {
 			SetBaseOffset(b, st.LogEndOffset)
@@ -291,7 +336,10 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 				if err := l.writeRun(batches[runStart:p], runPos); err != nil {
 					return res, err
 				}
-				l.commit(st)
+				if l.commit(st) == nil && ps != nil {
+					ps.applyPending(applied, i)
+					ps.mapEnd = st.LogEndOffset
+				}
 				return res, fmt.Errorf("%w: batch at offset %d, log ends at %d", ErrOffsetMismatch, h.BaseOffset, st.LogEndOffset)
 			}
 			if h.PartitionLeaderEpoch > latestEpoch {
@@ -318,6 +366,10 @@ func (l *Log) appendLocked(st *State, batches []byte, assign bool) (AppendResult
 	}
 	if err := l.commit(st); err != nil {
 		return res, err
+	}
+	if ps != nil {
+		ps.applyPending(applied, len(batches))
+		ps.mapEnd = st.LogEndOffset
 	}
 	if epochKnown {
 		l.epochSeq = st.Seq

@@ -74,6 +74,11 @@ func (l *Log) AdvanceLogStart(offset int64, leaderEpoch int32) (State, error) {
 			}
 		}
 	}
+	// As retention does: a producer snapshot below the log start could not
+	// be completed from the log; the producers stay known in memory.
+	if err := removeSnapshots(l.dir, func(o int64) bool { return o < st.LogStartOffset }); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 

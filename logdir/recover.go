@@ -17,6 +17,16 @@ type RecoveryReport struct {
 	DeletedSegments []int64 // segments after the damage, removed whole
 	Damage          string  // what the first damage was ("" if none)
 	LogEndOffset    int64
+	// Producers is the number of idempotent producers the partition
+	// knows after recovery; ProducerSnapshot the offset of the snapshot
+	// their state was loaded from (-1: none, replayed from the log start)
+	// and ReplayedFrom where the replay of the log began.
+	Producers        int
+	ProducerSnapshot int64
+	ReplayedFrom     int64
+	// BadSnapshots names the producer snapshots that were damaged or cut
+	// short and were deleted (their state was rebuilt from the log).
+	BadSnapshots []string
 	// LostCommittedTo is above LogEndOffset when the recovered log lacks
 	// records it had and that may have been committed (offsets
 	// LogEndOffset to LostCommittedTo-1): the replica was left a follower
@@ -223,6 +233,19 @@ func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	if err := writeCheckpoints(l.dir, checkpointsOf(&st)); err != nil {
 		return nil, err
 	}
+	// The idempotent producers' state: the newest good snapshot at or
+	// below the recovered log end, then the log after it. A snapshot of
+	// the result makes the next start cheap.
+	l.snapshotDamage = nil
+	ps, err := l.loadProducers(&st)
+	if err != nil {
+		return nil, err
+	}
+	rep.ProducerSnapshot, rep.ReplayedFrom = ps.loadedFrom, max(ps.loadedFrom, st.LogStartOffset)
+	if err := l.snapshotLocked(ps); err != nil {
+		return nil, err
+	}
+	rep.Producers, rep.BadSnapshots = len(ps.producers), l.snapshotDamage
 	rep.LogEndOffset = st.LogEndOffset
 	rep.LostCommittedTo = st.LostCommittedTo
 	rep.Segments = len(bases) - len(rep.DeletedSegments)

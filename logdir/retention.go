@@ -72,6 +72,13 @@ func (l *Log) DeleteRetained(nowMs int64) (RetentionResult, error) {
 			}
 		}
 	}
+	// The snapshots of the deleted segments: a state loaded from one
+	// could not be completed, the batches after it being gone. The
+	// producers in memory stay until they expire, as in Kafka, and the
+	// snapshot at the new log start keeps them for a restart.
+	if err := removeSnapshots(l.dir, func(o int64) bool { return o < res.LogStartOffset }); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 

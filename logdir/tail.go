@@ -66,6 +66,12 @@ func (l *Log) loadTail() (State, error) {
 		changed = true
 	}
 	if changed {
+		// A rebuilt state may end the log below a producer snapshot,
+		// which then describes batches that are gone. (The producer
+		// state in memory catches up at the next append.)
+		if err := l.dropSnapshotsAbove(st.LogEndOffset); err != nil {
+			return st, err
+		}
 		if err := l.cutIndexes(); err != nil {
 			return st, err
 		}

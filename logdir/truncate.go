@@ -63,9 +63,13 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 			return err
 		}
 		if kept := trimEpochs(es, st.LogEndOffset); len(kept) != len(es) {
-			return writeLeaderEpochs(l.dir, kept)
+			if err := writeLeaderEpochs(l.dir, kept); err != nil {
+				return err
+			}
 		}
-		return nil
+		// The producer state of the cut log: snapshots above the cut
+		// go, and it is loaded again from those left and the log.
+		return l.afterCut(st)
 	})
 	return st.LogEndOffset, err
 }
@@ -136,6 +140,14 @@ func (l *Log) Reset(offset int64) error {
 		}
 		resetActive(st, offset)
 		st.LogStartOffset, st.LogEndOffset, st.HighWatermark, st.FlushedOffset = offset, offset, offset, offset
+		// Kafka's truncateFullyAndStartAt: no producer is known in an
+		// empty log.
+		if err := removeSnapshots(l.dir, func(int64) bool { return true }); err != nil {
+			return err
+		}
+		if l.producers != nil {
+			l.producers = newProducerState(offset)
+		}
 		return l.openActive(offset, st)
 	})
 	if err != nil {

@@ -31,6 +31,13 @@ type Options struct {
 	// ReplicaLagMax: a follower not caught up for this long leaves the ISR
 	// (replica.lag.time.max.ms, 30 s).
 	ReplicaLagMax time.Duration
+	// ProducerIDExpiration: an idempotent producer that has written
+	// nothing to a partition for this long is forgotten there
+	// (producer.id.expiration.ms, 1 day), checked every
+	// ProducerIDExpirationCheckInterval
+	// (producer.id.expiration.check.interval.ms, 10 minutes).
+	ProducerIDExpiration              time.Duration
+	ProducerIDExpirationCheckInterval time.Duration
 	// Logf reports what the manager does; nil discards.
 	Logf func(format string, args ...any)
 }
@@ -42,6 +49,9 @@ func DefaultOptions() Options {
 		CheckpointInterval:     time.Minute,
 		Backstop:               time.Second,
 		ReplicaLagMax:          30 * time.Second,
+
+		ProducerIDExpiration:              logdir.DefaultProducerIDExpirationMs * time.Millisecond,
+		ProducerIDExpirationCheckInterval: 10 * time.Minute,
 	}
 }
 
@@ -96,6 +106,12 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.ReplicaLagMax <= 0 {
 		opts.ReplicaLagMax = d.ReplicaLagMax
 	}
+	if opts.ProducerIDExpiration <= 0 {
+		opts.ProducerIDExpiration = d.ProducerIDExpiration
+	}
+	if opts.ProducerIDExpirationCheckInterval <= 0 {
+		opts.ProducerIDExpirationCheckInterval = d.ProducerIDExpirationCheckInterval
+	}
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
@@ -115,6 +131,8 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 	defer retention.Stop()
 	checkpoint := time.NewTicker(m.opts.CheckpointInterval)
 	defer checkpoint.Stop()
+	expireProducers := time.NewTicker(m.opts.ProducerIDExpirationCheckInterval)
+	defer expireProducers.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -126,6 +144,8 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 			m.applyRetention()
 		case <-checkpoint.C:
 			m.checkpoint()
+		case <-expireProducers.C:
+			m.expireProducers()
 		}
 	}
 }
@@ -176,7 +196,7 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				delete(m.openErrs, k)
 				m.reps[k] = r
 			}
-			r.log.SetConfig(t.LogConfig())
+			r.log.SetConfig(m.logConfig(t))
 			st, err := r.log.Check()
 			if err != nil {
 				// Its role stays as it was until the check passes.
@@ -335,7 +355,7 @@ func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*r
 			return nil, err
 		}
 	}
-	l, rep, err := logdir.Recover(dir, t.LogConfig())
+	l, rep, err := logdir.Recover(dir, m.logConfig(t))
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +363,9 @@ func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*r
 	if rep.Truncated() {
 		m.opts.Logf("recovered %s: cut %d bytes and %d segments at offset %d: %s",
 			dir, rep.TruncatedBytes, len(rep.DeletedSegments), rep.LogEndOffset, rep.Damage)
+	}
+	for _, bad := range rep.BadSnapshots {
+		m.opts.Logf("recovered %s: deleted a damaged producer state snapshot (rebuilt from the log): %s", dir, bad)
 	}
 	if rep.LeaderEpochs != "" {
 		m.opts.Logf("recovered %s: %s", dir, rep.LeaderEpochs)
@@ -563,6 +586,27 @@ func (m *Manager) applyRetention() {
 	}
 }
 
+// logConfig is the log configuration of topic t's replicas on this broker:
+// the topic's, and the broker's producer.id.expiration.ms.
+func (m *Manager) logConfig(t *coord.Topic) logdir.Config {
+	cfg := t.LogConfig()
+	cfg.ProducerIDExpirationMs = m.opts.ProducerIDExpiration.Milliseconds()
+	return cfg
+}
+
+// expireProducers forgets, in every replica, the idempotent producers that
+// wrote nothing for producer.id.expiration.ms.
+func (m *Manager) expireProducers() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now().UnixMilli()
+	for _, r := range m.reps {
+		if n := r.log.ExpireProducers(now); n > 0 {
+			m.opts.Logf("%s: forgot %d idempotent producers idle for %v", r.dir, n, m.opts.ProducerIDExpiration)
+		}
+	}
+}
+
 func (m *Manager) checkpoint() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -586,6 +630,12 @@ func (m *Manager) shutdown() {
 	defer m.mu.Unlock()
 	for _, r := range m.reps {
 		r.log.Checkpoint()
+		// The producer state at the log end, whether or not idempotent
+		// producers wrote: the next start replays nothing (Kafka's
+		// snapshot in UnifiedLog.close).
+		if err := r.log.SnapshotProducers(); err != nil {
+			m.opts.Logf("%s: producer state snapshot: %v", r.dir, err)
+		}
 		r.log.Close()
 	}
 	m.reps = map[string]*replica{}

@@ -118,7 +118,16 @@ func (p *Partition) Append(batch []byte, acks int16) (ProduceResult, error) {
 		}
 		return res, err
 	}
-	p.r.changed.notify()
+	if ar.Duplicate {
+		// A retry of one of its idempotent producer's last five
+		// batches: nothing was appended, and the answer is the
+		// original's offsets, with its max timestamp as the log append
+		// time, as Kafka's UnifiedLog answers a duplicate (for a
+		// CreateTime topic too). acks=all waits for the original.
+		lat = ar.Timestamp
+	} else {
+		p.r.changed.notify()
+	}
 	res.BaseOffset, res.LastOffset, res.LogAppendTime = ar.BaseOffset, ar.LastOffset, lat
 	res.epoch = role.LeaderEpoch
 	res.LogStartOffset = ar.LogStartOffset

@@ -23,9 +23,10 @@ import (
 // The errors name the Kafka error the server answers with:
 // ErrInvalidRecord (INVALID_RECORD), ErrInvalidTimestamp
 // (INVALID_TIMESTAMP), logdir.ErrCorrupt (CORRUPT_MESSAGE),
-// logdir.ErrRecordTooLarge (MESSAGE_TOO_LARGE), ErrUnknownProducerID
-// (UNKNOWN_PRODUCER_ID). Errors about single records come as a
-// *RecordErrors listing them (KIP-467's record errors).
+// logdir.ErrRecordTooLarge (MESSAGE_TOO_LARGE). Errors about single
+// records come as a *RecordErrors listing them (KIP-467's record errors).
+// An idempotent producer's sequence and epoch are checked by the log,
+// under the lock that assigns offsets (logdir/producerstate.go).
 
 var (
 	// ErrInvalidRecord: the batch breaks a rule of the record format
@@ -34,11 +35,6 @@ var (
 	// ErrInvalidTimestamp: a record's timestamp is out of the topic's
 	// bounds, or the producer claimed LogAppendTime.
 	ErrInvalidTimestamp = errors.New("invalid timestamp")
-	// ErrUnknownProducerID: the batch names a producer id this cluster
-	// never issued (mk serves no InitProducerId yet, so it has no
-	// producer state to keep an idempotent or transactional producer's
-	// batches exactly once).
-	ErrUnknownProducerID = errors.New("unknown producer id")
 )
 
 // RecordError is one record's reason for refusing its batch.
@@ -129,9 +125,7 @@ func validateProduced(batch []byte, rules batchRules) (logAppendTime int64, err 
 		return -1, fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
 		return -1, fmt.Errorf("%w: invalid sequence number %d in record batch with producerId %d", ErrInvalidRecord, h.BaseSequence, h.ProducerID)
-	case h.ProducerID >= 0:
-		return -1, fmt.Errorf("%w: producer id %d was not issued by this cluster (mk does not serve InitProducerId yet): produce without idempotence", ErrUnknownProducerID, h.ProducerID)
-	case h.IsTransactional():
+	case h.IsTransactional() && h.ProducerID < 0:
 		return -1, fmt.Errorf("%w: transactional batch without a producer id", ErrInvalidRecord)
 	}
 

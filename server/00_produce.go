@@ -40,6 +40,13 @@ import (
 //   - acks=-1 and the ISR below min.insync.replicas: NOT_ENOUGH_REPLICAS;
 //   - then the leader's validation (replica/validate.go): INVALID_RECORD,
 //     MESSAGE_TOO_LARGE, CORRUPT_MESSAGE, INVALID_TIMESTAMP;
+//   - an idempotent producer's batch, checked in the append under the
+//     partition lock (logdir/producerstate.go): a retry of one of its
+//     last five batches is answered with the original's offsets (and its
+//     max timestamp as the log append time) and not appended again; a gap
+//     or a new epoch not starting at sequence 0 is
+//     OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH, a
+//     transactional batch INVALID_TXN_STATE;
 //   - acks=-1: REQUEST_TIMED_OUT when the in-sync replicas do not all
 //     have the batch within the request's timeout,
 //     NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
@@ -255,8 +262,6 @@ func produceErrorCode(err error) int16 {
 		return kerr.InvalidTimestamp.Code
 	case errors.Is(err, replica.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, replica.ErrUnknownProducerID):
-		return kerr.UnknownProducerID.Code
 	case errors.Is(err, replica.ErrInvalidRequiredAcks):
 		return kerr.InvalidRequiredAcks.Code
 	case errors.Is(err, errUnsupportedCompression):

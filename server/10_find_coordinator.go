@@ -10,8 +10,13 @@ import (
 // coordinator is the same whichever broker answers (groupcoord's
 // rendezvous choice among the live brokers), given at the address of the
 // listener the request came through; COORDINATOR_NOT_AVAILABLE when it has
-// no such listener. mk has no transaction coordinator: key type 1 is
-// INVALID_REQUEST, as an unknown type is.
+// no such listener. mk has no transaction coordinator: key type 1 (a
+// transactional id) is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Kafka's
+// answer for a transactional id the client may not use (it checks DESCRIBE
+// on it first), as InitProducerId answers one: clients report it at once
+// as the fatal error it is, where any other answer would have them retry a
+// coordinator that never comes until their timeout. An unknown type is
+// INVALID_REQUEST.
 func init() { register(10, 0, 5, handleFindCoordinator) }
 
 func handleFindCoordinator(r *request) (kmsg.Response, error) {
@@ -45,6 +50,9 @@ func handleFindCoordinator(r *request) (kmsg.Response, error) {
 }
 
 func (r *request) findCoordinator(keyType int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
+	if keyType == 1 {
+		return kerr.TransactionalIDAuthorizationFailed
+	}
 	if keyType != 0 {
 		return kerr.InvalidRequest
 	}

@@ -39,6 +39,12 @@ func errorCode(err error) int16 {
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, logdir.ErrCorrupt):
 		return kerr.CorruptMessage.Code
+	case errors.Is(err, logdir.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, logdir.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, logdir.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
 	case errors.Is(err, coord.ErrInvalidTopic), errors.Is(err, coord.ErrTopicNameCollision):
 		// Kafka's controller answers a '.'/'_' collision as an invalid
 		// name, not as an existing topic.

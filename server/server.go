@@ -66,6 +66,10 @@ type Server struct {
 	ctx context.Context
 	end context.CancelFunc
 
+	// producerIDs gives InitProducerId its ids, from blocks the broker
+	// claims in the metadata directory.
+	producerIDs *coord.ProducerIDs
+
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[net.Conn]struct{}
@@ -85,7 +89,8 @@ func New(cfg Config) *Server {
 		cfg.Logf = func(string, ...any) {}
 	}
 	ctx, end := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, ctx: ctx, end: end, conns: map[net.Conn]struct{}{}}
+	return &Server{cfg: cfg, ctx: ctx, end: end, conns: map[net.Conn]struct{}{},
+		producerIDs: coord.NewProducerIDs(cfg.Cluster, cfg.BrokerID)}
 }
 
 // Serve accepts connections on l until the server is closed. unixSocket

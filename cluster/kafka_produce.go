@@ -76,6 +76,12 @@ type kafkaProducer struct {
 	// promiseFn is p.promise, made once (a method value is a new closure
 	// each time it is taken).
 	promiseFn func(*kgo.Record, error)
+
+	// pending are the records Send made that produce has not been given;
+	// work carries them there; produced is closed when produce returns.
+	pending  []sendRec
+	work     chan handoff
+	produced chan struct{}
 }
 
 // deadlineStep is how often a producer starts a new record context.
@@ -138,6 +144,9 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	p := &kafkaProducer{k: k, cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel,
 		leaderless: leaderless, warned: map[int32]bool{}}
 	p.promiseFn = p.promise
+	p.pending = make([]sendRec, 0, handoffSize)
+	p.work, p.produced = make(chan handoff, 4), make(chan struct{})
+	go p.produce()
 	go p.renewContexts(p.newRecordContext())
 	return p, nil
 }
@@ -288,8 +297,63 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 		r.Context = recordIndex{ctx, p.sent}
 	}
 	p.sent++
-	p.cl.Produce(ctx, r, p.promiseFn)
+	p.pending = append(p.pending, sendRec{ctx, r})
+	if len(p.pending) == handoffSize {
+		p.handoff(handoff{recs: p.pending})
+		p.pending = make([]sendRec, 0, handoffSize)
+	}
 	return nil
+}
+
+// A producer is two goroutines: the caller's, which reads the input and
+// makes records (Send), and one that hands them to kgo (produce), a
+// handoffSize of them at a time: kgo's part of a record costs as much as
+// the rest, and the two run side by side, as a reading thread and
+// librdkafka's do in kcat. Records keep their order.
+
+// handoffSize is how many records Send passes on at once.
+const handoffSize = 256
+
+// sendRec is a record made by Send, and the context it was sent with.
+type sendRec struct {
+	ctx context.Context
+	r   *kgo.Record
+}
+
+// handoff is what Send passes to produce: records, then what to do once
+// they are with kgo: send what lingers (idle), or tell that they are
+// (done).
+type handoff struct {
+	recs []sendRec
+	idle bool
+	done chan struct{}
+}
+
+// handoff passes h to produce.
+func (p *kafkaProducer) handoff(h handoff) { p.work <- h }
+
+// produce gives kgo the records Send made, in order, until work is closed.
+func (p *kafkaProducer) produce() {
+	defer close(p.produced)
+	for h := range p.work {
+		for _, s := range h.recs {
+			p.cl.Produce(s.ctx, s.r, p.promiseFn)
+		}
+		if h.idle {
+			p.cl.Flush(doneContext)
+		}
+		if h.done != nil {
+			close(h.done)
+		}
+	}
+}
+
+// sync hands off what Send has made and waits until kgo has it.
+func (p *kafkaProducer) sync() {
+	done := make(chan struct{})
+	p.handoff(handoff{recs: p.pending, done: done})
+	p.pending = make([]sendRec, 0, handoffSize)
+	<-done
 }
 
 // recordIndex carries a record's Send index to its promise (OnRecord).
@@ -447,7 +511,8 @@ func (p *kafkaProducer) err() error {
 // Flush stops every linger before it waits; with a context already done
 // it returns at once.)
 func (p *kafkaProducer) Idle() error {
-	p.cl.Flush(doneContext)
+	p.handoff(handoff{recs: p.pending, idle: true})
+	p.pending = make([]sendRec, 0, handoffSize)
 	return p.err()
 }
 
@@ -460,6 +525,7 @@ var doneContext = func() context.Context {
 
 // Flush waits until every record sent so far is acknowledged or failed.
 func (p *kafkaProducer) Flush() error {
+	p.sync()
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout+5*time.Second)
 	defer cancel()
 	if err := p.cl.Flush(ctx); err != nil {
@@ -471,6 +537,8 @@ func (p *kafkaProducer) Flush() error {
 // Close flushes and closes the producer's connections.
 func (p *kafkaProducer) Close() error {
 	err := p.Flush()
+	close(p.work)
+	<-p.produced
 	p.cancel()
 	p.cl.Close()
 	return err

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -164,6 +165,7 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
+	kafkaProducerGC(c)
 	ctx, stop := requestContext()
 	defer stop()
 	p, err := c.NewProducer(ctx, f.topic, opts)
@@ -267,5 +269,18 @@ func (o *inputOrder) record(index int64, partition int32, offset int64, failed b
 	if n > 0 {
 		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
 		o.next += int64(n)
+	}
+}
+
+// kafkaProducerGC gives the garbage collector more room in a process
+// whose work is a Kafka producer (mk produce -b, mk bench produce -b):
+// kgo allocates as it batches and encodes records, and at Go's default
+// (GOGC=100) collecting took a tenth of the producer's CPU, what kept it
+// behind kcat -P; at 400 it is as fast, for a larger heap (a peak RSS of
+// about 120 MB instead of 60 MB). mk's own producer appends batches to
+// the log and keeps the default; so does a GOGC the user set.
+func kafkaProducerGC(c cluster.Client) {
+	if _, remote := c.(*cluster.Kafka); remote && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 }

@@ -236,6 +236,7 @@ type kafkaConsumer struct {
 	// consumed from their start, and a deleted one ends the consumer.
 	watchTopics []string
 	group       string
+	strategy    string        // the group member's --strategy, as given
 	wake        chan struct{} // a group's callback says: look at done again
 }
 
@@ -344,6 +345,9 @@ func (c *kafkaConsumer) finished() bool {
 // fetchErr is the first error of a poll that ends the consumer.
 func (c *kafkaConsumer) fetchErr(fs kgo.Fetches) error {
 	for _, fe := range fs.Errors() {
+		if c.group != "" && fe.Topic == "" && errors.Is(fe.Err, kerr.InconsistentGroupProtocol) {
+			return c.k.otherStrategy(c.group, c.strategy)
+		}
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
 			continue
@@ -400,14 +404,24 @@ func (c *kafkaConsumer) checkTopics(ctx context.Context, cancel context.CancelCa
 			continue // a cluster that does not answer now: the fetches say more
 		}
 		add := map[string]map[int32]kgo.Offset{}
+		refresh := false
 		for _, t := range c.watchTopics {
 			td := detail(tds, t)
 			if errors.Is(td.Err, kerr.UnknownTopicOrPartition) || td.Err == nil && td.ID != ids[t] && ids[t] != (kadm.TopicID{}) {
 				cancel(c.deleted(t))
 				return
 			}
-			if td.Err != nil || len(td.Partitions) <= counts[t] || c.group != "" {
-				continue // a group's coordinator assigns new partitions
+			if td.Err != nil || len(td.Partitions) <= counts[t] {
+				continue
+			}
+			if c.group != "" {
+				// The group's leader gives new partitions out: kgo's
+				// leader rejoins when its metadata shows more
+				// partitions, which it would otherwise learn only at
+				// its next refresh (metadata.max.age.ms, 5 minutes).
+				counts[t] = len(td.Partitions)
+				refresh = true
+				continue
 			}
 			for p := int32(counts[t]); p < int32(len(td.Partitions)); p++ {
 				if add[t] == nil {
@@ -422,6 +436,9 @@ func (c *kafkaConsumer) checkTopics(ctx context.Context, cancel context.CancelCa
 		}
 		if len(add) > 0 {
 			c.cl.AddConsumePartitions(add)
+		}
+		if refresh {
+			c.cl.ForceMetadataRefresh()
 		}
 	}
 }
@@ -443,6 +460,35 @@ func balancer(strategy string) (kgo.GroupBalancer, error) {
 		return kgo.StickyBalancer(), nil
 	}
 	return nil, newKafkaError(coord.ErrInvalidConfig, nil, "unknown assignment strategy %q: use range, roundrobin or sticky", strategy)
+}
+
+// otherStrategy is the error of a member the coordinator refused
+// (INCONSISTENT_GROUP_PROTOCOL) because the group's members use another
+// assignor: said as mk's own groups say it, with the group's strategy
+// from DescribeGroups (a usage error: the flag must change, retrying will
+// not help).
+func (k *Kafka) otherStrategy(group, asked string) error {
+	if asked == "" {
+		asked = coord.StrategyRange
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
+	defer cancel()
+	dg, err := k.describeGroup(ctx, group)
+	if err != nil || dg.Protocol == "" || dg.ProtocolType != "consumer" {
+		return newKafkaError(coord.ErrInvalidConfig, kerr.InconsistentGroupProtocol, "group %s does not take members asking for the %s strategy (INCONSISTENT_GROUP_PROTOCOL)", group, asked)
+	}
+	return newKafkaError(coord.ErrInvalidConfig, kerr.InconsistentGroupProtocol, "group %s uses the %s strategy; this consumer asked for %s", group, strategyName(dg.Protocol), asked)
+}
+
+// strategyName is mk's name of a Kafka assignor (see balancer).
+func strategyName(protocol string) string {
+	switch protocol {
+	case "cooperative-sticky":
+		return coord.StrategySticky
+	case "sticky":
+		return "eager-sticky"
+	}
+	return protocol
 }
 
 // ConsumeGroup is a Kafka-protocol member of a consumer group (kgo's
@@ -482,7 +528,7 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 	if opts.ResetEarliest {
 		reset = kgo.NewOffset().AtStart()
 	}
-	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, wake: make(chan struct{}, 1)}
+	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, strategy: opts.Strategy, wake: make(chan struct{}, 1)}
 	var assignedOnce bool
 	var failed error // an assignment that cannot be caught up with (-e)
 	wake := func() {

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"mk/client"
+	"mk/coord"
 )
 
 // TestKafkaGroupStopEarlyRestart: a group member that stops after a
@@ -52,5 +54,79 @@ func TestKafkaGroupStopEarlyRestart(t *testing.T) {
 	want := []string{"t/1/0 =1", "t/1/1 =2", "t/1/2 =3", "t/1/3 =4"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("three runs printed %q, want %q", got, want)
+	}
+}
+
+// TestKafkaGroupNewPartitions: partitions added to a topic a group
+// consumes are given out at once (the consumer's topic check refreshes
+// kgo's metadata, so the group's leader rejoins), not at kgo's next
+// metadata refresh five minutes later.
+func TestKafkaGroupNewPartitions(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, stop := context.WithCancel(ctx(t))
+	defer stop()
+	var recs collected
+	done := make(chan error, 1)
+	go func() {
+		done <- k.ConsumeGroup(c, []string{"t"}, client.GroupOptions{Group: "g", ClientID: "a", ResetEarliest: true}, recs.handler(1))
+	}()
+	waitFor(t, func() bool {
+		v, _, err := k.Group(ctx(t), "g")
+		return err == nil && v.State == "Stable" && len(v.Members) == 1 && len(v.Members[0].Partitions) == 1
+	})
+	if err := k.AlterTopic(ctx(t), "t", TopicChange{Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := k.NewProducer(ctx(t), "t", ProducerOptions{Acks: client.AcksAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(2, time.Now().UnixMilli(), nil, []byte("new"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if got := recs.get(); err != nil || !slices.Equal(got, []string{"t/2/0 =new"}) {
+			t.Fatalf("member: %v, printed %q", err, got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the record of a new partition was not consumed within 20s")
+	}
+}
+
+// TestKafkaGroupOtherStrategy: a member asking for another assignor than
+// the group's members use is refused by the coordinator
+// (INCONSISTENT_GROUP_PROTOCOL); mk says which strategy the group uses, a
+// usage error (exit 2) as with mk's own groups.
+func TestKafkaGroupOtherStrategy(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	c, stop := context.WithCancel(ctx(t))
+	done := make(chan error, 1)
+	var recs collected
+	go func() {
+		done <- k.ConsumeGroup(c, []string{"t"}, client.GroupOptions{Group: "g", ClientID: "a", Strategy: "roundrobin"}, recs.handler(0))
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("live member: %v", err)
+		}
+	}()
+	waitFor(t, func() bool {
+		v, _, err := k.Group(ctx(t), "g")
+		return err == nil && v.State == "Stable" && len(v.Members) == 1
+	})
+	err := k.ConsumeGroup(ctx(t), []string{"t"}, client.GroupOptions{Group: "g", ClientID: "b", ExitAtEnd: true}, recs.handler(0))
+	if !errors.Is(err, coord.ErrInvalidConfig) || err.Error() != "group g uses the roundrobin strategy; this consumer asked for range" {
+		t.Fatalf("member asking for range: %v", err)
 	}
 }

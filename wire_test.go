@@ -65,6 +65,13 @@ var wireScripts = []string{
 	"describe_corrupt_metadata",
 	"describe_dead_brokers",
 	"describe_topic",
+	"group_add_partitions",
+	"group_bad_input",
+	"group_commit_modes",
+	"group_exit_at_end",
+	"group_restart",
+	"group_three_members",
+	"group_two_members",
 	"produce_auto_create",
 	"produce_consume_basic",
 	"produce_dead_leader",
@@ -146,6 +153,13 @@ func wireArgs(args []string, dir string) []string {
 	var add []string
 	if has("listen") && !given("listen") {
 		add = append(add, "--listen", "127.0.0.1:0")
+	}
+	if has("group-initial-rebalance-delay") && !given("group-initial-rebalance-delay") {
+		// Kafka's own tests run their brokers with
+		// group.initial.rebalance.delay.ms=0: every new group's first
+		// member would wait 3 s, which adds up over the group scripts'
+		// dozens of short-lived members (and says nothing they test).
+		add = append(add, "--group-initial-rebalance-delay", "0s")
 	}
 	if has("bootstrap-server") && !given("bootstrap-server", "b") && os.Getenv("MK_BOOTSTRAP_SERVER") == "" {
 		if d := argDir(args); d != "" {
@@ -247,10 +261,10 @@ func TestWireArgs(t *testing.T) {
 		{"mk topic create t --partitions 2", "mk topic create -b 127.0.0.1:9001,127.0.0.1:9002 t --partitions 2"},
 		{"mk --dir " + dir + " consume t -e", "mk --dir " + dir + " consume -b 127.0.0.1:9001,127.0.0.1:9002 t -e"},
 		{"mk consume t -b x:1", "mk consume t -b x:1"},
-		{"mk broker --id 1", "mk broker --listen 127.0.0.1:0 --id 1"},
-		{"mk broker --id 1 --listen 127.0.0.1:9", "mk broker --id 1 --listen 127.0.0.1:9"},
+		{"mk broker --id 1", "mk broker --listen 127.0.0.1:0 --group-initial-rebalance-delay 0s --id 1"},
+		{"mk broker --id 1 --listen 127.0.0.1:9 --group-initial-rebalance-delay 3s", "mk broker --id 1 --listen 127.0.0.1:9 --group-initial-rebalance-delay 3s"},
 		{"mk cluster stop", "mk cluster stop"},
-		{"mk cluster start --brokers 2", "mk cluster start --listen 127.0.0.1:0 --brokers 2"},
+		{"mk cluster start --brokers 2", "mk cluster start --listen 127.0.0.1:0 --group-initial-rebalance-delay 0s --brokers 2"},
 	} {
 		if got := strings.Join(wireArgs(strings.Fields(c.in), dir), " "); got != c.want {
 			t.Errorf("%s: got %s, want %s", c.in, got, c.want)

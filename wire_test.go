@@ -71,6 +71,8 @@ var wireScripts = []string{
 	"group_delete",
 	"group_describe",
 	"group_exit_at_end",
+	"group_kill_member",
+	"group_long_names",
 	"group_reset_offsets",
 	"group_restart",
 	"group_three_members",

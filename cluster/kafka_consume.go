@@ -554,12 +554,14 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 			logf("group %s: assigned %s", opts.Group, formatAssignment(assigned))
-			if opts.ExitAtEnd {
-				if err := c.resolveAssigned(ctx, opts, assigned); err != nil {
-					c.mu.Lock()
-					failed = err
-					c.mu.Unlock()
-				}
+			// Every member resolves where its new partitions start, to
+			// say when a committed offset is out of range (kgo resets
+			// it silently); only a member that exits at the end needs
+			// the answer, and fails without it.
+			if err := c.resolveAssigned(ctx, opts, assigned); err != nil && opts.ExitAtEnd {
+				c.mu.Lock()
+				failed = err
+				c.mu.Unlock()
 			}
 			c.mu.Lock()
 			assignedOnce = true
@@ -643,7 +645,9 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 
 // resolveAssigned records where newly assigned partitions start and end,
 // for a member that exits once caught up: its committed offset (else the
-// reset policy's) and the high watermark now.
+// reset policy's) and the high watermark now. A committed offset outside
+// the log (retention deleted it) is reset by the policy, and said as mk's
+// own consumers say it.
 func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOptions, assigned map[string][]int32) error {
 	if len(assigned) == 0 {
 		return nil
@@ -696,7 +700,9 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 			}
 			if next < s.Offset || next > e.Offset {
 				// Out of range: kgo resets by the policy.
-				next = map[bool]int64{true: s.Offset, false: e.Offset}[opts.ResetEarliest]
+				reset := map[bool]int64{true: s.Offset, false: e.Offset}[opts.ResetEarliest]
+				orNop(opts.Warnf)("partition %s: offset %d is out of range (the log holds %d to %d); resetting to %d", tp, next, s.Offset, e.Offset, reset)
+				next = reset
 			}
 			c.pos[tp] = &position{next: next, end: e.Offset}
 		}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"mk/client"
 	"mk/coord"
@@ -128,5 +131,55 @@ func TestKafkaGroupOtherStrategy(t *testing.T) {
 	err := k.ConsumeGroup(ctx(t), []string{"t"}, client.GroupOptions{Group: "g", ClientID: "b", ExitAtEnd: true}, recs.handler(0))
 	if !errors.Is(err, coord.ErrInvalidConfig) || err.Error() != "group g uses the roundrobin strategy; this consumer asked for range" {
 		t.Fatalf("member asking for range: %v", err)
+	}
+}
+
+// TestKafkaGroupCommitOutOfRange: a committed offset that retention (here
+// DeleteRecords) removed is reset by the member's policy, and the member
+// says so as mk's own consumers do: with -e and while following.
+func TestKafkaGroupCommitOutOfRange(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var recs [][2]string
+	for i := range 6 {
+		recs = append(recs, [2]string{"", fmt.Sprint(i)})
+	}
+	produce(t, k, "t", ProducerOptions{Acks: client.AcksAll}, recs...)
+	for _, g := range []string{"e", "follow"} {
+		var first collected
+		if err := k.ConsumeGroup(ctx(t), []string{"t"}, client.GroupOptions{Group: g, ResetEarliest: true}, first.handler(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := kadm.Offsets{}
+	to.AddOffset("t", 0, 4, -1)
+	deleted, err := k.adm.DeleteRecords(ctx(t), to)
+	if err != nil || deleted.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, deleted.Error())
+	}
+	want := "partition t-0: offset 2 is out of range (the log holds 4 to 6); resetting to 4"
+	for _, g := range []string{"e", "follow"} {
+		var warnings []string
+		var mu sync.Mutex
+		opts := client.GroupOptions{Group: g, ResetEarliest: true, ExitAtEnd: g == "e", Warnf: func(f string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			warnings = append(warnings, fmt.Sprintf(f, args...))
+		}}
+		var got collected
+		max := 0
+		if g == "follow" {
+			max = 2
+		}
+		if err := k.ConsumeGroup(ctx(t), []string{"t"}, opts, got.handler(max)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if !slices.Equal(warnings, []string{want}) || !slices.Equal(got.get(), []string{"t/0/4 =4 src:test", "t/0/5 =5 src:test"}) {
+			t.Errorf("group %s: warned %q, printed %q", g, warnings, got.get())
+		}
+		mu.Unlock()
 	}
 }

@@ -75,6 +75,7 @@ var wireScripts = []string{
 	"group_long_names",
 	"group_reset_offsets",
 	"group_restart",
+	"group_retention",
 	"group_three_members",
 	"group_two_groups",
 	"group_two_members",

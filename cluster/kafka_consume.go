@@ -345,8 +345,29 @@ func (c *kafkaConsumer) finished() bool {
 // fetchErr is the first error of a poll that ends the consumer.
 func (c *kafkaConsumer) fetchErr(fs kgo.Fetches) error {
 	for _, fe := range fs.Errors() {
-		if c.group != "" && fe.Topic == "" && errors.Is(fe.Err, kerr.InconsistentGroupProtocol) {
-			return c.k.otherStrategy(c.group, c.strategy)
+		var gs *kgo.ErrGroupSession
+		if c.group != "" && errors.As(fe.Err, &gs) {
+			// kgo's group session ended; it rejoins by itself.
+			switch {
+			case errors.Is(gs.Err, kerr.InconsistentGroupProtocol):
+				return c.k.otherStrategy(c.group, c.strategy)
+			case errors.Is(gs.Err, kerr.UnknownMemberID), errors.Is(gs.Err, kerr.IllegalGeneration),
+				errors.Is(gs.Err, kerr.RebalanceInProgress), errors.Is(gs.Err, kerr.MemberIDRequired):
+				// Removed from the group (its session expired, say
+				// while the process was stopped) or a generation
+				// missed: OnPartitionsLost said so, and kgo joins
+				// again as a new member.
+				continue
+			case errors.Is(gs.Err, context.Canceled), kerr.IsRetriable(gs.Err):
+				continue
+			}
+			if ce := c.k.watch.failure(); ce != nil && isConnErr(gs.Err) {
+				return ce
+			}
+			if isConnErr(gs.Err) {
+				continue
+			}
+			return fmt.Errorf("group %s: %w", c.group, kafkaErr(gs.Err))
 		}
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
@@ -588,7 +609,10 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		kopts = append(kopts, kgo.ClientID(opts.ClientID))
 	}
 	if opts.SessionTimeout > 0 {
-		kopts = append(kopts, kgo.SessionTimeout(opts.SessionTimeout))
+		// Heartbeats at most a third of the session apart, as Kafka
+		// advises (heartbeat.interval.ms): kgo's 3 s would let a 6 s
+		// session expire after one lost heartbeat.
+		kopts = append(kopts, kgo.SessionTimeout(opts.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, opts.SessionTimeout/3)))
 	}
 	if opts.Commit == client.CommitNone {
 		kopts = append(kopts, kgo.DisableAutoCommit())

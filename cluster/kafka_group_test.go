@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/client"
 	"mk/coord"
@@ -181,5 +184,58 @@ func TestKafkaGroupCommitOutOfRange(t *testing.T) {
 			t.Errorf("group %s: warned %q, printed %q", g, warnings, got.get())
 		}
 		mu.Unlock()
+	}
+}
+
+// TestKafkaGroupRemovedMember: a member the coordinator no longer knows
+// (UNKNOWN_MEMBER_ID: its session expired, say while it was stopped) joins
+// again and goes on consuming, as mk's own members do; it used to end
+// with "partition -0: ... (UNKNOWN_MEMBER_ID)".
+func TestKafkaGroupRemovedMember(t *testing.T) {
+	c := startKfake(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	k := dial(t, c)
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	removed := false
+	var warnings []string
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if removed {
+			return nil, nil, false
+		}
+		removed = true
+		resp := req.(*kmsg.HeartbeatRequest).ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	var got collected
+	done := make(chan error, 1)
+	opts := client.GroupOptions{Group: "g", ClientID: "a", ResetEarliest: true, SessionTimeout: time.Second, Warnf: func(f string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		warnings = append(warnings, fmt.Sprintf(f, args...))
+	}}
+	go func() { done <- k.ConsumeGroup(ctx(t), []string{"t"}, opts, got.handler(1)) }()
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return removed
+	})
+	produce(t, k, "t", ProducerOptions{Acks: client.AcksAll}, [2]string{"", "after"})
+	select {
+	case err := <-done:
+		if err != nil || len(got.get()) != 1 {
+			t.Fatalf("member: %v, printed %q", err, got.get())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the removed member did not consume within 20s")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(warnings, "group g: lost t-0 (removed from the group); rejoining") {
+		t.Errorf("warnings %q", warnings)
 	}
 }

@@ -76,6 +76,8 @@ var wireScripts = []string{
 	"group_reset_offsets",
 	"group_restart",
 	"group_retention",
+	"group_session_timeout",
+	"group_stopped_member",
 	"group_three_members",
 	"group_two_groups",
 	"group_two_members",

@@ -31,14 +31,15 @@ import (
 //     the wire differs (a pid or a size that a Kafka client cannot know: -).
 //
 // wireScripts lists the scripts that run over the wire: every script of
-// the client commands (produce, consume, tail, describe, topic, bench) and
-// those of the cluster and broker commands that observe the cluster
-// through client commands. Not here: the group_* scripts (their group
-// lines wait for the brokers to serve Kafka's group APIs: [groups] is
-// false over the wire until then), cluster_listen* (they test the
-// listeners the wire run adds), cluster_corrupt_metadata (groups and
-// damaged local files), replica_*, retention_* and partition_* (broker
-// internals, seen through the directory), cli_usage (no cluster).
+// the client commands (produce, consume, tail, describe, topic, group,
+// bench) and those of the cluster and broker commands that observe the
+// cluster through client commands. The group_* scripts' members are then
+// Kafka-protocol members of the brokers' group coordinators; the brokers
+// start with --group-initial-rebalance-delay 0s (below). Not here:
+// cluster_listen* (they test the listeners the wire run adds),
+// cluster_corrupt_metadata (damaged local files), replica_*, retention_*
+// and partition_* (broker internals, seen through the directory),
+// cli_usage (no cluster).
 // MK_WIRE_ALL=1 runs every script over the wire, to see which could join.
 var wireScripts = []string{
 	"bench_commands",

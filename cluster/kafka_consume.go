@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/client"
 	"mk/coord"
@@ -236,8 +237,12 @@ type kafkaConsumer struct {
 	// consumed from their start, and a deleted one ends the consumer.
 	watchTopics []string
 	group       string
-	strategy    string        // the group member's --strategy, as given
-	wake        chan struct{} // a group's callback says: look at done again
+	strategy    string // the group member's --strategy, as given
+	// unstarted are a group member's assigned partitions without a
+	// committed offset, at the offset the reset policy starts them: they
+	// are committed there after the next poll (see ConsumeGroup).
+	unstarted map[coord.TopicPartition]int64
+	wake      chan struct{} // a group's callback says: look at done again
 }
 
 func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
@@ -549,7 +554,7 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 	if opts.ResetEarliest {
 		reset = kgo.NewOffset().AtStart()
 	}
-	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, strategy: opts.Strategy, wake: make(chan struct{}, 1)}
+	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, strategy: opts.Strategy, wake: make(chan struct{}, 1), unstarted: map[coord.TopicPartition]int64{}}
 	var assignedOnce bool
 	var failed error // an assignment that cannot be caught up with (-e)
 	wake := func() {
@@ -573,6 +578,12 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		kgo.ConsumeResetOffset(reset),
 		kgo.KeepControlRecords(),
 		kgo.BlockRebalanceOnPoll(),
+		// Kafka's Java consumer's fetch.max.wait.ms, not kgo's 5 s: kgo
+		// keeps one fetch in flight per broker, and a partition that
+		// becomes ready while that fetch waits on an empty partition
+		// (one that starts at a commit, say) gets its first records
+		// only when the wait ends.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 			logf("group %s: assigned %s", opts.Group, formatAssignment(assigned))
 			// Every member resolves where its new partitions start, to
@@ -635,6 +646,7 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		}
 		if opts.Commit != client.CommitNone {
 			cl.MarkCommitRecords(handed...)
+			c.commitUnstarted(ctx, handed, warnf)
 		}
 		if opts.Commit == client.CommitSync && len(handed) > 0 {
 			if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
@@ -722,6 +734,9 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 			case !ok:
 				next = e.Offset
 			}
+			if !ok && c.unstarted != nil {
+				c.unstarted[tp] = next
+			}
 			if next < s.Offset || next > e.Offset {
 				// Out of range: kgo resets by the policy.
 				reset := map[bool]int64{true: s.Offset, false: e.Offset}[opts.ResetEarliest]
@@ -748,7 +763,56 @@ func (c *kafkaConsumer) forget(tps map[string][]int32) {
 	for t, ps := range tps {
 		for _, p := range ps {
 			delete(c.pos, coord.TopicPartition{Topic: t, Partition: int(p)})
+			delete(c.unstarted, coord.TopicPartition{Topic: t, Partition: int(p)})
 		}
+	}
+}
+
+// commitUnstarted commits where the member started the partitions it was
+// assigned without a committed offset and has handed out no record of,
+// after the first poll that follows the assignment (the poll holds off
+// rebalances, so they are still this member's). Kafka's Java consumer
+// does the same (it commits the position of every assigned partition);
+// kgo commits only partitions it read records of, so a partition that
+// was empty while the group consumed it had no commit, and records
+// produced to it before the next member started at the end (latest) were
+// never read by the group. mk's own groups commit it too.
+func (c *kafkaConsumer) commitUnstarted(ctx context.Context, handed []*kgo.Record, warnf func(string, ...any)) {
+	c.mu.Lock()
+	for _, r := range handed {
+		delete(c.unstarted, coord.TopicPartition{Topic: r.Topic, Partition: int(r.Partition)})
+	}
+	var offsets map[string]map[int32]kgo.EpochOffset
+	for tp, next := range c.unstarted {
+		if offsets == nil {
+			offsets = map[string]map[int32]kgo.EpochOffset{}
+		}
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.Topic][int32(tp.Partition)] = kgo.EpochOffset{Epoch: -1, Offset: next}
+		delete(c.unstarted, tp)
+	}
+	c.mu.Unlock()
+	if offsets == nil {
+		return
+	}
+	var cerr error
+	c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = err
+				}
+			}
+		}
+	})
+	if cerr != nil && ctx.Err() == nil {
+		warnf("commit of group %s failed: %v", c.group, kafkaErr(cerr))
 	}
 }
 

@@ -239,3 +239,54 @@ func TestKafkaGroupRemovedMember(t *testing.T) {
 		t.Errorf("warnings %q", warnings)
 	}
 }
+
+// TestKafkaGroupCommitsEmptyPartitions: a member commits where it started
+// the partitions it was assigned and read nothing of, as Kafka's Java
+// consumer and mk's own groups do: records produced to such a partition
+// later are read by the group's next member even when it starts
+// partitions without a commit at the end.
+func TestKafkaGroupCommitsEmptyPartitions(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "t", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(p int32, v string) {
+		pr, err := k.NewProducer(ctx(t), "t", ProducerOptions{Acks: client.AcksAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pr.Send(p, time.Now().UnixMilli(), nil, []byte(v), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := pr.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(1, "one")
+	for _, commit := range []string{client.CommitAuto, client.CommitSync} {
+		g := "g-" + commit
+		var first collected
+		if err := k.ConsumeGroup(ctx(t), []string{"t"}, client.GroupOptions{Group: g, ResetEarliest: true, ExitAtEnd: true, Commit: commit}, first.handler(0)); err != nil {
+			t.Fatal(err)
+		}
+		committed, err := k.committed(ctx(t), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(committed) != 2 || committed[coord.TopicPartition{Topic: "t", Partition: 0}] != 0 || committed[coord.TopicPartition{Topic: "t", Partition: 1}] != 1 {
+			t.Fatalf("%s: committed %v, want t-0 at 0 and t-1 at 1", g, committed)
+		}
+	}
+	send(0, "zero")
+	// A member that starts uncommitted partitions at the end (latest)
+	// goes on from the commits: it reads the record of partition 0.
+	var next collected
+	c, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	if err := k.ConsumeGroup(c, []string{"t"}, client.GroupOptions{Group: "g-auto"}, next.handler(1)); err != nil || c.Err() != nil {
+		t.Fatalf("next member: %v %v, printed %q", err, c.Err(), next.get())
+	}
+	if got := next.get(); !slices.Equal(got, []string{"t/0/0 =zero"}) {
+		t.Fatalf("next member printed %q", got)
+	}
+}

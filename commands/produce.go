@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"errors"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -165,7 +164,6 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
-	kafkaProducerGC(c)
 	ctx, stop := requestContext()
 	defer stop()
 	p, err := c.NewProducer(ctx, f.topic, opts)
@@ -188,7 +186,7 @@ func produceTo(cc *cli.Context, connect connector) error {
 		<-ctx.Done()
 		stop()
 	}()
-	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(input, 1<<20), cluster.LineOptions{
+	sendErr := cluster.ProduceLines(p, input, cluster.LineOptions{
 		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
 		Progress: func(acked int64) {
 			if progress.Active() {
@@ -269,18 +267,5 @@ func (o *inputOrder) record(index int64, partition int32, offset int64, failed b
 	if n > 0 {
 		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
 		o.next += int64(n)
-	}
-}
-
-// kafkaProducerGC gives the garbage collector more room in a process
-// whose work is a Kafka producer (mk produce -b, mk bench produce -b):
-// kgo allocates as it batches and encodes records, and at Go's default
-// (GOGC=100) collecting took a tenth of the producer's CPU, what kept it
-// behind kcat -P; at 400 it is as fast, for a larger heap (a peak RSS of
-// about 120 MB instead of 60 MB). mk's own producer appends batches to
-// the log and keeps the default; so does a GOGC the user set.
-func kafkaProducerGC(c cluster.Client) {
-	if _, remote := c.(*cluster.Kafka); remote && os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
 	}
 }

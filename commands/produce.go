@@ -1,12 +1,13 @@
 package commands
 
 import (
-	"bufio"
 	"cmp"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -143,8 +144,6 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if err != nil {
 		return err
 	}
-	out := bufio.NewWriter(cc.App.Writer)
-	defer out.Flush()
 	opts := cluster.ProducerOptions{
 		Acks:       f.acks,
 		BatchBytes: cc.Int("batch-size"),
@@ -156,9 +155,12 @@ func produceTo(cc *cli.Context, connect connector) error {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
+	var printer *inputOrder
 	if cc.Bool("print-offsets") && f.acks != client.AcksNone {
 		// (With --acks 0 the broker tells no offsets: none are printed.)
-		opts.OnRecord = (&inputOrder{out: out, topic: f.topic}).record
+		printer = newInputOrder(cc.App.Writer, f.topic)
+		defer printer.close()
+		opts.OnRecord = printer.record
 	}
 	c, cerr := connect()
 	if cerr != nil {
@@ -195,8 +197,10 @@ func produceTo(cc *cli.Context, connect connector) error {
 		},
 	})
 	closeErr := p.Close()
-	if ferr := out.Flush(); ferr != nil && sendErr == nil {
-		sendErr = ferr
+	if printer != nil {
+		if werr := printer.close(); werr != nil && sendErr == nil {
+			sendErr = werr
+		}
 	}
 	if ctx.Err() != nil || errors.Is(sendErr, errInterrupted) {
 		// A signal came: the offsets of what was acknowledged are
@@ -227,11 +231,27 @@ func causeOf(err error) string {
 // output is about line N of the input: a record acknowledged before an
 // earlier one waits for it to be acknowledged or to fail. A record that
 // failed is "TOPIC PARTITION -".
+//
+// Each line is printed as soon as it can be, not at exit: in a pipeline
+// the next command sees a record's offset once it is acknowledged. The
+// producer's goroutine only appends to a buffer; a goroutine of the
+// printer's own writes it out, everything that came meanwhile in one
+// write, so that a stream of a million acknowledgements costs a few
+// hundred writes, not a million, and a slow reader of the output never
+// holds up the producer.
 type inputOrder struct {
-	out   *bufio.Writer
+	w     io.Writer
 	topic string
+
+	mu    sync.Mutex
+	buf   []byte // lines not yet written
 	next  int64  // the index of the next line to print
 	ready []slot // ready[i] is about the record of index next+i
+	err   error  // the first write error
+
+	wake   chan struct{} // buf has lines (one value, or none)
+	done   chan struct{} // closed when write returns
+	closed bool
 }
 
 type slot struct {
@@ -240,8 +260,16 @@ type slot struct {
 	offset    int64
 }
 
+func newInputOrder(w io.Writer, topic string) *inputOrder {
+	o := &inputOrder{w: w, topic: topic, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go o.write()
+	return o
+}
+
 // record is the producer's OnRecord.
 func (o *inputOrder) record(index int64, partition int32, offset int64, failed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	i := int(index - o.next)
 	if i < 0 {
 		return // told twice; cannot happen
@@ -253,19 +281,66 @@ func (o *inputOrder) record(index int64, partition int32, offset int64, failed b
 	n := 0
 	for ; n < len(o.ready) && o.ready[n].set; n++ {
 		s := o.ready[n]
-		o.out.WriteString(o.topic)
-		o.out.WriteByte(' ')
-		o.out.WriteString(strconv.Itoa(int(s.partition)))
-		o.out.WriteByte(' ')
+		o.buf = append(o.buf, o.topic...)
+		o.buf = append(o.buf, ' ')
+		o.buf = strconv.AppendInt(o.buf, int64(s.partition), 10)
+		o.buf = append(o.buf, ' ')
 		if s.offset < 0 {
-			o.out.WriteByte('-')
+			o.buf = append(o.buf, '-')
 		} else {
-			o.out.WriteString(strconv.FormatInt(s.offset, 10))
+			o.buf = strconv.AppendInt(o.buf, s.offset, 10)
 		}
-		o.out.WriteByte('\n')
+		o.buf = append(o.buf, '\n')
 	}
 	if n > 0 {
 		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
 		o.next += int64(n)
+		if o.closed {
+			return // close writes it
+		}
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// write writes out what record buffered, until close.
+func (o *inputOrder) write() {
+	defer close(o.done)
+	var out []byte
+	for range o.wake {
+		o.mu.Lock()
+		out, o.buf = o.buf, out[:0]
+		o.mu.Unlock()
+		if len(out) == 0 {
+			continue
+		}
+		_, err := o.w.Write(out)
+		if err != nil {
+			o.mu.Lock()
+			o.err = cmp.Or(o.err, err)
+			o.mu.Unlock()
+		}
+	}
+}
+
+// close writes out what is left and returns the first write error; once
+// the producer is closed (no record comes after). Closing twice is
+// closing once.
+func (o *inputOrder) close() error {
+	o.mu.Lock()
+	if !o.closed {
+		o.closed = true
+		close(o.wake)
+	}
+	o.mu.Unlock()
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf) > 0 && o.err == nil {
+		_, o.err = o.w.Write(o.buf)
+		o.buf = o.buf[:0]
+	}
+	return o.err
 }

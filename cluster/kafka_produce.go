@@ -114,8 +114,8 @@ type kafkaProducer struct {
 	promiseFn func(*kgo.Record, error)
 
 	// pending are the records Send made that produce has not been given;
-	// work carries them there, and empty slices come back on done;
-	// produced is closed when produce returns.
+	// work carries them there, and the emptied slices come back on
+	// returned; produced is closed when produce returns.
 	pending  []*mkRecord
 	work     chan handoff
 	returned chan []*mkRecord
@@ -407,7 +407,9 @@ func (p *kafkaProducer) record() *mkRecord {
 		p.spare, p.free = p.free, p.spare[:0]
 		p.freeMu.Unlock()
 		if len(p.spare) == 0 {
-			// A block of them: kgo holds at most MaxBufferedRecords.
+			// A block of them at once; how many there are is bounded
+			// by how many kgo holds (MaxBufferedRecords) and the runs
+			// waiting for produce.
 			block := make([]mkRecord, handoffSize)
 			for i := range block {
 				block[i].r.Context = &block[i]
@@ -501,8 +503,9 @@ func (p *kafkaProducer) warnNoLeader(partition int32, key []byte) {
 }
 
 // copy copies b into the slab (nil stays nil: a null key or value). A
-// record's copies all go in one slab: Send calls newSlab, if needed, before
-// the first copy (the record holds one reference).
+// record's copies all go in one slab, which reserve made room in before
+// the first (the record holds one reference to it); what does not fit
+// (a value over slabSize/8) is a copy of its own.
 func (p *kafkaProducer) copy(b []byte) []byte {
 	if b == nil {
 		return nil

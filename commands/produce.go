@@ -237,8 +237,9 @@ func causeOf(err error) string {
 // producer's goroutine only appends to a buffer; a goroutine of the
 // printer's own writes it out, everything that came meanwhile in one
 // write, so that a stream of a million acknowledgements costs a few
-// hundred writes, not a million, and a slow reader of the output never
-// holds up the producer.
+// hundred writes, not a million, and a slow reader of the output does not
+// hold up the producer until maxUnwritten bytes wait (then it does, so
+// that memory stays bounded). After a write error nothing more is kept.
 type inputOrder struct {
 	w     io.Writer
 	topic string
@@ -249,10 +250,14 @@ type inputOrder struct {
 	ready []slot // ready[i] is about the record of index next+i
 	err   error  // the first write error
 
-	wake   chan struct{} // buf has lines (one value, or none)
-	done   chan struct{} // closed when write returns
-	closed bool
+	wake    chan struct{} // buf has lines (one value, or none)
+	written sync.Cond     // write took buf (on mu)
+	done    chan struct{} // closed when write returns
+	closed  bool
 }
+
+// maxUnwritten is how many bytes of output may wait for a slow reader.
+const maxUnwritten = 1 << 20
 
 type slot struct {
 	set       bool
@@ -262,6 +267,7 @@ type slot struct {
 
 func newInputOrder(w io.Writer, topic string) *inputOrder {
 	o := &inputOrder{w: w, topic: topic, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	o.written.L = &o.mu
 	go o.write()
 	return o
 }
@@ -295,12 +301,18 @@ func (o *inputOrder) record(index int64, partition int32, offset int64, failed b
 	if n > 0 {
 		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
 		o.next += int64(n)
+		if o.err != nil {
+			o.buf = o.buf[:0] // nowhere to write it
+		}
 		if o.closed {
 			return // close writes it
 		}
 		select {
 		case o.wake <- struct{}{}:
 		default:
+		}
+		for len(o.buf) >= maxUnwritten && o.err == nil {
+			o.written.Wait()
 		}
 	}
 }
@@ -312,6 +324,7 @@ func (o *inputOrder) write() {
 	for range o.wake {
 		o.mu.Lock()
 		out, o.buf = o.buf, out[:0]
+		o.written.Broadcast()
 		o.mu.Unlock()
 		if len(out) == 0 {
 			continue
@@ -320,6 +333,7 @@ func (o *inputOrder) write() {
 		if err != nil {
 			o.mu.Lock()
 			o.err = cmp.Or(o.err, err)
+			o.written.Broadcast()
 			o.mu.Unlock()
 		}
 	}

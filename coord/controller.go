@@ -167,6 +167,10 @@ type controller struct {
 	// reported holds the messages given to OnError in the previous pass
 	// and current holds this pass's, so a lasting error is reported once.
 	reported, current map[string]bool
+	// audit: the next pass compares every partition's epoch with its
+	// replicas' (see epochs.go); set at the start of a term and after a
+	// fence or publish that failed.
+	audit bool
 }
 
 // report gives err to OnError unless the previous pass reported it.
@@ -290,6 +294,7 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 	imbalance := time.NewTicker(LeaderImbalanceCheckInterval)
 	defer imbalance.Stop()
 	preferred := false // give leadership back to preferred replicas in this pass
+	ctl.audit = true   // a controller that died before it published may have left fences
 	for {
 		if lock == nil {
 			// Took over from a stopped controller: take the lock once the
@@ -308,7 +313,9 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 			}
 			return
 		}
-		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance)
+		audit := ctl.audit
+		ctl.audit = false
+		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance, audit)
 		preferred = false
 		if errors.Is(err, ErrNotController) {
 			return
@@ -334,8 +341,9 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 // reconcile brings every topic's leaders and ISR in line with the live
 // brokers, and returns the brokers it saw. Topics are read without the
 // lock first; only those that need a change are read again and written
-// under meta/lock.
-func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, error) {
+// under meta/lock. With audit set, the epochs of every partition are
+// checked against its replicas' (raiseEpochs).
+func (ctl *controller) reconcile(epoch int64, preferred, audit bool) ([]BrokerInfo, error) {
 	c := ctl.c
 	ids, err := c.registeredIDs()
 	if err != nil {
@@ -367,7 +375,7 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 		progress := func(partition, broker int) (ReplicaProgress, error) {
 			return c.replicaProgress(name, partition, broker)
 		}
-		if _, changes := elect(t, isAlive, progress, preferred); len(changes) == 0 {
+		if next, changes := elect(t, isAlive, progress, preferred); len(changes) == 0 && (!audit || len(ctl.raiseEpochs(t, next, nil, true)) == 0) {
 			continue
 		}
 		err = c.withMetaLock(func() error {
@@ -379,6 +387,8 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 				return err
 			}
 			next, changes := elect(t, isAlive, progress, preferred)
+			changes = ctl.raiseEpochs(t, next, changes, audit)
+			fenced := false
 			for _, ch := range changes {
 				if ch.OldLeader == ch.NewLeader || ctl.h.OnLeaderChange == nil {
 					continue
@@ -386,15 +396,24 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 				if err := ctl.h.OnLeaderChange(name, ch.Partition, ch.OldLeader, ch.NewLeader, ch.NewEpoch); err != nil {
 					// Publish nothing for this partition: it keeps its
 					// old leader, epoch and ISR until the next try.
+					// The fence may have moved the replica's epoch
+					// before it failed: the next pass audits.
 					next.Partitions[ch.Partition] = t.Partitions[ch.Partition]
+					ctl.audit = true
 					ctl.report(fmt.Errorf("fence leader change of %s-%d from %d to %d: %w", name, ch.Partition, ch.OldLeader, ch.NewLeader, err))
+				} else if ch.OldLeader != NoLeader {
+					fenced = true
 				}
 			}
 			if slices.EqualFunc(next.Partitions, t.Partitions, partitionEqual) {
 				return nil
 			}
+			if fenced && AfterFenceHook != nil {
+				AfterFenceHook(name)
+			}
 			next.Version = t.Version + 1
 			if err := writeJSON(c.topicPath(name), next); err != nil {
+				ctl.audit = true // the fences stay ahead of the metadata
 				return err
 			}
 			ctl.logChanges(name, t, next, changes)
@@ -419,7 +438,7 @@ func (ctl *controller) logChanges(topic string, prev, next *Topic, changes []Par
 		if partitionEqual(next.Partitions[ch.Partition], prev.Partitions[ch.Partition]) {
 			continue // not published: its fence failed
 		}
-		if ch.OldLeader != ch.NewLeader || ch.Unclean {
+		if ch.OldLeader != ch.NewLeader || ch.Unclean || ch.NewEpoch != prev.Partitions[ch.Partition].LeaderEpoch {
 			leader := "no leader"
 			if ch.NewLeader != NoLeader {
 				leader = fmt.Sprintf("leader %d", ch.NewLeader)

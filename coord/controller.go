@@ -25,8 +25,13 @@ var (
 	// ControllerTakeoverGrace is how long a candidate must see the
 	// controller lock held while the recorded controller's broker is not
 	// alive before it takes over without the lock (see RunController).
-	// Longer than any gap between taking the lock and writing controller.json.
-	ControllerTakeoverGrace = 2 * time.Second
+	// Longer than the usual gap between taking the lock and writing
+	// controller.json. It only spares churn: a process that took the lock
+	// and claims after a takeover gets the next epoch, and the taker
+	// resigns (every controller write checks its epoch under meta/lock).
+	// Short, because a stopped controller's partitions, its own broker's
+	// included, wait for it: the first pass of a new controller moves them.
+	ControllerTakeoverGrace = 250 * time.Millisecond
 	// controllerStepDownBackoff keeps a controller that was displaced from
 	// competing again at once, so that its successor can take the lock it
 	// lets go of instead of the two trading places.
@@ -322,18 +327,38 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 		}
 		ctl.report(err)
 		ctl.endPass()
+		// A stopped broker changes no file and keeps its lock: wake when
+		// the first live broker's heartbeat would pass its session
+		// timeout, rather than at the next backstop, so that its
+		// partitions move as soon as it counts as failed.
+		var expiry <-chan time.Time
+		var timer *time.Timer
+		first := time.Time{}
 		for _, b := range brokers {
 			if b.LockHeld {
 				ctl.waiters.wait(c.brokerLockPath(b.ID))
 			}
+			if at := b.LastHeartbeat.Add(b.SessionTimeout); b.Alive && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		if !first.IsZero() {
+			timer = time.NewTimer(time.Until(first) + time.Millisecond)
+			expiry = timer.C
 		}
 		select {
 		case <-ctx.Done():
-			return
+		case <-expiry:
 		case <-wake:
 		case <-ctl.waiters.c:
 		case <-imbalance.C:
 			preferred = true
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }

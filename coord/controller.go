@@ -320,8 +320,16 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 		}
 		audit := ctl.audit
 		ctl.audit = false
-		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance, audit)
+		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance, false)
 		preferred = false
+		if audit && !errors.Is(err, ErrNotController) {
+			// After the elections, which need no audit (they bump past
+			// every replica's epoch anyway) and which a new term's
+			// partitions may be waiting for: the audit reads the state
+			// of every replica.
+			ctl.report(err)
+			brokers, err = ctl.reconcile(epoch, false, true)
+		}
 		if errors.Is(err, ErrNotController) {
 			return
 		}

@@ -187,10 +187,10 @@ func (ctl *controller) report(err error) {
 	if ctl.current == nil {
 		ctl.current = map[string]bool{}
 	}
-	ctl.current[msg] = true
-	if !ctl.reported[msg] && ctl.h.OnError != nil {
+	if !ctl.reported[msg] && !ctl.current[msg] && ctl.h.OnError != nil {
 		ctl.h.OnError(err)
 	}
+	ctl.current[msg] = true
 }
 
 // endPass forgets the errors that did not happen again.

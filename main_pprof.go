@@ -13,7 +13,8 @@ package main
 // `go tool pprof http://ADDR/debug/pprof/profile?seconds=10`.
 //
 // A one-shot command is profiled from its start for MK_PPROF_SECONDS
-// seconds (or until then, if it ends earlier nothing is written):
+// seconds (a command that ends sooner leaves the file empty: choose fewer
+// seconds than it runs):
 // MK_PPROF_SECONDS=5 MK_PPROF_DIR=/tmp/p mk produce ... writes
 // /tmp/p/<command>-<pid>.pb.gz.
 

@@ -278,6 +278,12 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	before := w.builder.Size()
 	w.builder.Add(timestamp, key, value, headers)
 	p.pending += w.builder.Size() - before
+	if sticky {
+		// Kafka moves on after batch.size bytes to a partition, full
+		// batches or not (KIP-794): input that trickles in is sent in
+		// small batches that never fill, and stayed on one partition.
+		p.sticky.Appended(w.builder.Size() - before)
+	}
 	if p.opts.OnRecord != nil {
 		w.indexes = append(w.indexes, p.sent)
 	}

@@ -2,9 +2,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,4 +69,80 @@ func TestMkProduceStickyMovesOnTrickle(t *testing.T) {
 			t.Errorf("%s: 200 trickled records of 100 bytes with --batch-size 512 went to partitions %v, want at least 20 to each", topic, partitions)
 		}
 	}
+}
+
+// TestMkInterruptedWhileConnecting: SIGINT while mk waits for a cluster
+// that accepts connections and answers nothing (its broker stopped) ends
+// the command at once with exit status 130, as it does once connected:
+// not "context canceled" and exit 1 (over the wire), not a wait for
+// --timeout that ignores every signal (mk produce, locally, asking for a
+// producer id).
+func TestMkInterruptedWhileConnecting(t *testing.T) {
+	k := startKafkaCluster(t, 1)
+	k.mk("topic", "create", "t")
+	addr := strings.Join(k.addrs(), ",")
+	pid, _ := k.registration(1)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	for _, args := range [][]string{
+		{"produce", "t", "--print-offsets", "--timeout", "60s"},
+		{"produce", "t", "--print-offsets", "--timeout", "60s", "-b", addr},
+		{"consume", "t", "-b", addr, "--timeout", "60s"},
+		{"describe", "topic", "t", "-b", addr, "--timeout", "60s"},
+	} {
+		name := strings.Join(args, " ")
+		cmd := exec.Command("mk", append([]string{"--dir", k.dir}, args...)...)
+		cmd.Stdin = strings.NewReader("1\n2\n")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// It is connecting once it holds a socket (mk opens none before
+		// its signal handling is in place).
+		deadline := time.Now().Add(20 * time.Second)
+		for !holdsSocket(cmd.Process.Pid) {
+			select {
+			case err := <-done:
+				t.Fatalf("%s: ended (%v) before connecting: %s", name, err, stderr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("%s: no socket within 20 s", name)
+			}
+			time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+		}
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Errorf("%s: interrupted while connecting: %v, want exit status 130; stderr: %s", name, err, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "context canceled") {
+				t.Errorf("%s: stderr %q", name, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("%s: still running 20 s after SIGINT (--timeout 60s); stderr: %s", name, stderr.String())
+		}
+	}
+}
+
+// holdsSocket says whether process pid has a socket open.
+func holdsSocket(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			return true
+		}
+	}
+	return false
 }

@@ -171,6 +171,12 @@ type batch struct {
 // NewProducer opens topic for producing, creating it when it does not
 // exist and auto-creation is on.
 func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Producer, error) {
+	return NewProducerContext(context.Background(), c, topic, opts)
+}
+
+// NewProducerContext is NewProducer ended early by ctx: an idempotent
+// producer asks for its producer id until ctx ends or opts.Timeout passes.
+func NewProducerContext(ctx context.Context, c *coord.Cluster, topic string, opts ProducerOptions) (*Producer, error) {
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 16 << 10
 	}
@@ -189,7 +195,7 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 		if opts.Acks != AcksAll {
 			return nil, fmt.Errorf("an idempotent producer needs acks=all")
 		}
-		if p.pid, err = InitProducerID(c, time.Now().Add(opts.Timeout)); err != nil {
+		if p.pid, err = InitProducerID(ctx, c, time.Now().Add(opts.Timeout)); err != nil {
 			return nil, err
 		}
 	}

@@ -63,18 +63,21 @@ type Manager struct {
 
 	// mu guards reps for the goroutines other than Run's (the protocol
 	// server's lookups). reps is written only by the Run goroutine, under
-	// mu, so that goroutine reads it without mu: nothing slow (recovery,
-	// fsyncs, retention) is ever done holding mu, and a lookup waits for
-	// no other replica's work.
+	// mu, so that goroutine reads it without mu. A reconciliation pass
+	// holds mu while it adds, removes and gives roles to replicas, so a
+	// lookup sees a replica's role and its state on disk agree (a client
+	// that saw the state say "leader" finds it served); the slow work (the
+	// recovery of a replica with data, checkpoints, retention) is done
+	// without mu, so a lookup never waits for it.
 	mu   sync.Mutex
 	reps map[string]*replica // by "<topic>-<partition>"; recovered ones only
 	wg   sync.WaitGroup
-	// recovering holds the replicas being recovered, each on a goroutine
-	// of its own, by key (Run goroutine only). A key is in at most one of
-	// reps and recovering, and reconcile starts a recovery only for a key
-	// in neither: no two recoveries of one replica run at once, and a
-	// replica is published (put in reps, given its role) only once its
-	// recovery has finished.
+	// recovering holds the replicas with data on disk being recovered,
+	// each on a goroutine of its own, by key (Run goroutine only). A key
+	// is in at most one of reps and recovering, and reconcile starts a
+	// recovery only for a key in neither: no two recoveries of one replica
+	// run at once, and a replica is published (put in reps, given its
+	// role) only once its recovery has finished.
 	recovering map[string]*recovery
 	// recoveries counts the recovery goroutines; shutdown waits for them.
 	recoveries sync.WaitGroup
@@ -201,6 +204,7 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 			return nil
 		case <-wake:
 			m.reconcile(ctx, false)
+			checkReady()
 		case <-m.recoveredSignal:
 			m.reconcile(ctx, false)
 			checkReady()
@@ -216,8 +220,9 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 
 func key(topic string, partition int) string { return topic + "-" + strconv.Itoa(partition) }
 
-// reconcile makes the hosted replicas match the topic metadata: starts
-// the recovery of new ones, publishes those recovered, applies roles,
+// reconcile makes the hosted replicas match the topic metadata: creates
+// new ones, starts the recovery of those with data on disk and publishes
+// them once recovered, applies roles,
 // removes replicas of deleted topics. A topic whose file cannot be read
 // (corrupt, say) keeps its replicas as they are, data and role, while
 // every other topic is served. It runs on the Run goroutine.
@@ -229,6 +234,8 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	}
 	finished := m.adoptRecovered()
 	want := map[string]bool{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	defer func() {
 		for k, rec := range finished {
 			if errors.Is(rec.err, errTopicGone) {
@@ -262,7 +269,7 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			r := m.reps[k]
 			if r != nil && r.topicID != t.ID {
 				m.remove(r) // deleted and created again under the same name
-				m.publish(k, nil)
+				delete(m.reps, k)
 				r = nil
 			}
 			if r == nil {
@@ -290,10 +297,27 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 				case done:
 					delete(m.openErrs, k)
 					r = rec.r
-					m.publish(k, r)
-				default:
+					m.reps[k] = r
+				case m.hasData(t, p):
 					m.startRecovery(ctx, t, p)
 					continue
+				default:
+					// A new replica has nothing to recover: it is made
+					// here, so that a produce sent right after its topic
+					// was created waits for this pass rather than being
+					// refused.
+					if r, err = m.open(t, p); errors.Is(err, errTopicGone) {
+						m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
+						continue
+					} else if err != nil {
+						if msg := err.Error(); m.openErrs[k] != msg {
+							m.opts.Logf("open replica %s: %v", k, err)
+							m.openErrs[k] = msg
+						}
+						continue
+					}
+					delete(m.openErrs, k)
+					m.reps[k] = r
 				}
 			}
 			r.log.SetConfig(m.logConfig(t))
@@ -319,7 +343,7 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			// removed at the broker's next start.
 			m.opts.Logf("topic %s deleted: closing replica %s", r.topic, k)
 			m.close(r)
-			m.publish(k, nil)
+			delete(m.reps, k)
 		}
 	}
 	if first {
@@ -327,16 +351,12 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	}
 }
 
-// publish puts r in reps under key k (nil: takes k out). Run goroutine
-// only.
-func (m *Manager) publish(k string, r *replica) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r == nil {
-		delete(m.reps, k)
-	} else {
-		m.reps[k] = r
-	}
+// hasData reports whether this broker's replica of partition p of topic
+// t has a directory already (data to recover, however much), as opposed to
+// a new replica.
+func (m *Manager) hasData(t *coord.Topic, p coord.Partition) bool {
+	_, err := os.Lstat(m.c.PartitionDir(m.id, t.Name, p.Partition))
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // startRecovery recovers the replica of partition p of topic t on a

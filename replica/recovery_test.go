@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,13 +101,32 @@ func runManager(t *testing.T, c *coord.Cluster, pr *pausedRecovery) (*Manager, <
 // leader.
 func leaderOf(t *testing.T, m *Manager, topic string) *Partition {
 	t.Helper()
-	var p *Partition
-	waitFor(t, topic+"-0 to be served by its leader", func() bool {
-		var err error
-		p, err = m.Partition(topic, 0)
-		return err == nil && p.Role().IsLeader
-	})
-	return p
+	// The lookups run on a goroutine of their own, so that one that
+	// waits for another replica's recovery fails the test rather than
+	// hang it.
+	served := make(chan *Partition, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			if p, err := m.Partition(topic, 0); err == nil && p.Role().IsLeader {
+				served <- p
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond): // poll interval
+			}
+		}
+	}()
+	select {
+	case p := <-served:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s-0 not served by its leader within 10s", topic)
+		return nil
+	}
 }
 
 // appendOne appends a record to partition 0 of topic, looked up as the
@@ -124,14 +144,48 @@ func appendOne(t *testing.T, m *Manager, topic, prefix string) int64 {
 	return res.BaseOffset
 }
 
+// appendMustNotWait appends to partition 0 of topic as appendOne does,
+// failing if that takes 10 s: a lookup that waited for another replica's
+// recovery would hang until the test released it.
+func appendMustNotWait(t *testing.T, m *Manager, pr *pausedRecovery, topic, prefix string) {
+	t.Helper()
+	appended := make(chan error, 1)
+	go func() {
+		p, err := m.Partition(topic, 0)
+		if err == nil {
+			_, err = p.Append(batch(prefix, 1), 1)
+		}
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatalf("append to %s-0: %v", topic, err)
+		}
+	case <-time.After(10 * time.Second):
+		pr.releaseAll()
+		t.Fatalf("produce to %s-0 waited for another replica's recovery", topic)
+	}
+}
+
+// stillRecovering checks that topic's partition 0 is not served while its
+// recovery is held.
+func stillRecovering(t *testing.T, m *Manager, topic string) {
+	t.Helper()
+	if _, err := m.Partition(topic, 0); !errors.Is(err, ErrReplicaNotAvailable) {
+		t.Fatalf("%s-0 while it recovers: %v, want ErrReplicaNotAvailable", topic, err)
+	}
+}
+
 // One replica's recovery, however long (here held by a hook, as a large
-// log's would take seconds), keeps no other replica of the broker from
-// being served: produce to a partition the broker leads goes on, topics
-// created meanwhile are served, and the recovering replica itself is
-// answered REPLICA_NOT_AVAILABLE until its recovery is done, then served.
-// A replica is recovered once however many reconciliations pass while it
-// recovers. Both when the broker starts and when a topic is created under
-// a running broker.
+// log's takes seconds), keeps no other replica of the broker from being
+// served: produce to a partition the broker leads goes on, a topic created
+// meanwhile is served, and the recovering replica itself is answered
+// REPLICA_NOT_AVAILABLE until its recovery is done, then served. It is
+// recovered once, however many reconciliations pass meanwhile. Both when
+// the broker starts (it says it is ready only once every replica is
+// recovered) and when a running broker comes to a replica with data (its
+// topic file, unreadable at the start, mended).
 func TestSlowRecoveryBlocksNoOtherReplica(t *testing.T) {
 	c, err := coord.Init(t.TempDir())
 	if err != nil {
@@ -142,79 +196,40 @@ func TestSlowRecoveryBlocksNoOtherReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := c.CreateTopic("fast", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-
-	// A running broker: topic slow is created and its replica's recovery
-	// held.
-	pr := pauseRecovery(t, "slow-0")
-	m, ready, stop := runManager(t, c, pr)
-	fast := leaderOf(t, m, "fast")
-	<-ready
-	if _, err := c.CreateTopic("slow", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	pr.waitEntered(t, "slow-0")
-	// As the protocol server does for a Produce: look the partition up
-	// and append. Neither waits for slow-0 (a lookup that did would hang
-	// until slow-0's recovery is released).
-	appended := make(chan struct{})
-	go func() {
-		defer close(appended)
-		if p, err := m.Partition("fast", 0); err == nil {
-			p.Append(batch("during", 1), 1)
+	for _, name := range []string{"fast", "slow"} {
+		if _, err := c.CreateTopic(name, 1, 1, nil); err != nil {
+			t.Fatal(err)
 		}
-	}()
-	select {
-	case <-appended:
-	case <-time.After(10 * time.Second):
-		pr.releaseAll()
-		t.Fatal("produce to fast-0 waited for the recovery of slow-0")
 	}
-	if st, err := fast.State(); err != nil || st.LogEndOffset != 1 {
-		t.Fatalf("fast-0 after the append: %+v, %v", st, err)
-	}
-	if _, err := m.Partition("slow", 0); !errors.Is(err, ErrReplicaNotAvailable) {
-		t.Fatalf("slow-0 while it recovers: %v, want ErrReplicaNotAvailable", err)
-	}
-	// Reconciliation goes on meanwhile (the backstop runs it every 50ms,
-	// and a new topic wakes it): another new topic is served.
-	if _, err := c.CreateTopic("other", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	leaderOf(t, m, "other")
-	appendOne(t, m, "other", "other")
-	if n := pr.recoveries("slow-0"); n != 1 {
-		t.Fatalf("slow-0 recovered %d times at once", n)
-	}
-	pr.releaseAll()
-	leaderOf(t, m, "slow")
-	if off := appendOne(t, m, "slow", "after"); off != 0 {
-		t.Fatalf("first append to slow-0 at offset %d", off)
-	}
-	appendOne(t, m, "slow", "after")
-	if n := pr.recoveries("slow-0"); n != 1 {
-		t.Fatalf("slow-0 recovered %d times", n)
+	pr := pauseRecovery(t)
+	m, _, stop := runManager(t, c, pr)
+	for _, name := range []string{"fast", "slow"} {
+		leaderOf(t, m, name)
+		appendOne(t, m, name, "first")
 	}
 	stop()
 
-	// The broker starts again: slow-0's recovery is held, fast-0 is
-	// served meanwhile, and the broker is ready only once both are.
+	// The broker starts: slow-0's recovery is held.
 	pr = pauseRecovery(t, "slow-0")
-	m, ready, _ = runManager(t, c, pr)
+	m, ready, stop := runManager(t, c, pr)
 	leaderOf(t, m, "fast")
-	if off := appendOne(t, m, "fast", "restarted"); off != 1 {
-		t.Fatalf("append to fast-0 after the restart at offset %d, want 1", off)
-	}
 	pr.waitEntered(t, "slow-0")
+	appendMustNotWait(t, m, pr, "fast", "during")
+	stillRecovering(t, m, "slow")
 	select {
 	case <-ready:
 		t.Fatal("ready while slow-0 was still recovering")
 	default:
 	}
-	if _, err := m.Partition("slow", 0); !errors.Is(err, ErrReplicaNotAvailable) {
-		t.Fatalf("slow-0 while it recovers: %v, want ErrReplicaNotAvailable", err)
+	// Reconciliation goes on meanwhile: a new topic is served.
+	if _, err := c.CreateTopic("other", 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, m, "other")
+	appendMustNotWait(t, m, pr, "other", "other")
+	stillRecovering(t, m, "slow")
+	if n := pr.recoveries("slow-0"); n != 1 {
+		t.Fatalf("slow-0 recovered %d times at once", n)
 	}
 	pr.releaseAll()
 	select {
@@ -223,8 +238,44 @@ func TestSlowRecoveryBlocksNoOtherReplica(t *testing.T) {
 		t.Fatal("not ready after every recovery was done")
 	}
 	leaderOf(t, m, "slow")
-	if off := appendOne(t, m, "slow", "restarted"); off != 2 {
-		t.Fatalf("append to slow-0 after the restart at offset %d, want 2", off)
+	if off := appendOne(t, m, "slow", "after"); off != 1 {
+		t.Fatalf("append to slow-0 after its recovery at offset %d, want 1", off)
+	}
+	if n := pr.recoveries("slow-0"); n != 1 {
+		t.Fatalf("slow-0 recovered %d times", n)
+	}
+	stop()
+
+	// The broker starts with slow's topic file unreadable: slow-0 is left
+	// as it is. Mended while the broker runs, slow-0 is recovered (held)
+	// while fast-0 is served.
+	path := filepath.Join(c.TopicsMetaDir(), "slow.json")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("garbage{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr = pauseRecovery(t, "slow-0")
+	m, ready, _ = runManager(t, c, pr)
+	<-ready
+	if _, err := m.Partition("slow", 0); err == nil {
+		t.Fatal("slow-0 served while its topic file cannot be read")
+	}
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pr.waitEntered(t, "slow-0")
+	appendMustNotWait(t, m, pr, "fast", "mended")
+	stillRecovering(t, m, "slow")
+	pr.releaseAll()
+	leaderOf(t, m, "slow")
+	if off := appendOne(t, m, "slow", "mended"); off != 2 {
+		t.Fatalf("append to slow-0 after its recovery at offset %d, want 2", off)
+	}
+	if off := appendOne(t, m, "fast", "end"); off != 3 {
+		t.Fatalf("append to fast-0 at offset %d, want 3", off)
 	}
 }
 
@@ -240,16 +291,21 @@ func TestTopicDeletedWhileItsReplicaRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pr := pauseRecovery(t, "gone-0")
+	if _, err := c.CreateTopic("gone", 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	pr := pauseRecovery(t)
+	m, _, stop := runManager(t, c, pr)
+	leaderOf(t, m, "gone")
+	stop()
+
+	pr = pauseRecovery(t, "gone-0")
 	var lc logCollector
-	m := NewManager(c, 1, Options{Logf: lc.logf, Backstop: 50 * time.Millisecond})
+	m = NewManager(c, 1, Options{Logf: lc.logf, Backstop: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx, nil) }()
 	defer func() { cancel(); pr.releaseAll(); <-done }()
-	if _, err := c.CreateTopic("gone", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
 	pr.waitEntered(t, "gone-0")
 	if err := c.DeleteTopic("gone"); err != nil {
 		t.Fatal(err)
@@ -261,12 +317,17 @@ func TestTopicDeletedWhileItsReplicaRecovers(t *testing.T) {
 	if _, err := m.Partition("gone", 0); !errors.Is(err, ErrUnknownTopicOrPartition) {
 		t.Fatalf("partition of the deleted topic: %v", err)
 	}
+	if _, err := os.Stat(c.PartitionDir(1, "gone", 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("replica directory of the deleted topic: %v", err)
+	}
 	m.mu.Lock()
 	n := len(m.reps)
 	m.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d replicas published after the delete", n)
 	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
 	for _, l := range lc.lines {
 		if strings.Contains(l, "open replica") {
 			t.Fatalf("logged %q", l)

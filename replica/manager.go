@@ -222,10 +222,10 @@ func key(topic string, partition int) string { return topic + "-" + strconv.Itoa
 
 // reconcile makes the hosted replicas match the topic metadata: creates
 // new ones, starts the recovery of those with data on disk and publishes
-// them once recovered, applies roles,
-// removes replicas of deleted topics. A topic whose file cannot be read
-// (corrupt, say) keeps its replicas as they are, data and role, while
-// every other topic is served. It runs on the Run goroutine.
+// them once recovered, applies roles, removes replicas of deleted topics.
+// A topic whose file cannot be read (corrupt, say) keeps its replicas as
+// they are, data and role, while every other topic is served. It runs on
+// the Run goroutine.
 func (m *Manager) reconcile(ctx context.Context, first bool) {
 	topics, unreadable, err := m.readTopics()
 	if err != nil {
@@ -248,7 +248,7 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			// or of a topic that cannot be read now: closed, as the
 			// replicas below are (one of an unreadable topic is
 			// recovered again when it can be read).
-			if !want[k] {
+			if !want[k] && !unreadable[rec.topic] {
 				m.opts.Logf("topic %s deleted: closing replica %s", rec.topic, k)
 			}
 			m.close(rec.r)

@@ -314,7 +314,7 @@ func TestKafkaIdempotentProducersThroughFaults(t *testing.T) {
 		if round%2 == 0 {
 			k.kill(leader)
 		} else {
-			k.signal(leader, syscall.SIGSTOP)
+			k.sigstop(leader)
 		}
 		k.waitFailover(round, "f", part, leader)
 		progress(fmt.Sprintf("round %d: records after the failover", round))
@@ -457,7 +457,7 @@ func TestMkProduceIdempotentThroughFaults(t *testing.T) {
 		if round%2 == 0 {
 			k.kill(leader)
 		} else {
-			k.signal(leader, syscall.SIGSTOP)
+			k.sigstop(leader)
 		}
 		k.waitFailover(round, "f", part, leader)
 		progress(fmt.Sprintf("round %d: records after the failover", round))
@@ -608,7 +608,7 @@ func TestMkProduceInterrupted(t *testing.T) {
 	p, code = run(syscall.SIGTERM, "1s", func(in io.Writer, p *proc) {
 		fmt.Fprintf(in, "a\nb\nc\n")
 		waitUntil(t, "3 more records acknowledged", 20*time.Second, func() bool { return len(k.consumeAll("s")) == 1003 })
-		k.signal(follower, syscall.SIGSTOP)
+		k.sigstop(follower)
 		fmt.Fprintf(in, "d\ne\n")
 		waitUntil(t, "d and e appended, not replicated", 20*time.Second, func() bool { return k.describe("s").Partitions[0].LogEndOffset == 1005 })
 	})

@@ -80,21 +80,27 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 			err = roundTrip(nc, req, resp)
 			nc.Close()
 			if err != nil {
-				return fmt.Errorf("%w: broker %d did not answer a %s request: %v", coord.ErrNoBroker, b.ID, kmsg.NameForKey(req.Key()), err)
+				return unavailable("broker %d did not answer a %s request: %v", b.ID, kmsg.NameForKey(req.Key()), err)
 			}
 			return nil
 		}
 		if last == nil {
-			last = fmt.Errorf("every live broker is stopped (broker %s): resume them (SIGCONT) and retry", strings.Join(stopped, ", "))
+			last = fmt.Errorf("every live broker is stopped (SIGSTOP): broker %s; resume them (SIGCONT) and retry", strings.Join(stopped, ", "))
 		}
 		// A broker starting (alive, its socket not yet listening) or
 		// stopping: a matter of milliseconds, bounded by the deadline.
 		if time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%w: %v", coord.ErrNoBroker, last)
+			return unavailable("no live broker took the %s request: %v", kmsg.NameForKey(req.Key()), last)
 		}
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
+}
+
+// unavailable is a failure to reach a live broker: exit status as
+// coord.ErrNoBroker, message as written.
+func unavailable(format string, args ...any) error {
+	return &adminError{msg: fmt.Sprintf(format, args...), errs: []error{coord.ErrNoBroker}}
 }
 
 // processStopped reports whether process pid is stopped (state T, by

@@ -65,6 +65,7 @@ var wireScripts = []string{
 	"consume_topic_deleted",
 	"describe_corrupt_metadata",
 	"describe_dead_brokers",
+	"describe_producers",
 	"describe_topic",
 	"group_add_partitions",
 	"group_bad_input",

@@ -214,7 +214,8 @@ func LookupTopic(c *coord.Cluster, name string, autoCreate bool, onCreate func(*
 		return nil, err
 	}
 	cc := c.ClusterConfig()
-	t, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
+	// Through a live broker: a producer never holds meta/lock (admin.go).
+	t, err = CreateTopic(c, name, cc.NumPartitions, cc.DefaultReplicationFactor, nil, time.Time{})
 	if errors.Is(err, coord.ErrTopicExists) {
 		return c.Topic(name) // another process created it first
 	}

@@ -19,7 +19,9 @@ import (
 // leader's leader-epoch-checkpoint, and r is cut to where that epoch ended
 // on the leader. It reads the leader's replica directly, up to the
 // leader's log end offset, and keeps its own high watermark at the
-// leader's (bounded by what it has).
+// leader's (bounded by what it has), moved with each copy and when the
+// leader has committed everything, so it lags the leader's by at most the
+// batches in flight, as a Kafka follower's lags by a fetch.
 //
 // It never truncates below its own high watermark, which only moves to
 // records known committed, because the leader is shorter: such a leader
@@ -44,6 +46,7 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 	var buf []byte
 	for {
 		caughtUp, err := func() (bool, error) {
+			copied := false // batches appended in this pass
 			if rd == nil {
 				var err error
 				if rd, err = logdir.OpenReader(leaderDir); err != nil {
@@ -102,13 +105,25 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 					if _, err := r.log.AppendVerbatim(buf); err != nil {
 						return true, err
 					}
+					copied = true
 				}
 			}
 			my, err = r.log.State()
 			if err != nil {
 				return true, err
 			}
-			if hw := min(lst.HighWatermark, my.LogEndOffset); hw > my.HighWatermark {
+			// The leader's high watermark, as far as this replica has the
+			// records. Written with a copy (the two writes of the state
+			// file follow each other closely, and inotify coalesces their
+			// events if the leader has not read the first), or when the
+			// leader has committed all it has. Not on its own while the
+			// leader still waits for a copy (ours came, another ISR
+			// member's has not): each such write woke the leader for a
+			// pass that moved nothing, one per batch under a stream, and
+			// the leader's state is written again, waking this follower,
+			// when its high watermark moves on.
+			hw := min(lst.HighWatermark, my.LogEndOffset)
+			if hw > my.HighWatermark && (copied || lst.HighWatermark >= lst.LogEndOffset) {
 				if my, err = r.log.SetHighWatermark(hw); err != nil {
 					return true, err
 				}

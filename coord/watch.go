@@ -221,6 +221,9 @@ type watcher struct {
 func (w *watcher) setup() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The directories of file targets that are not watched themselves
+	// (they do not exist yet, or inotify refused them).
+	missing := map[string]bool{}
 	for _, p := range w.targets {
 		fi, err := os.Stat(p)
 		if err == nil && fi.IsDir() {
@@ -232,10 +235,17 @@ func (w *watcher) setup() {
 		// changing (replaced by a rename, or removed). Nothing yet: watch
 		// the directory for it to appear.
 		w.dirs[p], w.files[p] = false, true
-		if err == nil && w.hub.add(w, p) {
-			w.hub.drop(w, filepath.Dir(p))
+		if err != nil || !w.hub.add(w, p) {
+			missing[filepath.Dir(p)] = true
+		}
+	}
+	for _, p := range w.targets {
+		if d := filepath.Dir(p); !w.files[p] {
+			continue
+		} else if missing[d] {
+			w.hub.add(w, d)
 		} else {
-			w.hub.add(w, filepath.Dir(p))
+			w.hub.drop(w, d)
 		}
 	}
 }

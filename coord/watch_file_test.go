@@ -79,6 +79,42 @@ func TestWatchFileWithoutItsDirectory(t *testing.T) {
 	awaitWake(t, ch, "a write in place to the new file")
 }
 
+// Two files of one directory, one there and one not yet: the directory
+// stays watched, whatever their order, until both exist.
+func TestWatchFilesOfOneDirectory(t *testing.T) {
+	h := sharedHub()
+	if h.fs == nil {
+		t.Skip("no inotify")
+	}
+	refs := func(p string) int { h.mu.Lock(); defer h.mu.Unlock(); return h.refs[p] }
+	for _, order := range []string{"there first", "missing first"} {
+		t.Run(order, func(t *testing.T) {
+			dir := t.TempDir()
+			there, missing := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+			if err := os.WriteFile(there, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			targets := []string{there, missing}
+			if order == "missing first" {
+				targets = []string{missing, there}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ch := Watch(ctx, targets, 0)
+			if refs(dir) != 1 {
+				t.Fatalf("the directory of a missing file is watched %d times, want 1", refs(dir))
+			}
+			if err := os.WriteFile(missing, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			awaitWake(t, ch, "the missing file's creation")
+			waitUntil(t, "both files watched, not their directory", func() bool {
+				return refs(dir) == 0 && refs(there) == 1 && refs(missing) == 1
+			})
+		})
+	}
+}
+
 // A watched file's IN_ATTRIB (fsnotify's Chmod), which it gets when its
 // link count changes, sets the watches up again: it was removed or
 // replaced.

@@ -113,3 +113,55 @@ func TestFollowerNeverCopiesADamagedBatch(t *testing.T) {
 		t.Fatalf("segments hold %d bytes, the state says %d", len(segs), st.ActiveSize)
 	}
 }
+
+// A follower that has every record writes its high watermark on its own
+// only when the leader has committed all it has, or when the leader's log
+// start moved past its own: that follows below, bounded by the follower's
+// high watermark, and DeleteRecords waits for it. Here another ISR member
+// lags, so the leader has not committed all it has, and DeleteRecords
+// must still be followed at once.
+func TestFollowerFollowsTheLogStartWhileAnotherLags(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderDir, followerDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
+	leader, _, err := logdir.Recover(leaderDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	if err := leader.BecomeLeader(0, false); err != nil {
+		t.Fatal(err)
+	}
+	follower, _, err := logdir.Recover(followerDir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	if err := follower.BecomeFollower(0); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, leader, 0, "a", 4) // offsets 0..7
+	fm := NewManager(c, 2, Options{Backstop: time.Hour, Logf: t.Logf}) // events only
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		fm.follow(ctx, &replica{topic: "t", partition: 0, dir: followerDir, log: follower}, coord.Partition{Replicas: []int{1, 2, 3}, Leader: 1, ISR: []int{1, 2, 3}})
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the follower to copy the leader's records", func() bool { return state(t, follower).LogEndOffset == 8 })
+	// Broker 3 has up to 6: the leader commits that much, not all 8.
+	if _, err := leader.SetLeaderHighWatermark(0, 6); err != nil {
+		t.Fatal(err)
+	}
+	// DeleteRecords before 4.
+	if _, err := leader.AdvanceLogStart(4, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower to follow the log start to 4", func() bool { return state(t, follower).LogStartOffset == 4 })
+	if hw := state(t, follower).HighWatermark; hw != 6 {
+		t.Fatalf("the follower's high watermark is %d, the leader's 6", hw)
+	}
+}

@@ -115,15 +115,17 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 			// The leader's high watermark, as far as this replica has the
 			// records. Written with a copy (the two writes of the state
 			// file follow each other closely, and inotify coalesces their
-			// events if the leader has not read the first), or when the
-			// leader has committed all it has. Not on its own while the
-			// leader still waits for a copy (ours came, another ISR
-			// member's has not): each such write woke the leader for a
-			// pass that moved nothing, one per batch under a stream, and
-			// the leader's state is written again, waking this follower,
-			// when its high watermark moves on.
+			// events if the leader has not read the first), when the
+			// leader has committed all it has, or when the leader's log
+			// start is ahead (it follows below, bounded by this high
+			// watermark, and DeleteRecords waits for it). Not on its own
+			// otherwise while the leader still waits for a copy (ours
+			// came, another ISR member's has not): each such write woke
+			// the leader for a pass that moved nothing, one per batch
+			// under a stream, and the leader's state is written again,
+			// waking this follower, when its high watermark moves on.
 			hw := min(lst.HighWatermark, my.LogEndOffset)
-			if hw > my.HighWatermark && (copied || lst.HighWatermark >= lst.LogEndOffset) {
+			if hw > my.HighWatermark && (copied || lst.HighWatermark >= lst.LogEndOffset || lst.LogStartOffset > my.LogStartOffset) {
 				if my, err = r.log.SetHighWatermark(hw); err != nil {
 					return true, err
 				}

@@ -83,8 +83,9 @@ const minPendingBytes = 4 << 20
 // hold not yet acknowledged. At acks=all a batch waits for the followers'
 // copies, several milliseconds on a busy machine, and the producer's rate
 // is at most what it holds in flight per round trip: with 1 MiB (the
-// bound before) a producer of 256 KiB batches had 3 in flight, not the 5
-// a connection takes, and acks=all ran at half the rate of acks=1. The
+// bound before, counting the batch being filled) a producer of 256 KiB
+// batches had 3 or 4 in flight, not the 5 a connection takes, and
+// acks=all ran at half the rate of acks=1. The
 // bound must let every connection fill its maxInFlight requests while the
 // next batch fills, and let the producer read ahead while answers lag.
 func pendingBound(batchBytes int) int {

@@ -142,7 +142,7 @@ func TestFollowerFollowsTheLogStartWhileAnotherLags(t *testing.T) {
 	if err := follower.BecomeFollower(0); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, leader, 0, "a", 4) // offsets 0..7
+	mustAppend(t, leader, 0, "a", 4)                                   // offsets 0..7
 	fm := NewManager(c, 2, Options{Backstop: time.Hour, Logf: t.Logf}) // events only
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

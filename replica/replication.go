@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"mk/coord"
@@ -43,7 +44,6 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 	}()
 	truncated := false
 	refused := "" // the refusal last logged
-	var buf []byte
 	for {
 		caughtUp, err := func() (bool, error) {
 			copied := false // batches appended in this pass
@@ -94,7 +94,10 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 			if my.LogEndOffset < lst.LogEndOffset {
 				// Unchecked here: AppendVerbatim checks every CRC
 				// before it writes, once for the whole way.
-				buf, _, err = rd.ReadForCopy(buf[:0], my.LogEndOffset, lst.LogEndOffset, 1<<20)
+				bp := copyBuffers.Get().(*[]byte)
+				defer copyBuffers.Put(bp)
+				buf, _, err := rd.ReadForCopy((*bp)[:0], my.LogEndOffset, lst.LogEndOffset, copyBytes)
+				*bp = buf[:0]
 				if errors.Is(err, logdir.ErrOffsetOutOfRange) {
 					return false, nil // moved under us: look again
 				}
@@ -163,6 +166,15 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 		}
 	}
 }
+
+// copyBytes is about the most a follower copies from its leader in one
+// read and append (at least one whole batch, however large).
+const copyBytes = 1 << 20
+
+// copyBuffers holds the followers' copy buffers: a broker needs one per
+// partition being copied at the moment, not one per partition it follows
+// (a megabyte each, kept for the broker's life).
+var copyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // truncateDivergent applies KIP-101 (with KIP-279's correction): cut r to
 // where its latest epoch ended on the leader; when the leader's log has

@@ -633,7 +633,7 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	// A follower that does not follow (stopped) holds the answer until
 	// the request's timeout: REQUEST_TIMED_OUT with the low watermark so
 	// far. The leader's log start has moved all the same.
-	k.procs[int(follower)].Process.Signal(syscall.SIGSTOP)
+	k.signal(int(follower), syscall.SIGSTOP) // returns once it is stopped
 	dr.TimeoutMillis = 300
 	dr.Topics[0].Partitions[0].Offset = 250
 	dresp, err = dr.RequestWith(ctx, raw.Broker(int(leader)))

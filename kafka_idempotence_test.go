@@ -248,10 +248,35 @@ func TestKafkaIdempotentProduce(t *testing.T) {
 	}
 }
 
-// signal sends sig to broker id.
+// signal sends sig to broker id. For SIGSTOP it returns once every thread
+// of the broker is stopped (or after 10s): kill(2) returns before they
+// stop, and on a busy machine a broker went on replicating for a while.
+// It never fails the test: fault goroutines call it too.
 func (k *kafkaCluster) signal(id int, sig syscall.Signal) {
-	if cmd := k.procs[id]; cmd != nil {
-		cmd.Process.Signal(sig)
+	cmd := k.procs[id]
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	if sig != syscall.SIGSTOP {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", cmd.Process.Pid))
+		if len(stats) == 0 {
+			return // gone
+		}
+		stopped := true
+		for _, f := range stats {
+			b, err := os.ReadFile(f)
+			if i := bytes.LastIndexByte(b, ')'); err == nil && i > 0 && i+2 < len(b) && b[i+2] != 'T' && b[i+2] != 't' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
 	}
 }
 

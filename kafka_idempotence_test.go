@@ -657,6 +657,8 @@ func TestMkProduceInterrupted(t *testing.T) {
 		!said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
 		t.Fatalf("SIGTERM with the follower stopped: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
 	}
+	// Continued, the follower copies d and e and they are committed.
+	waitUntil(t, "d and e committed", 20*time.Second, func() bool { return k.describe("s").Partitions[0].HighWatermark == 1005 })
 	got := k.consumeAll("s")
 	if len(got) != 1005 || got[1004].Value != "e" {
 		t.Fatalf("%d records in the log, the last %q: want 1005 ending with e (no cut line taken for a record)", len(got), got[len(got)-1].Value)

@@ -47,6 +47,7 @@ var hostileBaselines = map[string][][]string{
 	"tail":                 {{"t", "-e"}},
 	"describe cluster":     {{}},
 	"describe topic":       {{"t"}},
+	"describe producers":   {{"t"}},
 	"describe topics":      {{}},
 	"describe group":       {{"g"}},
 	"group list":           {{}},

@@ -31,14 +31,15 @@ import (
 //     the wire differs (a pid or a size that a Kafka client cannot know: -).
 //
 // wireScripts lists the scripts that run over the wire: every script of
-// the client commands (produce, consume, tail, describe, topic, bench) and
-// those of the cluster and broker commands that observe the cluster
-// through client commands. Not here: the group_* scripts (their group
-// lines wait for the brokers to serve Kafka's group APIs: [groups] is
-// false over the wire until then), cluster_listen* (they test the
-// listeners the wire run adds), cluster_corrupt_metadata (groups and
-// damaged local files), replica_*, retention_* and partition_* (broker
-// internals, seen through the directory), cli_usage (no cluster).
+// the client commands (produce, consume, tail, describe, topic, group,
+// bench) and those of the cluster and broker commands that observe the
+// cluster through client commands. The group_* scripts' members are then
+// Kafka-protocol members of the brokers' group coordinators; the brokers
+// start with --group-initial-rebalance-delay 0s (below). Not here:
+// cluster_listen* (they test the listeners the wire run adds),
+// cluster_corrupt_metadata (damaged local files), replica_*, retention_*
+// and partition_* (broker internals, seen through the directory),
+// cli_usage (no cluster).
 // MK_WIRE_ALL=1 runs every script over the wire, to see which could join.
 var wireScripts = []string{
 	"bench_commands",
@@ -64,7 +65,24 @@ var wireScripts = []string{
 	"consume_topic_deleted",
 	"describe_corrupt_metadata",
 	"describe_dead_brokers",
+	"describe_producers",
 	"describe_topic",
+	"group_add_partitions",
+	"group_bad_input",
+	"group_commit_modes",
+	"group_delete",
+	"group_describe",
+	"group_exit_at_end",
+	"group_kill_member",
+	"group_long_names",
+	"group_reset_offsets",
+	"group_restart",
+	"group_retention",
+	"group_session_timeout",
+	"group_stopped_member",
+	"group_three_members",
+	"group_two_groups",
+	"group_two_members",
 	"produce_auto_create",
 	"produce_consume_basic",
 	"produce_dead_leader",
@@ -146,6 +164,13 @@ func wireArgs(args []string, dir string) []string {
 	var add []string
 	if has("listen") && !given("listen") {
 		add = append(add, "--listen", "127.0.0.1:0")
+	}
+	if has("group-initial-rebalance-delay") && !given("group-initial-rebalance-delay") {
+		// Kafka's own tests run their brokers with
+		// group.initial.rebalance.delay.ms=0: every new group's first
+		// member would wait 3 s, which adds up over the group scripts'
+		// dozens of short-lived members (and says nothing they test).
+		add = append(add, "--group-initial-rebalance-delay", "0s")
 	}
 	if has("bootstrap-server") && !given("bootstrap-server", "b") && os.Getenv("MK_BOOTSTRAP_SERVER") == "" {
 		if d := argDir(args); d != "" {
@@ -247,10 +272,10 @@ func TestWireArgs(t *testing.T) {
 		{"mk topic create t --partitions 2", "mk topic create -b 127.0.0.1:9001,127.0.0.1:9002 t --partitions 2"},
 		{"mk --dir " + dir + " consume t -e", "mk --dir " + dir + " consume -b 127.0.0.1:9001,127.0.0.1:9002 t -e"},
 		{"mk consume t -b x:1", "mk consume t -b x:1"},
-		{"mk broker --id 1", "mk broker --listen 127.0.0.1:0 --id 1"},
-		{"mk broker --id 1 --listen 127.0.0.1:9", "mk broker --id 1 --listen 127.0.0.1:9"},
+		{"mk broker --id 1", "mk broker --listen 127.0.0.1:0 --group-initial-rebalance-delay 0s --id 1"},
+		{"mk broker --id 1 --listen 127.0.0.1:9 --group-initial-rebalance-delay 3s", "mk broker --id 1 --listen 127.0.0.1:9 --group-initial-rebalance-delay 3s"},
 		{"mk cluster stop", "mk cluster stop"},
-		{"mk cluster start --brokers 2", "mk cluster start --listen 127.0.0.1:0 --brokers 2"},
+		{"mk cluster start --brokers 2", "mk cluster start --listen 127.0.0.1:0 --group-initial-rebalance-delay 0s --brokers 2"},
 	} {
 		if got := strings.Join(wireArgs(strings.Fields(c.in), dir), " "); got != c.want {
 			t.Errorf("%s: got %s, want %s", c.in, got, c.want)

@@ -3,12 +3,14 @@
 # listener, on the same lines, in the same run: each figure is a ratio of
 # medians over RUNS alternating runs (the order swaps every run), because
 # shared machines are noisy. Usage: bench/wire.sh [RECORDS] [RUNS]
-# (default 1,000,000 100-byte lines, 7 runs). Needs kcat.
+# (default 1,000,000 100-byte lines, 7 runs; WIRE_PRODUCE_ONLY=1 skips the
+# consume runs). Needs kcat.
 #
-# Prints: mk produce -b vs kcat -P (acks=all both: their defaults; one
-# partition), and mk consume -b -e vs kcat -C -e, both to /dev/null:
-# records/s of each, the ratio mk/kcat (>= 1: mk is as fast or faster),
-# and the CPU time (user+sys) of each.
+# Prints: mk produce -b vs kcat -P (one partition, acks=all both), once
+# idempotent both (mk's default; kcat -X enable.idempotence=true) and once
+# not (mk --idempotence=false; kcat's default), and mk consume -b -e vs
+# kcat -C -e, both to /dev/null: records/s of each, the ratio mk/kcat
+# (>= 1: mk is as fast or faster), and the CPU time (user+sys) of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -44,37 +46,50 @@ report() { # NAME MKFILE KCATFILE
 		printf "%s: mk %.0f records/s (cpu %.2f s), kcat %.0f records/s (cpu %.2f s): mk/kcat = %.2f\n", name, n / m, mc, n / k, kc, k / m }'
 }
 
-: > "$work/mp"
-: > "$work/kp"
-for i in $(seq "$RUNS"); do
-	$mk topic create "m$i" >/dev/null
-	$mk topic create "k$i" >/dev/null
-	if [ $((i % 2)) = 1 ]; then
-		timed "$work/mp" "$mk" produce -b "$b" "m$i" < "$work/input"
-		timed "$work/kp" kcat -P -b "$b" -t "k$i" -p 0 < "$work/input"
-	else
-		timed "$work/kp" kcat -P -b "$b" -t "k$i" -p 0 < "$work/input"
-		timed "$work/mp" "$mk" produce -b "$b" "m$i" < "$work/input"
-	fi
-done
-report "produce" "$work/mp" "$work/kp"
+: > "$work/topics"
+# produce NAME MKFLAGS KCATFLAGS: RUNS alternating runs of each.
+produce() {
+	local name=$1 mkflags=$2 kcatflags=$3 i m k
+	: > "$work/mp"
+	: > "$work/kp"
+	for i in $(seq "$RUNS"); do
+		m="m$name$i" k="k$name$i"
+		$mk topic create "$m" >/dev/null
+		$mk topic create "$k" >/dev/null
+		echo "$m $k" >> "$work/topics"
+		if [ $((i % 2)) = 1 ]; then
+			timed "$work/mp" "$mk" produce -b "$b" $mkflags "$m" < "$work/input"
+			timed "$work/kp" kcat -P -b "$b" $kcatflags -t "$k" -p 0 < "$work/input"
+		else
+			timed "$work/kp" kcat -P -b "$b" $kcatflags -t "$k" -p 0 < "$work/input"
+			timed "$work/mp" "$mk" produce -b "$b" $mkflags "$m" < "$work/input"
+		fi
+	done
+	report "produce, acks=all, $name" "$work/mp" "$work/kp"
+}
+produce idempotent "" "-X enable.idempotence=true"
+produce plain "--idempotence=false" ""
 
 # Every run above delivered every line.
-for i in $(seq "$RUNS"); do
-	for t in "m$i" "k$i"; do
-		$mk describe topic "$t" -b "$b" -o json | grep -q "\"high_watermark\": $N," || { echo "topic $t: not $N records" >&2; exit 1; }
-	done
+for t in $(cat "$work/topics"); do
+	$mk describe topic "$t" -b "$b" -o json | grep -q "\"high_watermark\": $N," || { echo "topic $t: not $N records" >&2; exit 1; }
 done
+
+if [ -n "${WIRE_PRODUCE_ONLY:-}" ]; then
+	uptime
+	exit 0
+fi
 
 : > "$work/mc"
 : > "$work/kc"
 for i in $(seq "$RUNS"); do
 	if [ $((i % 2)) = 1 ]; then
-		timed "$work/mc" sh -c "'$mk' consume -b '$b' m1 -e > /dev/null"
-		timed "$work/kc" sh -c "kcat -C -b '$b' -t m1 -e -q > /dev/null"
+		timed "$work/mc" sh -c "'$mk' consume -b '$b' midempotent1 -e > /dev/null"
+		timed "$work/kc" sh -c "kcat -C -b '$b' -t midempotent1 -e -q > /dev/null"
 	else
-		timed "$work/kc" sh -c "kcat -C -b '$b' -t m1 -e -q > /dev/null"
-		timed "$work/mc" sh -c "'$mk' consume -b '$b' m1 -e > /dev/null"
+		timed "$work/kc" sh -c "kcat -C -b '$b' -t midempotent1 -e -q > /dev/null"
+		timed "$work/mc" sh -c "'$mk' consume -b '$b' midempotent1 -e > /dev/null"
 	fi
 done
 report "consume -e" "$work/mc" "$work/kc"
+uptime

@@ -172,6 +172,8 @@ type partitionWriter struct {
 	// indexes are the Send indexes of the records in the builder (OnRecord
 	// only).
 	indexes []int64
+	// lastLeader and lastEpoch are the leader and epoch last resolved.
+	lastLeader, lastEpoch int
 }
 
 type batch struct {
@@ -567,6 +569,13 @@ func (p *Producer) leaderOf(w *partitionWriter, t *coord.Topic) error {
 		if need := min(t.Int64Config(coord.ConfigMinInsyncReplicas), int64(len(part.Replicas))); int64(len(part.ISR)) < need {
 			return fmt.Errorf("%w: partition %s-%d has %d in-sync replicas, min.insync.replicas is %d", ErrNotEnoughReplicas, t.Name, part.Partition, len(part.ISR), need)
 		}
+	}
+	if part.Leader != w.lastLeader || part.LeaderEpoch != w.lastEpoch {
+		// A leader just published: the broker may not have taken up its
+		// role yet (NOT_LEADER_OR_FOLLOWER for a few milliseconds), so
+		// the retries start short again rather than at the backoff the
+		// wait for the election grew.
+		w.lastLeader, w.lastEpoch, w.backoff = part.Leader, part.LeaderEpoch, 0
 	}
 	w.leader = part.Leader
 	return nil

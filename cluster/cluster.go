@@ -26,6 +26,9 @@ type Client interface {
 	Topics(ctx context.Context) ([]*TopicView, []error, error)
 	// Topic describes one topic: coord.ErrUnknownTopic if there is none.
 	Topic(ctx context.Context, name string) (*TopicView, error)
+	// Producers lists the idempotent producers each partition's leader
+	// remembers: coord.ErrUnknownTopic if there is no such topic.
+	Producers(ctx context.Context, topic string) (*ProducersView, error)
 	// CreateTopic creates a topic; Partitions and ReplicationFactor 0 take
 	// the cluster's defaults. It returns what was created.
 	CreateTopic(ctx context.Context, spec TopicSpec) (*TopicView, error)
@@ -277,4 +280,27 @@ type ConsumeSpec struct {
 	Warnf         func(format string, args ...any)
 	// Idle is called before waiting for records (flush output there).
 	Idle func() error
+}
+
+// ProducersView is describe producers: the idempotent producers of a
+// topic's partitions as their leaders remember them (Kafka's
+// DescribeProducers, kafka-transactions.sh describe-producers). Notes name
+// the partitions whose leader could not be asked.
+type ProducersView struct {
+	Topic     string         `json:"topic"`
+	Producers []ProducerView `json:"producers"`
+	Notes     []string       `json:"notes"`
+}
+
+// ProducerView is one producer of one partition. CoordinatorEpoch and
+// CurrentTxnStartOffset are -1 outside a transaction (always, in mk).
+type ProducerView struct {
+	Partition             int   `json:"partition"`
+	Leader                int   `json:"leader"`
+	ProducerID            int64 `json:"producer_id"`
+	ProducerEpoch         int   `json:"producer_epoch"`
+	LastSequence          int   `json:"last_sequence"`
+	LastTimestamp         int64 `json:"last_timestamp"`
+	CoordinatorEpoch      int   `json:"coordinator_epoch"`
+	CurrentTxnStartOffset int64 `json:"current_txn_start_offset"`
 }

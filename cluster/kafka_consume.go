@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/client"
 	"mk/coord"
@@ -236,7 +237,12 @@ type kafkaConsumer struct {
 	// consumed from their start, and a deleted one ends the consumer.
 	watchTopics []string
 	group       string
-	wake        chan struct{} // a group's callback says: look at done again
+	strategy    string // the group member's --strategy, as given
+	// unstarted are a group member's assigned partitions without a
+	// committed offset, at the offset the reset policy starts them: they
+	// are committed there after the next poll (see ConsumeGroup).
+	unstarted map[coord.TopicPartition]int64
+	wake      chan struct{} // a group's callback says: look at done again
 }
 
 func (c *kafkaConsumer) run(ctx context.Context, tds kadm.TopicDetails) error {
@@ -344,6 +350,30 @@ func (c *kafkaConsumer) finished() bool {
 // fetchErr is the first error of a poll that ends the consumer.
 func (c *kafkaConsumer) fetchErr(fs kgo.Fetches) error {
 	for _, fe := range fs.Errors() {
+		var gs *kgo.ErrGroupSession
+		if c.group != "" && errors.As(fe.Err, &gs) {
+			// kgo's group session ended; it rejoins by itself.
+			switch {
+			case errors.Is(gs.Err, kerr.InconsistentGroupProtocol):
+				return c.k.otherStrategy(c.group, c.strategy)
+			case errors.Is(gs.Err, kerr.UnknownMemberID), errors.Is(gs.Err, kerr.IllegalGeneration),
+				errors.Is(gs.Err, kerr.RebalanceInProgress), errors.Is(gs.Err, kerr.MemberIDRequired):
+				// Removed from the group (its session expired, say
+				// while the process was stopped) or a generation
+				// missed: OnPartitionsLost said so, and kgo joins
+				// again as a new member.
+				continue
+			case errors.Is(gs.Err, context.Canceled), kerr.IsRetriable(gs.Err):
+				continue
+			}
+			if ce := c.k.watch.failure(); ce != nil && isConnErr(gs.Err) {
+				return ce
+			}
+			if isConnErr(gs.Err) {
+				continue
+			}
+			return fmt.Errorf("group %s: %w", c.group, kafkaErr(gs.Err))
+		}
 		switch {
 		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded), errors.Is(fe.Err, kgo.ErrClientClosed):
 			continue
@@ -400,14 +430,24 @@ func (c *kafkaConsumer) checkTopics(ctx context.Context, cancel context.CancelCa
 			continue // a cluster that does not answer now: the fetches say more
 		}
 		add := map[string]map[int32]kgo.Offset{}
+		refresh := false
 		for _, t := range c.watchTopics {
 			td := detail(tds, t)
 			if errors.Is(td.Err, kerr.UnknownTopicOrPartition) || td.Err == nil && td.ID != ids[t] && ids[t] != (kadm.TopicID{}) {
 				cancel(c.deleted(t))
 				return
 			}
-			if td.Err != nil || len(td.Partitions) <= counts[t] || c.group != "" {
-				continue // a group's coordinator assigns new partitions
+			if td.Err != nil || len(td.Partitions) <= counts[t] {
+				continue
+			}
+			if c.group != "" {
+				// The group's leader gives new partitions out: kgo's
+				// leader rejoins when its metadata shows more
+				// partitions, which it would otherwise learn only at
+				// its next refresh (metadata.max.age.ms, 5 minutes).
+				counts[t] = len(td.Partitions)
+				refresh = true
+				continue
 			}
 			for p := int32(counts[t]); p < int32(len(td.Partitions)); p++ {
 				if add[t] == nil {
@@ -422,6 +462,9 @@ func (c *kafkaConsumer) checkTopics(ctx context.Context, cancel context.CancelCa
 		}
 		if len(add) > 0 {
 			c.cl.AddConsumePartitions(add)
+		}
+		if refresh {
+			c.cl.ForceMetadataRefresh()
 		}
 	}
 }
@@ -443,6 +486,35 @@ func balancer(strategy string) (kgo.GroupBalancer, error) {
 		return kgo.StickyBalancer(), nil
 	}
 	return nil, newKafkaError(coord.ErrInvalidConfig, nil, "unknown assignment strategy %q: use range, roundrobin or sticky", strategy)
+}
+
+// otherStrategy is the error of a member the coordinator refused
+// (INCONSISTENT_GROUP_PROTOCOL) because the group's members use another
+// assignor: said as mk's own groups say it, with the group's strategy
+// from DescribeGroups (a usage error: the flag must change, retrying will
+// not help).
+func (k *Kafka) otherStrategy(group, asked string) error {
+	if asked == "" {
+		asked = coord.StrategyRange
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
+	defer cancel()
+	dg, err := k.describeGroup(ctx, group)
+	if err != nil || dg.Protocol == "" || dg.ProtocolType != "consumer" {
+		return newKafkaError(coord.ErrInvalidConfig, kerr.InconsistentGroupProtocol, "group %s does not take members asking for the %s strategy (INCONSISTENT_GROUP_PROTOCOL)", group, asked)
+	}
+	return newKafkaError(coord.ErrInvalidConfig, kerr.InconsistentGroupProtocol, "group %s uses the %s strategy; this consumer asked for %s", group, strategyName(dg.Protocol), asked)
+}
+
+// strategyName is mk's name of a Kafka assignor (see balancer).
+func strategyName(protocol string) string {
+	switch protocol {
+	case "cooperative-sticky":
+		return coord.StrategySticky
+	case "sticky":
+		return "eager-sticky"
+	}
+	return protocol
 }
 
 // ConsumeGroup is a Kafka-protocol member of a consumer group (kgo's
@@ -482,7 +554,7 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 	if opts.ResetEarliest {
 		reset = kgo.NewOffset().AtStart()
 	}
-	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, wake: make(chan struct{}, 1)}
+	c := &kafkaConsumer{k: k, follow: true, h: h, pos: map[coord.TopicPartition]*position{}, watchTopics: topics, group: opts.Group, strategy: opts.Strategy, wake: make(chan struct{}, 1), unstarted: map[coord.TopicPartition]int64{}}
 	var assignedOnce bool
 	var failed error // an assignment that cannot be caught up with (-e)
 	wake := func() {
@@ -506,14 +578,22 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		kgo.ConsumeResetOffset(reset),
 		kgo.KeepControlRecords(),
 		kgo.BlockRebalanceOnPoll(),
+		// Kafka's Java consumer's fetch.max.wait.ms, not kgo's 5 s: kgo
+		// keeps one fetch in flight per broker, and a partition that
+		// becomes ready while that fetch waits on an empty partition
+		// (one that starts at a commit, say) gets its first records
+		// only when the wait ends.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 			logf("group %s: assigned %s", opts.Group, formatAssignment(assigned))
-			if opts.ExitAtEnd {
-				if err := c.resolveAssigned(ctx, opts, assigned); err != nil {
-					c.mu.Lock()
-					failed = err
-					c.mu.Unlock()
-				}
+			// Every member resolves where its new partitions start, to
+			// say when a committed offset is out of range (kgo resets
+			// it silently); only a member that exits at the end needs
+			// the answer, and fails without it.
+			if err := c.resolveAssigned(ctx, opts, assigned); err != nil && opts.ExitAtEnd {
+				c.mu.Lock()
+				failed = err
+				c.mu.Unlock()
 			}
 			c.mu.Lock()
 			assignedOnce = true
@@ -540,7 +620,10 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		kopts = append(kopts, kgo.ClientID(opts.ClientID))
 	}
 	if opts.SessionTimeout > 0 {
-		kopts = append(kopts, kgo.SessionTimeout(opts.SessionTimeout))
+		// Heartbeats at most a third of the session apart, as Kafka
+		// advises (heartbeat.interval.ms): kgo's 3 s would let a 6 s
+		// session expire after one lost heartbeat.
+		kopts = append(kopts, kgo.SessionTimeout(opts.SessionTimeout), kgo.HeartbeatInterval(min(3*time.Second, opts.SessionTimeout/3)))
 	}
 	if opts.Commit == client.CommitNone {
 		kopts = append(kopts, kgo.DisableAutoCommit())
@@ -563,6 +646,7 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 		}
 		if opts.Commit != client.CommitNone {
 			cl.MarkCommitRecords(handed...)
+			c.commitUnstarted(ctx, handed, warnf)
 		}
 		if opts.Commit == client.CommitSync && len(handed) > 0 {
 			if err := cl.CommitMarkedOffsets(ctx); err != nil && ctx.Err() == nil {
@@ -597,7 +681,9 @@ func (k *Kafka) ConsumeGroup(ctx context.Context, topics []string, opts client.G
 
 // resolveAssigned records where newly assigned partitions start and end,
 // for a member that exits once caught up: its committed offset (else the
-// reset policy's) and the high watermark now.
+// reset policy's) and the high watermark now. A committed offset outside
+// the log (retention deleted it) is reset by the policy, and said as mk's
+// own consumers say it.
 func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOptions, assigned map[string][]int32) error {
 	if len(assigned) == 0 {
 		return nil
@@ -648,9 +734,14 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 			case !ok:
 				next = e.Offset
 			}
+			if !ok && c.unstarted != nil {
+				c.unstarted[tp] = next
+			}
 			if next < s.Offset || next > e.Offset {
 				// Out of range: kgo resets by the policy.
-				next = map[bool]int64{true: s.Offset, false: e.Offset}[opts.ResetEarliest]
+				reset := map[bool]int64{true: s.Offset, false: e.Offset}[opts.ResetEarliest]
+				orNop(opts.Warnf)("partition %s: offset %d is out of range (the log holds %d to %d); resetting to %d", tp, next, s.Offset, e.Offset, reset)
+				next = reset
 			}
 			c.pos[tp] = &position{next: next, end: e.Offset}
 		}
@@ -672,7 +763,56 @@ func (c *kafkaConsumer) forget(tps map[string][]int32) {
 	for t, ps := range tps {
 		for _, p := range ps {
 			delete(c.pos, coord.TopicPartition{Topic: t, Partition: int(p)})
+			delete(c.unstarted, coord.TopicPartition{Topic: t, Partition: int(p)})
 		}
+	}
+}
+
+// commitUnstarted commits where the member started the partitions it was
+// assigned without a committed offset and has handed out no record of,
+// after the first poll that follows the assignment (the poll holds off
+// rebalances, so they are still this member's). Kafka's Java consumer
+// does the same (it commits the position of every assigned partition);
+// kgo commits only partitions it read records of, so a partition that
+// was empty while the group consumed it had no commit, and records
+// produced to it before the next member started at the end (latest) were
+// never read by the group. mk's own groups commit it too.
+func (c *kafkaConsumer) commitUnstarted(ctx context.Context, handed []*kgo.Record, warnf func(string, ...any)) {
+	c.mu.Lock()
+	for _, r := range handed {
+		delete(c.unstarted, coord.TopicPartition{Topic: r.Topic, Partition: int(r.Partition)})
+	}
+	var offsets map[string]map[int32]kgo.EpochOffset
+	for tp, next := range c.unstarted {
+		if offsets == nil {
+			offsets = map[string]map[int32]kgo.EpochOffset{}
+		}
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.Topic][int32(tp.Partition)] = kgo.EpochOffset{Epoch: -1, Offset: next}
+		delete(c.unstarted, tp)
+	}
+	c.mu.Unlock()
+	if offsets == nil {
+		return
+	}
+	var cerr error
+	c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = err
+				}
+			}
+		}
+	})
+	if cerr != nil && ctx.Err() == nil {
+		warnf("commit of group %s failed: %v", c.group, kafkaErr(cerr))
 	}
 }
 

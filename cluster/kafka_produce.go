@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,24 @@ var linger = 5 * time.Millisecond
 // cluster that does not tell a topic's.
 const defaultMaxMessageBytes = 1048588
 
+// maxBatchBytes bounds the record batches a producer makes (librdkafka's
+// batch.size, and about kgo's default), whatever the topic's
+// max.message.bytes: a Kafka broker, mk's among them, reuses its buffer
+// for requests of up to about 1 MiB and allocates one for each larger
+// request, and at Kafka's default max.message.bytes (1 MiB + 12) a full
+// batch's request is just larger (for mk's broker that doubled its CPU
+// time per record). A record too large for such a batch, and within the
+// topic's limit, is sent alone (sendLarge).
+const maxBatchBytes = 1000000
+
+// batchMaxBytes is kgo's batch limit; kgo refuses one under 512 bytes (a
+// topic whose max.message.bytes is smaller still has each record checked
+// by Send, and a batch of several small records over the limit is refused
+// by the broker, MESSAGE_TOO_LARGE, as with any client).
+func batchMaxBytes(n int64) kgo.Opt {
+	return kgo.ProducerBatchMaxBytes(int32(min(max(n, 512), 1<<30)))
+}
+
 type kafkaProducer struct {
 	k          *Kafka
 	cl         *kgo.Client
@@ -45,8 +64,15 @@ type kafkaProducer struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 
-	mu       sync.Mutex // OnAck and firstErr
+	// batchMax is cl's batch limit; large sends the records larger than
+	// that (made when the first comes, from kopts).
+	batchMax int64
+	kopts    []kgo.Opt
+	large    *kgo.Client
+
+	mu       sync.Mutex // OnAck, OnRecord and firstErr
 	firstErr error
+	failing  atomic.Bool // firstErr is set (read by Send without the lock)
 	acked    atomic.Int64
 	failed   atomic.Int64
 	sent     int64 // Send calls so far: the next record's index (OnRecord)
@@ -65,23 +91,57 @@ type kafkaProducer struct {
 	leaderless map[int32]error
 	warned     map[int32]bool
 
-	// slab holds copies of the records' keys, values and header values:
-	// kgo keeps a record until it is acknowledged, and the caller reuses
-	// its buffers as soon as Send returns.
-	slab []byte
-	// records holds records kgo is done with (it calls the promise last),
-	// to be sent again: a record is 200 bytes with pointers, and making
-	// one per line doubles what the garbage collector sees.
-	records sync.Pool
+	// A producer allocates nothing per record once it runs: records,
+	// the blocks their bytes are copied into and the slices that carry
+	// them to kgo are reused, so that the garbage collector has next to
+	// nothing to do (at Go's default GOGC, collecting took a tenth of the
+	// CPU when every record was new).
+	//
+	// slab is the block Send copies keys, values and header values into
+	// (kgo keeps a record until it is acknowledged, and the caller reuses
+	// its buffers as soon as Send returns); a block is reused once every
+	// record copied into it is done.
+	slab *slab
+	// spare are records kgo is done with (it calls the promise last),
+	// taken by Send a handful at a time from free, where the promise
+	// puts them (under freeMu).
+	spare  []*mkRecord
+	freeMu sync.Mutex
+	free   []*mkRecord
+	slabs  []*slab
 	// promiseFn is p.promise, made once (a method value is a new closure
 	// each time it is taken).
 	promiseFn func(*kgo.Record, error)
 
 	// pending are the records Send made that produce has not been given;
-	// work carries them there; produced is closed when produce returns.
-	pending  []sendRec
+	// work carries them there, and the emptied slices come back on
+	// returned; produced is closed when produce returns.
+	pending  []*mkRecord
 	work     chan handoff
+	returned chan []*mkRecord
 	produced chan struct{}
+}
+
+// mkRecord is a record on its way through kgo, and what its promise needs
+// to know: its Send index (OnRecord) and the slab holding its bytes. It is
+// the record's Context, so that the promise finds it without a map (a
+// Context of no deadline, never done: kgo does not read it).
+type mkRecord struct {
+	r     kgo.Record
+	index int64
+	slab  *slab
+}
+
+func (*mkRecord) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*mkRecord) Done() <-chan struct{}       { return nil }
+func (*mkRecord) Err() error                  { return nil }
+func (*mkRecord) Value(any) any               { return nil }
+
+// slab is a block of record bytes; refs counts the records copied into it
+// that are not done, plus one while Send still copies into it.
+type slab struct {
+	buf  []byte
+	refs atomic.Int64
 }
 
 // deadlineStep is how often a producer starts a new record context.
@@ -113,11 +173,6 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		// kgo refuses a batch limit under 512 bytes; a topic whose
-		// max.message.bytes is smaller still has each record checked by
-		// Send, and a batch of several small records over the limit is
-		// refused by the broker (MESSAGE_TOO_LARGE), as with any client.
-		kgo.ProducerBatchMaxBytes(int32(min(max(maxBytes, 512), 1<<30))),
 		kgo.RecordPartitioner(mkPartitioner{kgo.UniformBytesPartitioner(opts.BatchBytes, true, true, nil)}),
 		// No kgo.RecordDeliveryTimeout: kgo measures it from each record's
 		// timestamp, and a record of --input json may carry one from long
@@ -136,16 +191,18 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	default:
 		kopts = append(kopts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
 	}
-	cl, err := k.newClient(kopts...)
+	batchMax := min(maxBytes, maxBatchBytes)
+	cl, err := k.newClient(append(kopts, batchMaxBytes(batchMax))...)
 	if err != nil {
 		return nil, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &kafkaProducer{k: k, cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel,
-		leaderless: leaderless, warned: map[int32]bool{}}
+		leaderless: leaderless, warned: map[int32]bool{}, batchMax: batchMax, kopts: kopts}
 	p.promiseFn = p.promise
-	p.pending = make([]sendRec, 0, handoffSize)
-	p.work, p.produced = make(chan handoff, 4), make(chan struct{})
+	p.pending = make([]*mkRecord, 0, handoffSize)
+	p.work, p.produced = make(chan handoff, handoffs), make(chan struct{})
+	p.returned = make(chan []*mkRecord, handoffs+2)
 	go p.produce()
 	go p.renewContexts(p.newRecordContext())
 	return p, nil
@@ -275,15 +332,18 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 	if size > p.maxBytes {
 		return &client.RecordTooLargeError{Size: size, Max: p.maxBytes}
 	}
-	r, _ := p.records.Get().(*kgo.Record)
-	if r == nil {
-		r = new(kgo.Record)
+	if size > p.batchMax {
+		return p.sendLarge(partition, timestamp, key, value, headers)
 	}
+	m := p.record()
+	p.reserve(int(size))
+	m.slab = p.slab
+	r := &m.r
 	r.Key, r.Value, r.Timestamp, r.Partition = p.copy(key), p.copy(value), time.UnixMilli(timestamp), partition
 	if len(headers) > 0 {
-		r.Headers = make([]kgo.RecordHeader, len(headers))
-		for i, h := range headers {
-			r.Headers[i] = kgo.RecordHeader{Key: string(h.Key), Value: p.copy(h.Value)}
+		r.Headers = r.Headers[:0]
+		for _, h := range headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: p.copy(h.Value)})
 		}
 	}
 	if partition < 0 {
@@ -292,17 +352,74 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 	if len(p.leaderless) > 0 {
 		p.warnNoLeader(partition, key)
 	}
-	ctx := p.recordContext()
-	if p.opts.OnRecord != nil {
-		r.Context = recordIndex{ctx, p.sent}
-	}
+	m.index = p.sent
 	p.sent++
-	p.pending = append(p.pending, sendRec{ctx, r})
+	p.pending = append(p.pending, m)
 	if len(p.pending) == handoffSize {
-		p.handoff(handoff{recs: p.pending})
-		p.pending = make([]sendRec, 0, handoffSize)
+		p.handoff(false, nil)
 	}
 	return nil
+}
+
+// sendLarge sends a record too large for cl's batches through large, a
+// client whose batches may be as large as the topic allows, once every
+// record sent before is acknowledged, and waits for it, so that records
+// keep their order. (Such records are rare: the topic's limit must have
+// been raised for them, and each is a batch and a request of its own.)
+func (p *kafkaProducer) sendLarge(partition int32, timestamp int64, key, value []byte, headers []logdir.Header) error {
+	if err := p.Flush(); err != nil {
+		return err
+	}
+	if p.large == nil {
+		cl, err := p.k.newClient(append(p.kopts, batchMaxBytes(p.maxBytes))...)
+		if err != nil {
+			return err
+		}
+		p.large = cl
+	}
+	m := &mkRecord{index: p.sent}
+	r := &m.r
+	r.Context = m
+	r.Key, r.Value, r.Timestamp, r.Partition = bytes.Clone(key), bytes.Clone(value), time.UnixMilli(timestamp), partition
+	for _, h := range headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: string(h.Key), Value: bytes.Clone(h.Value)})
+	}
+	if partition < 0 {
+		r.Partition = autoPartition
+	}
+	if len(p.leaderless) > 0 {
+		p.warnNoLeader(partition, key)
+	}
+	p.sent++
+	p.large.Produce(p.recordContext(), r, p.promiseFn)
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout+5*time.Second)
+	defer cancel()
+	if err := p.large.Flush(ctx); err != nil {
+		return fmt.Errorf("%w: a record of %d bytes still unacknowledged after %s", client.ErrNotAcknowledged, len(value), p.opts.Timeout)
+	}
+	return p.err()
+}
+
+// record is a record to fill: one kgo is done with, or a new one.
+func (p *kafkaProducer) record() *mkRecord {
+	if len(p.spare) == 0 {
+		p.freeMu.Lock()
+		p.spare, p.free = p.free, p.spare[:0]
+		p.freeMu.Unlock()
+		if len(p.spare) == 0 {
+			// A block of them at once; how many there are is bounded
+			// by how many kgo holds (MaxBufferedRecords) and the runs
+			// waiting for produce.
+			block := make([]mkRecord, handoffSize)
+			for i := range block {
+				block[i].r.Context = &block[i]
+				p.spare = append(p.spare, &block[i])
+			}
+		}
+	}
+	m := p.spare[len(p.spare)-1]
+	p.spare = p.spare[:len(p.spare)-1]
+	return m
 }
 
 // A producer is two goroutines: the caller's, which reads the input and
@@ -311,33 +428,45 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 // the rest, and the two run side by side, as a reading thread and
 // librdkafka's do in kcat. Records keep their order.
 
-// handoffSize is how many records Send passes on at once.
-const handoffSize = 256
+// handoffSize is how many records Send passes on at once; handoffs is
+// how many such runs may wait for produce.
+const (
+	handoffSize = 256
+	handoffs    = 4
+)
 
-// sendRec is a record made by Send, and the context it was sent with.
-type sendRec struct {
-	ctx context.Context
-	r   *kgo.Record
-}
-
-// handoff is what Send passes to produce: records, then what to do once
-// they are with kgo: send what lingers (idle), or tell that they are
-// (done).
+// handoff is what Send passes to produce: records and the context they
+// are sent with, then what to do once they are with kgo: send what
+// lingers (idle), or tell that they are (done).
 type handoff struct {
-	recs []sendRec
+	ctx  context.Context
+	recs []*mkRecord
 	idle bool
 	done chan struct{}
 }
 
-// handoff passes h to produce.
-func (p *kafkaProducer) handoff(h handoff) { p.work <- h }
+// handoff passes the pending records to produce, with the context of the
+// records sent now (a run of records is made in far less than
+// deadlineStep), and starts a new run.
+func (p *kafkaProducer) handoff(idle bool, done chan struct{}) {
+	p.work <- handoff{ctx: p.recordContext(), recs: p.pending, idle: idle, done: done}
+	select {
+	case p.pending = <-p.returned:
+	default:
+		p.pending = make([]*mkRecord, 0, handoffSize)
+	}
+}
 
 // produce gives kgo the records Send made, in order, until work is closed.
 func (p *kafkaProducer) produce() {
 	defer close(p.produced)
 	for h := range p.work {
-		for _, s := range h.recs {
-			p.cl.Produce(s.ctx, s.r, p.promiseFn)
+		for _, m := range h.recs {
+			p.cl.Produce(h.ctx, &m.r, p.promiseFn)
+		}
+		select {
+		case p.returned <- h.recs[:0]:
+		default:
 		}
 		if h.idle {
 			p.cl.Flush(doneContext)
@@ -351,15 +480,8 @@ func (p *kafkaProducer) produce() {
 // sync hands off what Send has made and waits until kgo has it.
 func (p *kafkaProducer) sync() {
 	done := make(chan struct{})
-	p.handoff(handoff{recs: p.pending, done: done})
-	p.pending = make([]sendRec, 0, handoffSize)
+	p.handoff(false, done)
 	<-done
-}
-
-// recordIndex carries a record's Send index to its promise (OnRecord).
-type recordIndex struct {
-	context.Context
-	index int64
 }
 
 // warnNoLeader says, once per partition, that records sent to a partition
@@ -380,20 +502,54 @@ func (p *kafkaProducer) warnNoLeader(partition int32, key []byte) {
 	p.opts.Warnf("%v; retrying for up to %s", err, p.opts.Timeout)
 }
 
-// copy copies b into the slab (nil stays nil: a null key or value).
+// copy copies b into the slab (nil stays nil: a null key or value). A
+// record's copies all go in one slab, which reserve made room in before
+// the first (the record holds one reference to it); what does not fit
+// (a value over slabSize/8) is a copy of its own.
 func (p *kafkaProducer) copy(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	if len(b) > slabSize/8 {
+	if len(b) > slabSize/8 || len(p.slab.buf)+len(b) > cap(p.slab.buf) {
 		return append([]byte{}, b...)
 	}
-	if len(p.slab)+len(b) > cap(p.slab) {
-		p.slab = make([]byte, 0, slabSize)
+	n := len(p.slab.buf)
+	p.slab.buf = append(p.slab.buf, b...)
+	return p.slab.buf[n:len(p.slab.buf):len(p.slab.buf)]
+}
+
+// reserve makes sure the slab has room for a record of size bytes (when
+// one can), and counts the record's reference to it.
+func (p *kafkaProducer) reserve(size int) {
+	if p.slab == nil || len(p.slab.buf)+min(size, slabSize) > cap(p.slab.buf) {
+		p.newSlab()
 	}
-	n := len(p.slab)
-	p.slab = append(p.slab, b...)
-	return p.slab[n:len(p.slab):len(p.slab)]
+	p.slab.refs.Add(1)
+}
+
+// newSlab starts a slab: a free one, or a new one.
+func (p *kafkaProducer) newSlab() {
+	if p.slab != nil {
+		p.release(p.slab) // Send's own reference
+	}
+	p.freeMu.Lock()
+	if n := len(p.slabs); n > 0 {
+		p.slab, p.slabs = p.slabs[n-1], p.slabs[:n-1]
+	} else {
+		p.slab = &slab{buf: make([]byte, 0, slabSize)}
+	}
+	p.freeMu.Unlock()
+	p.slab.buf = p.slab.buf[:0]
+	p.slab.refs.Store(1)
+}
+
+// release drops a reference to s; the last one frees it.
+func (p *kafkaProducer) release(s *slab) {
+	if s.refs.Add(-1) == 0 {
+		p.freeMu.Lock()
+		p.slabs = append(p.slabs, s)
+		p.freeMu.Unlock()
+	}
 }
 
 // recordContext is the context a record is sent with: it ends --timeout
@@ -439,14 +595,15 @@ func (p *kafkaProducer) renewContexts(first context.CancelFunc) {
 }
 
 func (p *kafkaProducer) promise(r *kgo.Record, err error) {
-	defer p.recycle(r)
+	m := r.Context.(*mkRecord)
+	defer p.recycle(m)
 	if p.opts.OnRecord != nil {
 		off := r.Offset
 		if err != nil || p.opts.Acks == client.AcksNone {
 			off = -1
 		}
 		p.mu.Lock()
-		p.opts.OnRecord(r.Context.(recordIndex).index, r.Partition, off, err != nil)
+		p.opts.OnRecord(m.index, r.Partition, off, err != nil)
 		p.mu.Unlock()
 	}
 	if err != nil {
@@ -458,6 +615,7 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 		p.mu.Lock()
 		if p.firstErr == nil {
 			p.firstErr = err
+			p.failing.Store(true)
 		}
 		p.mu.Unlock()
 		return
@@ -474,11 +632,19 @@ func (p *kafkaProducer) promise(r *kgo.Record, err error) {
 	}
 }
 
-// recycle keeps r to be sent again; kgo is done with it once its promise
-// returns (it reads the record's size before).
-func (p *kafkaProducer) recycle(r *kgo.Record) {
-	*r = kgo.Record{}
-	p.records.Put(r)
+// recycle keeps m to be sent again, and releases its slab; kgo is done
+// with a record once its promise returns (it reads the record's size
+// before).
+func (p *kafkaProducer) recycle(m *mkRecord) {
+	if m.slab != nil {
+		p.release(m.slab)
+	}
+	hs := m.r.Headers[:0]
+	m.r = kgo.Record{Context: m, Headers: hs}
+	m.slab = nil
+	p.freeMu.Lock()
+	p.free = append(p.free, m)
+	p.freeMu.Unlock()
 }
 
 // recordErr says why a record failed, in mk's terms: a record that timed
@@ -501,6 +667,9 @@ func (p *kafkaProducer) recordErr(r *kgo.Record, err error) error {
 }
 
 func (p *kafkaProducer) err() error {
+	if !p.failing.Load() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.firstErr
@@ -511,8 +680,7 @@ func (p *kafkaProducer) err() error {
 // Flush stops every linger before it waits; with a context already done
 // it returns at once.)
 func (p *kafkaProducer) Idle() error {
-	p.handoff(handoff{recs: p.pending, idle: true})
-	p.pending = make([]sendRec, 0, handoffSize)
+	p.handoff(true, nil)
 	return p.err()
 }
 
@@ -541,6 +709,9 @@ func (p *kafkaProducer) Close() error {
 	<-p.produced
 	p.cancel()
 	p.cl.Close()
+	if p.large != nil {
+		p.large.Close()
+	}
 	return err
 }
 

@@ -395,3 +395,56 @@ func TestKafkaProduceRecycledRecords(t *testing.T) {
 		t.Fatalf("consumed %d distinct records of %d: %v", len(seen), n, err)
 	}
 }
+
+// TestKafkaProduceLargeRecords: batches are bounded by maxBatchBytes, and
+// a record larger than that, within the topic's max.message.bytes, is
+// still sent, in its place among the others, and told to OnRecord.
+func TestKafkaProduceLargeRecords(t *testing.T) {
+	k := dial(t, startKfake(t))
+	if _, err := k.CreateTopic(ctx(t), TopicSpec{Name: "big", Partitions: 1, Config: map[string]string{"max.message.bytes": "3000000"}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	offsets := map[int64]int64{}
+	p, err := k.NewProducer(ctx(t), "big", ProducerOptions{Acks: client.AcksAll, Idempotent: true, OnRecord: func(index int64, _ int32, offset int64, failed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failed {
+			t.Errorf("record %d failed", index)
+		}
+		offsets[index] = offset
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := []string{"a", strings.Repeat("x", 1500000), "b", strings.Repeat("y", maxBatchBytes), "c"}
+	for _, v := range values {
+		if err := p.Send(0, time.Now().UnixMilli(), nil, []byte(v), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Acked() != int64(len(values)) || p.Failed() != 0 {
+		t.Fatalf("acked %d failed %d", p.Acked(), p.Failed())
+	}
+	for i := range values {
+		if offsets[int64(i)] != int64(i) {
+			t.Fatalf("offsets by index %v", offsets)
+		}
+	}
+	var got collected
+	if err := k.Consume(ctx(t), ConsumeSpec{Topics: []string{"big"}, Partition: -1, Start: client.StartSpec{Offset: client.Earliest}}, got.handler(0)); err != nil {
+		t.Fatal(err)
+	}
+	recs := got.get()
+	if len(recs) != len(values) {
+		t.Fatalf("consumed %d records", len(recs))
+	}
+	for i, r := range recs {
+		if want := fmt.Sprintf("big/0/%d =%s", i, values[i]); r != want {
+			t.Fatalf("record %d: %.40q..., want %.40q...", i, r, want)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func (k *Kafka) viewTopics(ctx context.Context, tds kadm.TopicDetails, names []s
 		return nil, err
 	}
 	configs := k.topicConfigs(ctx, names)
-	sizes := k.partitionSizes(ctx, names)
+	sizes := k.partitionSizes(ctx, tds, names)
 	for _, name := range names {
 		td := tds[name]
 		v := &TopicView{Topic: name, TopicID: topicID(td.ID), PartitionCount: len(td.Partitions), Config: configs[name], Partitions: []PartitionView{}, Notes: []string{}}
@@ -201,11 +201,15 @@ type partitionKey struct {
 }
 
 // partitionSizes is the size of every replica of the topics, by broker,
-// where the brokers answer DescribeLogDirs.
-func (k *Kafka) partitionSizes(ctx context.Context, topics []string) map[partitionKey]int64 {
+// where the brokers answer DescribeLogDirs. The request names every
+// partition: a broker lists only the partitions named (a topic named
+// without partitions lists none).
+func (k *Kafka) partitionSizes(ctx context.Context, tds kadm.TopicDetails, topics []string) map[partitionKey]int64 {
 	set := kadm.TopicsSet{}
 	for _, t := range topics {
-		set[t] = nil
+		for p := range tds[t].Partitions {
+			set.Add(t, p)
+		}
 	}
 	out := map[partitionKey]int64{}
 	all, err := k.adm.DescribeAllLogDirs(ctx, set)

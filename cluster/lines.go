@@ -43,13 +43,21 @@ type waitingProducer interface {
 	Poll() error
 }
 
+// BufferedReader is an input that tells how many bytes it holds that can
+// be read without waiting (as *bufio.Reader does).
+type BufferedReader interface {
+	io.Reader
+	Buffered() int
+}
+
 // ProduceLines sends one record per line of in until its end or the
 // first error: a line too long for the topic, a malformed JSON line, a
 // line without the key separator (each naming the line), or a failure to
 // send. Records are sent as they come: when the input goes idle (a
 // person typing, tail -f) what is batched is sent rather than held for
-// input that may not come.
-func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
+// input that may not come. The input goes idle when in holds no whole
+// line that can be read without waiting.
+func ProduceLines(p Producer, in BufferedReader, o LineOptions) error {
 	// The line limit is the largest record the topic takes, plus room for
 	// the JSON encoding of one.
 	maxLine := int(min(p.MaxMessageBytes(), 1<<30))
@@ -130,7 +138,7 @@ func ProduceLines(p Producer, in *bufio.Reader, o LineOptions) error {
 			}
 			return err
 		}
-		if !waits && !lines.Buffered() && in.Buffered() == 0 {
+		if !waits && in.Buffered() == 0 && !lines.Buffered() {
 			// The input went idle: send what is batched now rather than
 			// wait for more (a producer typing, or a slow pipe).
 			if err := p.Idle(); err != nil {
@@ -187,11 +195,14 @@ const (
 	idleChunks     = 3
 )
 
-func newIdleReader(r *bufio.Reader, p waitingProducer) *idleReader {
+func newIdleReader(r io.Reader, p waitingProducer) *idleReader {
 	ir := &idleReader{chunks: make(chan inputChunk, idleChunks), free: make(chan []byte, idleChunks), p: p}
 	// At least r's buffer: a bufio.Reader reads a request that large
 	// straight into it, not through its own buffer.
-	size := max(idleChunkBytes, r.Size())
+	size := idleChunkBytes
+	if br, ok := r.(*bufio.Reader); ok {
+		size = max(size, br.Size())
+	}
 	for range idleChunks {
 		ir.free <- make([]byte, size)
 	}

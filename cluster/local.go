@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -79,7 +78,7 @@ func (l *Local) DescribeCluster(context.Context) (*ClusterView, []error, error) 
 		view.Controller = ctl.Broker
 	}
 	for _, b := range infos {
-		row := BrokerView{ID: b.ID, State: b.State(), Host: b.Host, Address: b.Address, Controller: ctl.Active && ctl.Broker == b.ID, SizeBytes: dirSize(c.BrokerDataDir(b.ID))}
+		row := BrokerView{ID: b.ID, State: b.State(), Host: b.Host, Address: b.Address, Controller: ctl.Active && ctl.Broker == b.ID}
 		if b.LockHeld {
 			row.Pid = b.Pid
 		}
@@ -87,6 +86,7 @@ func (l *Local) DescribeCluster(context.Context) (*ClusterView, []error, error) 
 			for _, p := range t.Partitions {
 				if slices.Contains(p.Replicas, b.ID) {
 					row.Partitions++
+					row.SizeBytes += segmentBytes(c.PartitionDir(b.ID, t.Name, p.Partition))
 				}
 				if p.Leader == b.ID {
 					row.Leaders++
@@ -96,20 +96,6 @@ func (l *Local) DescribeCluster(context.Context) (*ClusterView, []error, error) 
 		view.Brokers = append(view.Brokers, row)
 	}
 	return view, damaged, nil
-}
-
-// dirSize is the bytes of the regular files below dir.
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // viewTopic reads a topic's partitions' offsets from their leaders'
@@ -187,7 +173,10 @@ func (l *Local) viewTopic(t *coord.Topic) *TopicView {
 	return v
 }
 
-// segmentBytes is the size of a replica's .log files.
+// segmentBytes is the size of a replica's .log files: Kafka's log size,
+// what a broker's DescribeLogDirs reports for the replica, so that SIZE is
+// the same locally and over the wire (a broker's is the sum of its
+// replicas': index, state and snapshot files are not counted).
 func segmentBytes(dir string) int64 {
 	ents, _ := os.ReadDir(dir)
 	var n int64

@@ -202,7 +202,6 @@ func benchTopicOf(ctx context.Context, cc *cli.Context, c cluster.Client, create
 // benchProducer opens a producer of the bench topic and checks
 // --record-size against its max.message.bytes before allocating.
 func benchProducer(ctx context.Context, cc *cli.Context, c cluster.Client, acks int, batch int) (cluster.Producer, int, error) {
-	kafkaProducerGC(c)
 	p, err := c.NewProducer(ctx, cc.String("topic"), cluster.ProducerOptions{Acks: acks, BatchBytes: batch})
 	if err != nil {
 		return nil, 0, err

@@ -134,6 +134,8 @@ func runBroker(cc *cli.Context) error {
 		ProducerIDExpiration:              cc.Duration("producer-id-expiration"),
 		ProducerIDExpirationCheckInterval: cc.Duration("producer-id-expiration-check-interval"),
 		Logf:                              logf,
+		Lease:                             sess.Lease,
+		LeaseSlack:                        sess.LeaseSlack(),
 	})
 	groups := groupcoord.New(groupcoord.Config{
 		Cluster:               c,

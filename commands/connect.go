@@ -32,6 +32,7 @@ var clientCommands = map[string]clientCommand{
 	"describe topic":       {openReport, describeTopicOf},
 	"describe topics":      {openReport, describeTopicsOf},
 	"describe group":       {openReport, describeGroupOf},
+	"describe producers":   {openReport, describeProducersOf},
 	"topic create":         {openStrict, topicCreateIn},
 	"topic list":           {openReport, topicListOf},
 	"topic describe":       {openReport, describeTopicOf},

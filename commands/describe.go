@@ -23,6 +23,8 @@ func describeCommand() *cli.Command {
 				Description: "LEADER is - when no replica can lead, and is followed by (dead) or (failed) when its broker is down:\nwith no controller running (every broker down), LEADER and ISR are as last recorded, and a note\nafter the table says so. Offsets are read from the leader's replica.\n\n   mk describe topic orders\n   mk describe topic orders -o json | jq '.partitions[].high_watermark'"},
 			{Name: "topics", Usage: "every topic, as describe topic", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
 				Description: "   mk describe topics\n   mk describe topics -o json"},
+			{Name: "producers", Usage: "a topic's idempotent producers, as each partition's leader remembers them", ArgsUsage: "TOPIC", Flags: []cli.Flag{outputFlag()},
+				Description: "One row per producer and partition (Kafka's DescribeProducers, as kafka-transactions.sh\ndescribe-producers shows it): its id and epoch, the sequence of its last record and the\ntimestamp (ms) of its last batch. A broker forgets a producer that has not written for\nproducer.id.expiration.ms (a day). Partitions whose leader cannot be asked are noted.\n\n   mk describe producers orders\n   mk describe producers orders -o json | jq '.producers[].producer_id'"},
 			{Name: "group", Usage: "a consumer group: state, generation, and Kafka's GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID", ArgsUsage: "GROUP", Flags: describeGroupFlags(),
 				Description: describeGroupDoc},
 		},
@@ -169,4 +171,44 @@ func describeTopicsOf(cc *cli.Context, connect connector) error {
 		}
 	}
 	return d.report(cc)
+}
+
+func describeProducersOf(cc *cli.Context, connect connector) error {
+	name, err := oneArg(cc, "topic name")
+	if err != nil {
+		return err
+	}
+	mode, err := outputMode(cc)
+	if err != nil {
+		return err
+	}
+	c, cerr := connect()
+	if cerr != nil {
+		return cerr
+	}
+	ctx, stop := requestContext()
+	defer stop()
+	v, err := c.Producers(ctx, name)
+	if err != nil {
+		return err
+	}
+	if mode == "json" {
+		return format.JSON(cc.App.Writer, v)
+	}
+	w := cc.App.Writer
+	var rows [][]string
+	for _, p := range v.Producers {
+		rows = append(rows, []string{strconv.Itoa(p.Partition), strconv.Itoa(p.Leader), strconv.FormatInt(p.ProducerID, 10), strconv.Itoa(p.ProducerEpoch),
+			format.IntOrMissing(int64(p.LastSequence)), format.IntOrMissing(p.LastTimestamp)})
+	}
+	if err := format.Table(w, []string{"PARTITION", "LEADER", "PRODUCER-ID", "PRODUCER-EPOCH", "LAST-SEQUENCE", "LAST-TIMESTAMP"}, rows); err != nil {
+		return err
+	}
+	if len(v.Notes) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintln(w, "Note: "+n)
+	}
+	return nil
 }

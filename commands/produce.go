@@ -1,13 +1,13 @@
 package commands
 
 import (
-	"bufio"
 	"cmp"
 	"errors"
+	"io"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -55,7 +55,7 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
 			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
-			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order (OFFSET - for a record not acknowledged; with --acks 0 the broker tells no offsets: none are printed)"},
+			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order, each as soon as its record and those before it are acknowledged (OFFSET - for a record not acknowledged; with --acks 0 the broker tells no offsets: none are printed)"},
 			&cli.IntFlag{Name: "batch-size", Value: 1000000, Usage: "largest record batch in bytes (batch.size, capped by the topic's max.message.bytes; Kafka's Java client has 16384, librdkafka 1000000 as here, franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
 		},
 	}
@@ -144,8 +144,6 @@ func produceTo(cc *cli.Context, connect connector) error {
 	if err != nil {
 		return err
 	}
-	out := bufio.NewWriter(cc.App.Writer)
-	defer out.Flush()
 	opts := cluster.ProducerOptions{
 		Acks:       f.acks,
 		BatchBytes: cc.Int("batch-size"),
@@ -157,15 +155,17 @@ func produceTo(cc *cli.Context, connect connector) error {
 			format.Warnf(cc.App.ErrWriter, "topic %s did not exist: created it with %d partition(s), replication factor %d", topic, partitions, rf)
 		},
 	}
+	var printer *inputOrder
 	if cc.Bool("print-offsets") && f.acks != client.AcksNone {
 		// (With --acks 0 the broker tells no offsets: none are printed.)
-		opts.OnRecord = (&inputOrder{out: out, topic: f.topic}).record
+		printer = newInputOrder(cc.App.Writer, f.topic)
+		defer printer.close()
+		opts.OnRecord = printer.record
 	}
 	c, cerr := connect()
 	if cerr != nil {
 		return cerr
 	}
-	kafkaProducerGC(c)
 	ctx, stop := requestContext()
 	defer stop()
 	p, err := c.NewProducer(ctx, f.topic, opts)
@@ -188,7 +188,7 @@ func produceTo(cc *cli.Context, connect connector) error {
 		<-ctx.Done()
 		stop()
 	}()
-	sendErr := cluster.ProduceLines(p, bufio.NewReaderSize(input, 1<<20), cluster.LineOptions{
+	sendErr := cluster.ProduceLines(p, input, cluster.LineOptions{
 		Topic: f.topic, JSON: f.json, Key: f.key, KeySeparator: f.separator, Headers: f.headers, Partition: f.partition,
 		Progress: func(acked int64) {
 			if progress.Active() {
@@ -197,8 +197,10 @@ func produceTo(cc *cli.Context, connect connector) error {
 		},
 	})
 	closeErr := p.Close()
-	if ferr := out.Flush(); ferr != nil && sendErr == nil {
-		sendErr = ferr
+	if printer != nil {
+		if werr := printer.close(); werr != nil && sendErr == nil {
+			sendErr = werr
+		}
 	}
 	if ctx.Err() != nil || errors.Is(sendErr, errInterrupted) {
 		// A signal came: the offsets of what was acknowledged are
@@ -229,12 +231,33 @@ func causeOf(err error) string {
 // output is about line N of the input: a record acknowledged before an
 // earlier one waits for it to be acknowledged or to fail. A record that
 // failed is "TOPIC PARTITION -".
+//
+// Each line is printed as soon as it can be, not at exit: in a pipeline
+// the next command sees a record's offset once it is acknowledged. The
+// producer's goroutine only appends to a buffer; a goroutine of the
+// printer's own writes it out, everything that came meanwhile in one
+// write, so that a stream of a million acknowledgements costs a few
+// hundred writes, not a million, and a slow reader of the output does not
+// hold up the producer until maxUnwritten bytes wait (then it does, so
+// that memory stays bounded). After a write error nothing more is kept.
 type inputOrder struct {
-	out   *bufio.Writer
+	w     io.Writer
 	topic string
+
+	mu    sync.Mutex
+	buf   []byte // lines not yet written
 	next  int64  // the index of the next line to print
 	ready []slot // ready[i] is about the record of index next+i
+	err   error  // the first write error
+
+	wake    chan struct{} // buf has lines (one value, or none)
+	written sync.Cond     // write took buf (on mu)
+	done    chan struct{} // closed when write returns
+	closed  bool
 }
+
+// maxUnwritten is how many bytes of output may wait for a slow reader.
+const maxUnwritten = 1 << 20
 
 type slot struct {
 	set       bool
@@ -242,8 +265,17 @@ type slot struct {
 	offset    int64
 }
 
+func newInputOrder(w io.Writer, topic string) *inputOrder {
+	o := &inputOrder{w: w, topic: topic, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	o.written.L = &o.mu
+	go o.write()
+	return o
+}
+
 // record is the producer's OnRecord.
 func (o *inputOrder) record(index int64, partition int32, offset int64, failed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	i := int(index - o.next)
 	if i < 0 {
 		return // told twice; cannot happen
@@ -255,32 +287,74 @@ func (o *inputOrder) record(index int64, partition int32, offset int64, failed b
 	n := 0
 	for ; n < len(o.ready) && o.ready[n].set; n++ {
 		s := o.ready[n]
-		o.out.WriteString(o.topic)
-		o.out.WriteByte(' ')
-		o.out.WriteString(strconv.Itoa(int(s.partition)))
-		o.out.WriteByte(' ')
+		o.buf = append(o.buf, o.topic...)
+		o.buf = append(o.buf, ' ')
+		o.buf = strconv.AppendInt(o.buf, int64(s.partition), 10)
+		o.buf = append(o.buf, ' ')
 		if s.offset < 0 {
-			o.out.WriteByte('-')
+			o.buf = append(o.buf, '-')
 		} else {
-			o.out.WriteString(strconv.FormatInt(s.offset, 10))
+			o.buf = strconv.AppendInt(o.buf, s.offset, 10)
 		}
-		o.out.WriteByte('\n')
+		o.buf = append(o.buf, '\n')
 	}
 	if n > 0 {
 		o.ready = o.ready[:copy(o.ready, o.ready[n:])]
 		o.next += int64(n)
+		if o.err != nil {
+			o.buf = o.buf[:0] // nowhere to write it
+		}
+		if o.closed {
+			return // close writes it
+		}
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+		for len(o.buf) >= maxUnwritten && o.err == nil {
+			o.written.Wait()
+		}
 	}
 }
 
-// kafkaProducerGC gives the garbage collector more room in a process
-// whose work is a Kafka producer (mk produce -b, mk bench produce -b):
-// kgo allocates as it batches and encodes records, and at Go's default
-// (GOGC=100) collecting took a tenth of the producer's CPU, what kept it
-// behind kcat -P; at 400 it is as fast, for a larger heap (a peak RSS of
-// about 120 MB instead of 60 MB). mk's own producer appends batches to
-// the log and keeps the default; so does a GOGC the user set.
-func kafkaProducerGC(c cluster.Client) {
-	if _, remote := c.(*cluster.Kafka); remote && os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+// write writes out what record buffered, until close.
+func (o *inputOrder) write() {
+	defer close(o.done)
+	var out []byte
+	for range o.wake {
+		o.mu.Lock()
+		out, o.buf = o.buf, out[:0]
+		o.written.Broadcast()
+		o.mu.Unlock()
+		if len(out) == 0 {
+			continue
+		}
+		_, err := o.w.Write(out)
+		if err != nil {
+			o.mu.Lock()
+			o.err = cmp.Or(o.err, err)
+			o.written.Broadcast()
+			o.mu.Unlock()
+		}
 	}
+}
+
+// close writes out what is left and returns the first write error; once
+// the producer is closed (no record comes after). Closing twice is
+// closing once.
+func (o *inputOrder) close() error {
+	o.mu.Lock()
+	if !o.closed {
+		o.closed = true
+		close(o.wake)
+	}
+	o.mu.Unlock()
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf) > 0 && o.err == nil {
+		_, o.err = o.w.Write(o.buf)
+		o.buf = o.buf[:0]
+	}
+	return o.err
 }

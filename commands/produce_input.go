@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 )
 
 // errInterrupted: SIGINT or SIGTERM stopped the reading of the input.
@@ -19,8 +20,14 @@ var errInterrupted = errors.New("interrupted")
 type interruptibleInput struct {
 	ctx    context.Context
 	chunks chan inputChunk
-	cur    []byte
-	err    error
+	// free are the buffers of chunks Read has handed on, for the reading
+	// goroutine to read into again: the input is read without
+	// allocating.
+	free  chan []byte
+	cur   inputChunk
+	off   int
+	err   error
+	ready atomic.Int64 // bytes read and not yet handed on (Buffered)
 }
 
 type inputChunk struct {
@@ -30,33 +37,52 @@ type inputChunk struct {
 
 const (
 	inputChunkBytes = 256 << 10
+	inputChunks     = 3 // buffers: one being handed on, the others read ahead
 	maxHeld         = 4 << 20
 )
 
 func newInterruptibleInput(ctx context.Context, r io.Reader) *interruptibleInput {
-	in := &interruptibleInput{ctx: ctx, chunks: make(chan inputChunk, 2)}
+	in := &interruptibleInput{ctx: ctx, chunks: make(chan inputChunk, inputChunks), free: make(chan []byte, inputChunks)}
+	for range inputChunks {
+		in.free <- make([]byte, 0, inputChunkBytes)
+	}
 	go in.read(r)
 	return in
 }
 
 // read reads r until its end or an error, and sends what it read up to the
-// last newline (the rest waits for the line's end).
+// last newline (the rest waits for the line's end, at the start of the
+// next buffer).
 func (in *interruptibleInput) read(r io.Reader) {
 	var held []byte
 	for {
-		buf := make([]byte, len(held), len(held)+inputChunkBytes)
-		copy(buf, held)
+		var buf []byte
+		select {
+		case buf = <-in.free:
+		case <-in.ctx.Done():
+			return
+		}
+		if cap(buf) < len(held)+inputChunkBytes {
+			buf = make([]byte, 0, len(held)+inputChunkBytes)
+		}
+		buf = append(buf[:0], held...)
 		n, err := r.Read(buf[len(held):cap(buf)])
 		buf = buf[:len(held)+n]
-		held = nil
+		held = held[:0]
 		if err == nil {
 			if i := bytes.LastIndexByte(buf, '\n'); i >= 0 && len(buf) <= maxHeld {
-				held = append([]byte(nil), buf[i+1:]...)
+				held = append(held, buf[i+1:]...)
 				buf = buf[:i+1]
 			} else if i < 0 && len(buf) < maxHeld {
-				held, buf = buf, nil
+				held = append(held, buf...)
+				buf = buf[:0]
 			}
 		}
+		if len(buf) == 0 && err == nil {
+			in.free <- buf
+			continue
+		}
+		in.ready.Add(int64(len(buf)))
 		select {
 		case in.chunks <- inputChunk{buf, err}:
 		case <-in.ctx.Done():
@@ -68,25 +94,35 @@ func (in *interruptibleInput) read(r io.Reader) {
 	}
 }
 
+// Buffered is how many bytes of input were read and not yet handed on:
+// when it is 0, Read may wait for the input (a producer then sends what
+// it has batched rather than hold it for input that may not come).
+func (in *interruptibleInput) Buffered() int { return int(in.ready.Load()) }
+
 // Read hands on the input read so far, or waits for more; once the context
 // is done it fails with errInterrupted.
 func (in *interruptibleInput) Read(p []byte) (int, error) {
-	for len(in.cur) == 0 {
+	for in.off >= len(in.cur.b) {
 		if in.err != nil {
 			return 0, in.err
+		}
+		if in.cur.b != nil {
+			in.free <- in.cur.b
+			in.cur = inputChunk{}
 		}
 		select {
 		case <-in.ctx.Done():
 			in.err = errInterrupted
 		case c := <-in.chunks:
-			in.cur, in.err = c.b, c.err
+			in.cur, in.off, in.err = c, 0, c.err
 		}
 	}
 	if in.ctx.Err() != nil {
-		in.cur, in.err = nil, errInterrupted
+		in.cur, in.err = inputChunk{}, errInterrupted
 		return 0, errInterrupted
 	}
-	n := copy(p, in.cur)
-	in.cur = in.cur[n:]
+	n := copy(p, in.cur.b[in.off:])
+	in.off += n
+	in.ready.Add(-int64(n))
 	return n, nil
 }

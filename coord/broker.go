@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -108,6 +109,11 @@ type BrokerSession struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// The lease (see Lease): the time of the last heartbeat written, in
+	// Unix nanoseconds, and the number of gaps seen between heartbeats.
+	lastBeat atomic.Int64
+	gaps     atomic.Uint64
 }
 
 // sessions holds the lock paths this process has registered, so that a
@@ -179,7 +185,8 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 	}
 	// Heartbeat before registration, so nobody sees the new registration
 	// with a stale heartbeat left by the previous life of this id.
-	if err := touch(c.heartbeatPath(id)); err != nil {
+	beat := time.Now()
+	if err := touchAt(c.heartbeatPath(id), beat); err != nil {
 		lock.unlock()
 		return nil, err
 	}
@@ -217,13 +224,18 @@ func (c *Cluster) register(id int, lockPath string) (*BrokerSession, error) {
 	}
 	s.info = reg.info()
 	s.info.LockHeld, s.info.Alive, s.info.LastHeartbeat = true, true, now
-	go s.heartbeat(HeartbeatInterval)
+	s.lastBeat.Store(beat.UnixNano())
+	// At least four beats a session timeout, so that a broker started with
+	// a short one (tests) is not judged failed between two beats.
+	go s.heartbeat(max(time.Millisecond, min(HeartbeatInterval, s.info.SessionTimeout/4)))
 	return s, nil
 }
 
 // heartbeat touches the heartbeat file every interval until Close.
 // A failed touch is retried on the next tick; if they keep failing the
-// broker is seen as failed, which is the truth.
+// broker is seen as failed, which is the truth. Before it writes a beat
+// that ends a gap of LeaseSlack or more since the previous one (the
+// process was stopped, or starved), it counts the gap: see Lease.
 func (s *BrokerSession) heartbeat(interval time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(interval)
@@ -233,10 +245,34 @@ func (s *BrokerSession) heartbeat(interval time.Duration) {
 		case <-s.stop:
 			return
 		case <-t.C:
-			touch(s.c.heartbeatPath(s.id))
+			now := time.Now()
+			if now.Sub(time.Unix(0, s.lastBeat.Load())) >= s.LeaseSlack() {
+				s.gaps.Add(1)
+			}
+			if touchAt(s.c.heartbeatPath(s.id), now) == nil {
+				s.lastBeat.Store(now.UnixNano())
+			}
 		}
 	}
 }
+
+// Lease is what the broker knows of its own liveness as the other
+// processes judge it: the time of its last heartbeat written, and how
+// many gaps of LeaseSlack or more it has seen between two heartbeats. The
+// controller takes leadership away from a broker whose heartbeat is
+// SessionTimeout old, without waiting for its locks (a stopped broker
+// holds them), so a broker that may have been judged failed (a gap since
+// it last looked, or no heartbeat for LeaseSlack now) must read the
+// metadata again before it acknowledges anything as a leader: it may be a
+// zombie. The gap count covers a heartbeat written after the gap and
+// before that check.
+func (s *BrokerSession) Lease() (lastBeat time.Time, gaps uint64) {
+	return time.Unix(0, s.lastBeat.Load()), s.gaps.Load()
+}
+
+// LeaseSlack is half the broker's session timeout: a heartbeat younger
+// than that is far from the controller's judgement.
+func (s *BrokerSession) LeaseSlack() time.Duration { return s.info.SessionTimeout / 2 }
 
 // ID returns the broker id.
 func (s *BrokerSession) ID() int { return s.id }
@@ -280,8 +316,10 @@ func (s *BrokerSession) Close() error {
 }
 
 // touch sets path's mtime to now, creating the file if needed.
-func touch(path string) error {
-	now := time.Now()
+func touch(path string) error { return touchAt(path, time.Now()) }
+
+// touchAt sets path's mtime to now, creating the file if needed.
+func touchAt(path string, now time.Time) error {
 	err := os.Chtimes(path, now, now)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -25,8 +25,13 @@ var (
 	// ControllerTakeoverGrace is how long a candidate must see the
 	// controller lock held while the recorded controller's broker is not
 	// alive before it takes over without the lock (see RunController).
-	// Longer than any gap between taking the lock and writing controller.json.
-	ControllerTakeoverGrace = 2 * time.Second
+	// Longer than the usual gap between taking the lock and writing
+	// controller.json. It only spares churn: a process that took the lock
+	// and claims after a takeover gets the next epoch, and the taker
+	// resigns (every controller write checks its epoch under meta/lock).
+	// Short, because a stopped controller's partitions, its own broker's
+	// included, wait for it: the first pass of a new controller moves them.
+	ControllerTakeoverGrace = 250 * time.Millisecond
 	// controllerStepDownBackoff keeps a controller that was displaced from
 	// competing again at once, so that its successor can take the lock it
 	// lets go of instead of the two trading places.
@@ -167,6 +172,10 @@ type controller struct {
 	// reported holds the messages given to OnError in the previous pass
 	// and current holds this pass's, so a lasting error is reported once.
 	reported, current map[string]bool
+	// audit: the next pass compares every partition's epoch with its
+	// replicas' (see epochs.go); set at the start of a term and after a
+	// fence or publish that failed.
+	audit bool
 }
 
 // report gives err to OnError unless the previous pass reported it.
@@ -178,10 +187,10 @@ func (ctl *controller) report(err error) {
 	if ctl.current == nil {
 		ctl.current = map[string]bool{}
 	}
-	ctl.current[msg] = true
-	if !ctl.reported[msg] && ctl.h.OnError != nil {
+	if !ctl.reported[msg] && !ctl.current[msg] && ctl.h.OnError != nil {
 		ctl.h.OnError(err)
 	}
+	ctl.current[msg] = true
 }
 
 // endPass forgets the errors that did not happen again.
@@ -290,6 +299,7 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 	imbalance := time.NewTicker(LeaderImbalanceCheckInterval)
 	defer imbalance.Stop()
 	preferred := false // give leadership back to preferred replicas in this pass
+	ctl.audit = true   // a controller that died before it published may have left fences
 	for {
 		if lock == nil {
 			// Took over from a stopped controller: take the lock once the
@@ -308,25 +318,55 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 			}
 			return
 		}
-		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance)
+		audit := ctl.audit
+		ctl.audit = false
+		brokers, err := ctl.reconcile(epoch, preferred && c.ClusterConfig().AutoLeaderRebalance, false)
 		preferred = false
+		if audit && !errors.Is(err, ErrNotController) {
+			// After the elections, which need no audit (they bump past
+			// every replica's epoch anyway) and which a new term's
+			// partitions may be waiting for: the audit reads the state
+			// of every replica.
+			ctl.report(err)
+			brokers, err = ctl.reconcile(epoch, false, true)
+		}
 		if errors.Is(err, ErrNotController) {
 			return
 		}
 		ctl.report(err)
 		ctl.endPass()
+		// A stopped broker changes no file and keeps its lock: wake when
+		// the first live broker's heartbeat would pass its session
+		// timeout, rather than at the next backstop, so that its
+		// partitions move as soon as it counts as failed.
+		var expiry <-chan time.Time
+		var timer *time.Timer
+		first := time.Time{}
 		for _, b := range brokers {
 			if b.LockHeld {
 				ctl.waiters.wait(c.brokerLockPath(b.ID))
 			}
+			if at := b.LastHeartbeat.Add(b.SessionTimeout); b.Alive && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		if !first.IsZero() {
+			timer = time.NewTimer(time.Until(first) + time.Millisecond)
+			expiry = timer.C
 		}
 		select {
 		case <-ctx.Done():
-			return
+		case <-expiry:
 		case <-wake:
 		case <-ctl.waiters.c:
 		case <-imbalance.C:
 			preferred = true
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
 		}
 	}
 }
@@ -334,8 +374,9 @@ func (ctl *controller) lead(ctx context.Context, epoch int64, lock *fileLock) {
 // reconcile brings every topic's leaders and ISR in line with the live
 // brokers, and returns the brokers it saw. Topics are read without the
 // lock first; only those that need a change are read again and written
-// under meta/lock.
-func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, error) {
+// under meta/lock. With audit set, the epochs of every partition are
+// checked against its replicas' (raiseEpochs).
+func (ctl *controller) reconcile(epoch int64, preferred, audit bool) ([]BrokerInfo, error) {
 	c := ctl.c
 	ids, err := c.registeredIDs()
 	if err != nil {
@@ -367,7 +408,7 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 		progress := func(partition, broker int) (ReplicaProgress, error) {
 			return c.replicaProgress(name, partition, broker)
 		}
-		if _, changes := elect(t, isAlive, progress, preferred); len(changes) == 0 {
+		if next, changes := elect(t, isAlive, progress, preferred); len(changes) == 0 && (!audit || len(ctl.raiseEpochs(t, next, nil, true)) == 0) {
 			continue
 		}
 		err = c.withMetaLock(func() error {
@@ -379,6 +420,8 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 				return err
 			}
 			next, changes := elect(t, isAlive, progress, preferred)
+			changes = ctl.raiseEpochs(t, next, changes, audit)
+			fenced := false
 			for _, ch := range changes {
 				if ch.OldLeader == ch.NewLeader || ctl.h.OnLeaderChange == nil {
 					continue
@@ -386,15 +429,24 @@ func (ctl *controller) reconcile(epoch int64, preferred bool) ([]BrokerInfo, err
 				if err := ctl.h.OnLeaderChange(name, ch.Partition, ch.OldLeader, ch.NewLeader, ch.NewEpoch); err != nil {
 					// Publish nothing for this partition: it keeps its
 					// old leader, epoch and ISR until the next try.
+					// The fence may have moved the replica's epoch
+					// before it failed: the next pass audits.
 					next.Partitions[ch.Partition] = t.Partitions[ch.Partition]
+					ctl.audit = true
 					ctl.report(fmt.Errorf("fence leader change of %s-%d from %d to %d: %w", name, ch.Partition, ch.OldLeader, ch.NewLeader, err))
+				} else if ch.OldLeader != NoLeader {
+					fenced = true
 				}
 			}
 			if slices.EqualFunc(next.Partitions, t.Partitions, partitionEqual) {
 				return nil
 			}
+			if fenced && AfterFenceHook != nil {
+				AfterFenceHook(name)
+			}
 			next.Version = t.Version + 1
 			if err := writeJSON(c.topicPath(name), next); err != nil {
+				ctl.audit = true // the fences stay ahead of the metadata
 				return err
 			}
 			ctl.logChanges(name, t, next, changes)
@@ -419,7 +471,7 @@ func (ctl *controller) logChanges(topic string, prev, next *Topic, changes []Par
 		if partitionEqual(next.Partitions[ch.Partition], prev.Partitions[ch.Partition]) {
 			continue // not published: its fence failed
 		}
-		if ch.OldLeader != ch.NewLeader || ch.Unclean {
+		if ch.OldLeader != ch.NewLeader || ch.Unclean || ch.NewEpoch != prev.Partitions[ch.Partition].LeaderEpoch {
 			leader := "no leader"
 			if ch.NewLeader != NoLeader {
 				leader = fmt.Sprintf("leader %d", ch.NewLeader)

@@ -272,7 +272,7 @@ func TestControllerIsFencedByEpoch(t *testing.T) {
 	var log hookLog
 	h := log.hooks()
 	stale := &controller{c: c, brokerID: 9, h: h, waiters: newLockWaiters()}
-	if _, err := stale.reconcile(epoch-1, false); !errors.Is(err, ErrNotController) {
+	if _, err := stale.reconcile(epoch-1, false, false); !errors.Is(err, ErrNotController) {
 		t.Fatalf("reconcile with a stale epoch = %v, want ErrNotController", err)
 	}
 	if p := partitionOf(t, c, "t"); p.Leader != 1 || len(log.callsFor("")) != 0 {

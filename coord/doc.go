@@ -64,7 +64,9 @@
 // The controller is whoever holds meta/controller.lock, with one exception
 // for the stopped controller: see RunController. The controller alone
 // moves leaders; it fences the old leader through a hook before publishing
-// the new leader epoch (design decision 7).
+// the new leader epoch (design decision 7), choosing an epoch above every
+// replica's on disk so that a fence it died before publishing is overtaken
+// (see epochs.go).
 //
 // Watches are on directories, because a rename replaces the file's inode.
 // inotify coalesces and can overflow, so every wake means "re-read state",

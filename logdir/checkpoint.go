@@ -117,9 +117,13 @@ func readCheckpoints(dir string) (Checkpoints, error) {
 }
 
 func writeCheckpoints(dir string, c Checkpoints) error {
-	s := fmt.Sprintf("log-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\nlost-committed-to %d\n",
+	return WriteFileAtomic(filepath.Join(dir, checkpointName), []byte(c.text()), 0o644)
+}
+
+// text is the checkpoints file's content.
+func (c Checkpoints) text() string {
+	return fmt.Sprintf("log-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\nlost-committed-to %d\n",
 		c.LogStartOffset, c.RecoveryPoint, c.HighWatermark, c.LeaderEpoch, b2i(c.Leader), b2i(c.HighWatermarkFollowsLEO), c.LostCommittedTo)
-	return WriteFileAtomic(filepath.Join(dir, checkpointName), []byte(s), 0o644)
 }
 
 // EpochEntry says that leader epoch Epoch wrote its first record at

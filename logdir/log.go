@@ -276,6 +276,9 @@ func (l *Log) appendCommit(batches []byte, assign bool, expectEpoch int32) (Appe
 			return AppendResult{}, false, fmt.Errorf("%w: %s is at leader epoch %d, the producer expected %d", ErrFenced, l.dir, st.LeaderEpoch, expectEpoch)
 		}
 	}
+	if assign && AppendHook != nil {
+		AppendHook(l.dir)
+	}
 	res, err := l.appendLocked(&st, batches, assign)
 	flush := err == nil && l.flushDue(&st)
 	l.lock.Unlock()

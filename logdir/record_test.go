@@ -63,6 +63,13 @@ func TestVarint(t *testing.T) {
 		}
 	}
 
+	// appendVarint's one- and two-byte fast path and the bytes around it.
+	for v := int64(-20000); v <= 20000; v++ {
+		if got, want := appendVarint(nil, int32(v)), binary.AppendVarint(nil, v); !bytes.Equal(got, want) {
+			t.Fatalf("appendVarint(%d) = %x, encoding/binary gives %x", v, got, want)
+		}
+	}
+
 	// Malformed: empty, cut short, longer than Kafka allows.
 	for _, b := range [][]byte{nil, {0x80}, {0xff, 0xff}, {0x80, 0x80, 0x80, 0x80, 0x80, 0x01}} {
 		if _, n := readVarint(b); n != 0 {

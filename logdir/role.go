@@ -3,6 +3,7 @@ package logdir
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -58,7 +59,7 @@ func (l *Log) BecomeLeader(epoch int32, isrIsLeaderOnly bool) error {
 	if err != nil {
 		return err
 	}
-	return writeCheckpoints(l.dir, checkpointsOf(&st))
+	return writeRoleCheckpoints(l.dir, checkpointsOf(&st))
 }
 
 // BecomeFollower fences the replica at epoch: an appender that still
@@ -80,7 +81,33 @@ func (l *Log) BecomeFollower(epoch int32) error {
 	if err != nil {
 		return err
 	}
-	return writeCheckpoints(l.dir, checkpointsOf(&st))
+	return writeRoleCheckpoints(l.dir, checkpointsOf(&st))
+}
+
+// writeRoleCheckpoints writes the checkpoints file after a change of
+// role, replaced atomically but not fsynced: a failover waits on every
+// role change (the controller's fence, the new leader, its followers), and
+// the role is not what the file keeps for a crash of the machine (the
+// metadata says who leads at which epoch, and an epoch a replica lost is
+// taken up again from it; leader-epoch-checkpoint, which truncation reads,
+// keeps its fsync). The periodic checkpoint and a clean shutdown make it
+// durable.
+func writeRoleCheckpoints(dir string, c Checkpoints) error {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(c.text())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, checkpointName))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // SetFollowing records that this follower, at epoch, has checked its log

@@ -20,6 +20,12 @@ const (
 // appendVarint appends v as a zig-zag varint.
 func appendVarint(dst []byte, v int32) []byte {
 	u := uint32(v<<1) ^ uint32(v>>31)
+	if u < 1<<14 { // one or two bytes: lengths and offset deltas mostly
+		if u < 0x80 {
+			return append(dst, byte(u))
+		}
+		return append(dst, byte(u)|0x80, byte(u>>7))
+	}
 	for u >= 0x80 {
 		dst = append(dst, byte(u)|0x80)
 		u >>= 7

@@ -40,6 +40,12 @@ type Options struct {
 	ProducerIDExpirationCheckInterval time.Duration
 	// Logf reports what the manager does; nil discards.
 	Logf func(format string, args ...any)
+	// Lease reads the broker's lease (coord.BrokerSession.Lease) and
+	// LeaseSlack is its slack: a leader whose lease is not fresh reads the
+	// metadata again before it acknowledges anything (zombie.go). Nil:
+	// the lease is always fresh.
+	Lease      func() (lastBeat time.Time, gaps uint64)
+	LeaseSlack time.Duration
 }
 
 // DefaultOptions returns Kafka's defaults.
@@ -72,6 +78,8 @@ type Manager struct {
 	// replica that could not be opened (and by "check <topic>-<partition>"
 	// for one whose check failed), so that it is logged once.
 	openErrs map[string]string
+	// fresh tracks reconciliations for the zombie's self-check.
+	fresh freshness
 }
 
 type replica struct {
@@ -115,7 +123,12 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	return &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{}}
+	if opts.LeaseSlack <= 0 {
+		opts.LeaseSlack = coord.SessionTimeout / 2
+	}
+	m := &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{}}
+	m.fresh.poke = make(chan struct{}, 1)
+	return m
 }
 
 // Run serves the broker's replicas until ctx ends, then checkpoints and
@@ -140,6 +153,8 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 			return nil
 		case <-wake:
 			m.reconcile(ctx, false)
+		case <-m.fresh.poke:
+			m.reconcile(ctx, false)
 		case <-retention.C:
 			m.applyRetention()
 		case <-checkpoint.C:
@@ -157,11 +172,13 @@ func key(topic string, partition int) string { return topic + "-" + strconv.Itoa
 // A topic whose file cannot be read (corrupt, say) keeps its replicas as
 // they are, data and role, while every other topic is served.
 func (m *Manager) reconcile(ctx context.Context, first bool) {
+	n, gaps := m.reconcileStarting()
 	topics, unreadable, err := m.readTopics()
 	if err != nil {
 		m.opts.Logf("read topics: %v", err)
 		return
 	}
+	defer m.reconcileFinished(n, gaps)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	want := map[string]bool{}
@@ -532,37 +549,6 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 	}
 	r.role = role
 	r.applied.Store(m.roleOf(r, t, p))
-}
-
-// Fence is the controller's OnLeaderChange hook: before a new leader is
-// published, the old leader's replica is moved to the new epoch as a
-// follower, so that its broker, if it is only stopped (a zombie), appends
-// nothing more under the old epoch and acknowledges nothing when it wakes
-// (it checks the fence under the lock before every append, and its
-// acks=all waits check it before answering). The old leader's files are
-// fenced even when its broker is dead.
-//
-// Only brokers take a replica's lock (clients send their batches to the
-// leader broker), so the lock is free unless the old leader's broker is
-// appending or was stopped in the middle of an append; then the fence
-// gives up after LockTimeout and the controller tries again on its next
-// pass, rather than hang: the partition keeps its leader until the broker
-// runs again (and lets the lock go) or dies (and the kernel drops it).
-func (m *Manager) Fence(topic string, partition, oldLeader, newLeader, newEpoch int) error {
-	if oldLeader == coord.NoLeader {
-		return nil
-	}
-	dir := m.c.PartitionDir(oldLeader, topic, partition)
-	l, err := logdir.Open(dir, logdir.Config{})
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // never created: nothing to fence
-	}
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	l.LockTimeout = 2 * time.Second
-	return l.BecomeFollower(int32(newEpoch))
 }
 
 func (m *Manager) applyRetention() {

@@ -128,6 +128,10 @@ func (p *Partition) Append(batch []byte, acks int16) (ProduceResult, error) {
 	} else {
 		p.r.changed.notify()
 	}
+	// A zombie acknowledges nothing (zombie.go).
+	if err := p.m.checkLease(p.r, role.LeaderEpoch); err != nil {
+		return ProduceResult{BaseOffset: -1, LastOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, err
+	}
 	res.BaseOffset, res.LastOffset, res.LogAppendTime = ar.BaseOffset, ar.LastOffset, lat
 	res.epoch = role.LeaderEpoch
 	res.LogStartOffset = ar.LogStartOffset
@@ -171,7 +175,7 @@ func (p *Partition) AwaitReplication(ctx context.Context, res ProduceResult, dea
 			if role := p.Role(); role != nil && len(role.ISR) < res.minISR {
 				return fmt.Errorf("%w: offsets %d..%d are committed by %d in-sync replicas, min.insync.replicas is %d", ErrNotEnoughReplicasAfterAppend, res.BaseOffset, res.LastOffset, len(role.ISR), res.minISR)
 			}
-			return nil
+			return p.m.checkLease(p.r, res.epoch) // a zombie acknowledges nothing (zombie.go)
 		}
 		if role := p.Role(); role == nil {
 			return p.closedErr()

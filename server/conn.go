@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -106,6 +108,7 @@ func (c *conn) serve() {
 		}
 		resp, err := c.handleSafely(body)
 		if cap(c.body) > keepBufferBytes {
+			putBody(c.body)
 			c.body = nil
 		}
 		if err != nil {
@@ -136,6 +139,14 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // bytes that arrive, not with the size the client announced: memory is
 // spent only on what was sent. Each chunk renews the read deadline, so a
 // large request on a slow link is not cut off while bytes keep coming.
+//
+// A body larger than the connection keeps (keepBufferBytes) is read into
+// a buffer another request of that size left in bodyPools when there is
+// one: a producer sending requests of several MiB reuses the same few
+// buffers instead of growing a new one per request (allocating twice its
+// size and copying it once). Taking a pooled buffer spends no new memory,
+// so a client that announces much and sends little still gets only what
+// it sent.
 func (c *conn) readBody(n int) ([]byte, error) {
 	if n <= cap(c.body) {
 		c.body = c.body[:n]
@@ -143,24 +154,75 @@ func (c *conn) readBody(n int) ([]byte, error) {
 		return c.body, err
 	}
 	b := c.body[:0]
+	limit := n // the most the buffer grows to
+	if n > keepBufferBytes {
+		if pooled := takeBody(n); pooled != nil {
+			b = pooled[:0]
+		}
+		// The size of the class n is taken from, so that the buffer
+		// serves the next request of this size from the pool.
+		limit = bodyChunkBytes << bits.Len(uint((n-1)/bodyChunkBytes))
+	}
 	for len(b) < n {
 		if len(b) == cap(b) {
-			grown := make([]byte, len(b), min(max(2*cap(b), bodyChunkBytes), n))
+			grown := make([]byte, len(b), min(max(2*cap(b), bodyChunkBytes), limit))
 			copy(grown, b)
+			if cap(b) > keepBufferBytes {
+				putBody(b)
+			}
 			b = grown
 		}
 		c.deadline(c.nc.SetReadDeadline)
-		m, err := c.r.Read(b[len(b):cap(b)]) // cap(b) <= n: never past this request
+		m, err := c.r.Read(b[len(b):min(cap(b), n)]) // never past this request
 		b = b[:len(b)+m]
 		if err != nil && len(b) < n {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
+			}
+			if cap(b) > keepBufferBytes {
+				putBody(b)
 			}
 			return nil, err
 		}
 	}
 	c.body = b
 	return b, nil
+}
+
+// bodyPools keeps request buffers larger than keepBufferBytes between
+// requests, across connections, by size class: pool k holds buffers of
+// capacity [bodyChunkBytes<<k, bodyChunkBytes<<(k+1)). The garbage
+// collector empties them when they go unused, so they hold memory only
+// while large requests keep coming.
+var bodyPools [bodyClasses]sync.Pool
+
+// bodyClasses covers every size up to socket.request.max.bytes (100 MiB)
+// and beyond, to 2 GiB.
+const bodyClasses = 18
+
+// putBody gives a buffer no request refers to any more to the pool of
+// its size class.
+func putBody(b []byte) {
+	k := bits.Len(uint(cap(b)/bodyChunkBytes)) - 1
+	if k < 0 {
+		return
+	}
+	k = min(k, bodyClasses-1)
+	b = b[:0]
+	bodyPools[k].Put(&b)
+}
+
+// takeBody returns a pooled buffer of capacity at least n, or nil when the
+// pools have none.
+func takeBody(n int) []byte {
+	k := bits.Len(uint((n - 1) / bodyChunkBytes)) // the least class whose every buffer holds n
+	if k >= bodyClasses {
+		return nil
+	}
+	if p, _ := bodyPools[k].Get().(*[]byte); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // handleSafely is handle with a handler's panic turned into an error: a

@@ -528,7 +528,7 @@ func TestKafkaProduceAcksAllWaits(t *testing.T) {
 	k.mk("topic", "create", "t", "--replication-factor", "2")
 	leader := k.leaderOf("t", 0)
 	follower := 3 - leader
-	k.procs[follower].Process.Signal(syscall.SIGSTOP)
+	k.signal(follower, syscall.SIGSTOP) // returns once it is stopped
 	defer k.procs[follower].Process.Signal(syscall.SIGCONT)
 	start := time.Now()
 	p := produceTo(t, k, leader, 13, "t", 0, -1, 300, batchOf(recordsFor("wait", 2, 1), 0)).Topics[0].Partitions[0]

@@ -349,7 +349,7 @@ func (ld *leading) pass() {
 		return
 	}
 	hw := my.LogEndOffset
-	for _, b := range ld.p.ISR {
+	for _, b := range ld.maximalISR() {
 		if b == ld.m.id {
 			continue
 		}
@@ -370,6 +370,23 @@ func (ld *leading) pass() {
 		ld.r.changed.notify()
 	}
 	ld.maintainISR(my)
+}
+
+// maximalISR is the ISR the high watermark must wait for: the one the
+// leader was started with, plus any follower this leader has since written
+// into the ISR and not yet seen come back (KIP-497's maximal ISR). From the
+// moment the expansion is written, the controller may elect the new member,
+// so a record it lacks must not count as committed; a shrink written and
+// not yet seen still waits for the member it removes, as the controller may
+// not have published it.
+func (ld *leading) maximalISR() []int {
+	isr := ld.p.ISR
+	for _, b := range ld.requested {
+		if !slices.Contains(isr, b) {
+			isr = append(slices.Clone(isr), b)
+		}
+	}
+	return isr
 }
 
 // maintainISR asks for an ISR change when a follower caught up or fell

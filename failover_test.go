@@ -153,7 +153,7 @@ func TestKafkaControllerKilledBetweenFenceAndPublish(t *testing.T) {
 	cl.Close()
 	before := k.describe("t").Partitions[part].LeaderEpoch
 
-	k.sigstop(other)
+	k.signal(other, syscall.SIGSTOP)
 	if err := os.WriteFile(marker+".armed", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -412,8 +412,8 @@ func TestKafkaAdminTopics(t *testing.T) {
 		// timeout, but cannot take the partition it is given to lead:
 		// the answer is REQUEST_TIMED_OUT at the request's timeout, and
 		// the topic is created all the same, as Kafka answered.
+		k.signal(3, syscall.SIGSTOP) // returns once it is stopped
 		defer k.procs[3].Process.Signal(syscall.SIGCONT)
-		k.sigstop(3)
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.TimeoutMillis = 300
 		rt := kmsg.NewCreateTopicsRequestTopic()

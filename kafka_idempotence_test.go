@@ -245,10 +245,35 @@ func TestKafkaIdempotentProduce(t *testing.T) {
 	}
 }
 
-// signal sends sig to broker id.
+// signal sends sig to broker id. For SIGSTOP it returns once every thread
+// of the broker is stopped (or after 10s): kill(2) returns before they
+// stop, and on a busy machine a broker went on replicating for a while.
+// It never fails the test: fault goroutines call it too.
 func (k *kafkaCluster) signal(id int, sig syscall.Signal) {
-	if cmd := k.procs[id]; cmd != nil {
-		cmd.Process.Signal(sig)
+	cmd := k.procs[id]
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	if sig != syscall.SIGSTOP {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", cmd.Process.Pid))
+		if len(stats) == 0 {
+			return // gone
+		}
+		stopped := true
+		for _, f := range stats {
+			b, err := os.ReadFile(f)
+			if i := bytes.LastIndexByte(b, ')'); err == nil && i > 0 && i+2 < len(b) && b[i+2] != 'T' && b[i+2] != 't' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
 	}
 }
 
@@ -314,7 +339,7 @@ func TestKafkaIdempotentProducersThroughFaults(t *testing.T) {
 		if round%2 == 0 {
 			k.kill(leader)
 		} else {
-			k.sigstop(leader)
+			k.signal(leader, syscall.SIGSTOP)
 		}
 		k.waitFailover(round, "f", part, leader)
 		progress(fmt.Sprintf("round %d: records after the failover", round))
@@ -457,7 +482,7 @@ func TestMkProduceIdempotentThroughFaults(t *testing.T) {
 		if round%2 == 0 {
 			k.kill(leader)
 		} else {
-			k.sigstop(leader)
+			k.signal(leader, syscall.SIGSTOP)
 		}
 		k.waitFailover(round, "f", part, leader)
 		progress(fmt.Sprintf("round %d: records after the failover", round))
@@ -608,7 +633,7 @@ func TestMkProduceInterrupted(t *testing.T) {
 	p, code = run(syscall.SIGTERM, "1s", func(in io.Writer, p *proc) {
 		fmt.Fprintf(in, "a\nb\nc\n")
 		waitUntil(t, "3 more records acknowledged", 20*time.Second, func() bool { return len(k.consumeAll("s")) == 1003 })
-		k.sigstop(follower)
+		k.signal(follower, syscall.SIGSTOP)
 		fmt.Fprintf(in, "d\ne\n")
 		waitUntil(t, "d and e appended, not replicated", 20*time.Second, func() bool { return k.describe("s").Partitions[0].LogEndOffset == 1005 })
 	})
@@ -617,6 +642,8 @@ func TestMkProduceInterrupted(t *testing.T) {
 		!said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
 		t.Fatalf("SIGTERM with the follower stopped: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
 	}
+	// Continued, the follower copies d and e and they are committed.
+	waitUntil(t, "d and e committed", 20*time.Second, func() bool { return k.describe("s").Partitions[0].HighWatermark == 1005 })
 	got := k.consumeAll("s")
 	if len(got) != 1005 || got[1004].Value != "e" {
 		t.Fatalf("%d records in the log, the last %q: want 1005 ending with e (no cut line taken for a record)", len(got), got[len(got)-1].Value)

@@ -528,8 +528,8 @@ func TestKafkaProduceAcksAllWaits(t *testing.T) {
 	k.mk("topic", "create", "t", "--replication-factor", "2")
 	leader := k.leaderOf("t", 0)
 	follower := 3 - leader
+	k.signal(follower, syscall.SIGSTOP) // returns once it is stopped
 	defer k.procs[follower].Process.Signal(syscall.SIGCONT)
-	k.sigstop(follower)
 	start := time.Now()
 	p := produceTo(t, k, leader, 13, "t", 0, -1, 300, batchOf(recordsFor("wait", 2, 1), 0)).Topics[0].Partitions[0]
 	if p.ErrorCode != kerr.RequestTimedOut.Code || p.BaseOffset != 0 {

@@ -303,11 +303,7 @@ func TestZombieLeader(t *testing.T) {
 	zc := dialRaw(t, addr)
 	signal := func(ids []int, sig syscall.Signal) {
 		for _, id := range ids {
-			if sig == syscall.SIGSTOP {
-				k.sigstop(id)
-			} else {
-				k.procs[id].Process.Signal(sig)
-			}
+			k.signal(id, sig) // a SIGSTOP returns once it is stopped
 		}
 	}
 	t.Cleanup(func() { signal([]int{1, 2, 3}, syscall.SIGCONT) })

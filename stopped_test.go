@@ -78,11 +78,3 @@ func sigstop(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(stopProcess(pid))
 }
-
-// sigstop stops broker id and waits until it is stopped: see stopProcess.
-func (k *kafkaCluster) sigstop(id int) {
-	k.t.Helper()
-	if err := stopProcess(k.procs[id].Process.Pid); err != nil {
-		k.t.Fatal(err)
-	}
-}

@@ -72,10 +72,26 @@ type ProducerOptions struct {
 	OnRecord func(index int64, partition int32, offset int64, failed bool)
 }
 
-// maxPendingBytes bounds the records a producer holds that are not yet
-// acknowledged (being batched, waiting for a leader, in flight), so memory
-// stays bounded whatever the input size.
-const maxPendingBytes = 1 << 20
+// minPendingBytes is the least a producer may hold that is not yet
+// acknowledged (being batched, waiting for a leader, in flight): the bound
+// keeps memory bounded whatever the input size (Kafka's buffer.memory,
+// whose default is 32 MiB). Each producer's bound is this or room for
+// maxInFlight full batches in flight plus two being filled and queued,
+// whichever is larger (pendingBound).
+const minPendingBytes = 4 << 20
+
+// pendingBound is the bytes a producer with batches of batchBytes may
+// hold not yet acknowledged. At acks=all a batch waits for the followers'
+// copies, several milliseconds on a busy machine, and the producer's rate
+// is at most what it holds in flight per round trip: with 1 MiB (the
+// bound before, counting the batch being filled) a producer of 256 KiB
+// batches had 3 or 4 in flight, not the 5 a connection takes, and
+// acks=all ran at half the rate of acks=1. The
+// bound must let every connection fill its maxInFlight requests while the
+// next batch fills, and let the producer read ahead while answers lag.
+func pendingBound(batchBytes int) int {
+	return max(minPendingBytes, (maxInFlight+2)*batchBytes)
+}
 
 // Retry backoff after a retriable answer (NOT_LEADER_OR_FOLLOWER from a
 // broker that has not applied its new role yet, say): short at first,
@@ -108,10 +124,11 @@ type Producer struct {
 	available        []int32
 	availableVersion int64
 
-	maxBatch int64 // the topic's max.message.bytes
-	pending  int   // bytes added and not yet acknowledged or failed
-	conns    map[int]*brokerConn
-	free     [][]byte // batch buffers to reuse
+	maxBatch   int64 // the topic's max.message.bytes
+	pending    int   // bytes added and not yet acknowledged or failed
+	maxPending int   // the bound on pending (pendingBound)
+	conns      map[int]*brokerConn
+	free       [][]byte // batch buffers to reuse
 	// pid is the idempotent producer's id and epoch (Idempotent only).
 	pid  ProducerID
 	sent int64 // Send calls so far: the next record's index
@@ -192,6 +209,7 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 		maxBatch: t.Int64Config(coord.ConfigMaxMessageBytes), conns: map[int]*brokerConn{}, wake: make(chan struct{}, 1)}
 	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
+	p.maxPending = pendingBound(opts.BatchBytes)
 	if opts.Idempotent {
 		if opts.Acks != AcksAll {
 			return nil, fmt.Errorf("an idempotent producer needs acks=all")
@@ -221,7 +239,8 @@ func LookupTopic(c *coord.Cluster, name string, autoCreate bool, onCreate func(*
 		return nil, err
 	}
 	cc := c.ClusterConfig()
-	t, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
+	// Through a live broker: a producer never holds meta/lock (admin.go).
+	t, err = CreateTopic(c, name, cc.NumPartitions, cc.DefaultReplicationFactor, nil, time.Time{})
 	if errors.Is(err, coord.ErrTopicExists) {
 		return c.Topic(name) // another process created it first
 	}
@@ -247,7 +266,7 @@ func (e *RecordTooLargeError) Error() string {
 // Send adds a record. partition < 0 lets the partitioner choose (murmur2
 // of the key as Kafka's Java client does; sticky for records without a
 // key). Full batches are sent at once, several in flight; Send waits only
-// while the producer holds maxPendingBytes not yet acknowledged. It fails,
+// while the producer holds maxPending bytes not yet acknowledged. It fails,
 // without taking the record, when the record cannot be sent or a batch
 // failed since the last Flush (that failure; records of failed batches are
 // counted in Failed).
@@ -289,9 +308,9 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 		w.indexes = append(w.indexes, p.sent)
 	}
 	p.sent++
-	if p.pending >= maxPendingBytes {
+	if p.pending >= p.maxPending {
 		p.sealAll()
-		p.waitUntil(func() bool { return p.pending < maxPendingBytes })
+		p.waitUntil(func() bool { return p.pending < p.maxPending })
 	}
 	return nil
 }

@@ -576,18 +576,25 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	if s, _ := starts.Lookup("t", 0); s.Offset != 137 {
 		t.Fatalf("start offset %+v, want 137", s)
 	}
-	// Both replicas moved their start, and deleted the segments wholly
-	// below it: the first segment left starts at or below 137 and the one
-	// before it is gone.
+	// Both replicas moved their start (the low watermark is the least
+	// of theirs), and delete the segments wholly below it: the first
+	// segment left starts at or below 137 and the one before it is gone.
+	// A replica removes them after it commits the new start, so the
+	// follower's may still be there when the leader answers (Kafka's
+	// follower leaves them to its next retention pass).
 	for id := 1; id <= 2; id++ {
 		st := readStateFile(t, k, id, "t", 0)
 		if st["log-start-offset"] != 137 {
 			t.Fatalf("broker %d's replica: log start %d, want 137", id, st["log-start-offset"])
 		}
-		logs, _ := filepath.Glob(filepath.Join(k.dir, "brokers", strconv.Itoa(id), "t-0", "*.log"))
-		slices.Sort(logs)
-		first, _ := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[0]), ".log"), 10, 64)
-		if first == 0 || first > 137 {
+		var logs []string
+		waitUntilFetch(t, fmt.Sprintf("broker %d to remove the segments below 137", id), func() bool {
+			logs, _ = filepath.Glob(filepath.Join(k.dir, "brokers", strconv.Itoa(id), "t-0", "*.log"))
+			slices.Sort(logs)
+			first, _ := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[0]), ".log"), 10, 64)
+			return first != 0
+		})
+		if first, _ := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[0]), ".log"), 10, 64); first > 137 {
 			t.Fatalf("broker %d's replica: segments %v after deleting below 137", id, logs)
 		}
 	}
@@ -633,7 +640,11 @@ func TestKafkaDeleteRecords(t *testing.T) {
 	// A follower that does not follow (stopped) holds the answer until
 	// the request's timeout: REQUEST_TIMED_OUT with the low watermark so
 	// far. The leader's log start has moved all the same.
-	k.procs[int(follower)].Process.Signal(syscall.SIGSTOP)
+	// Stopped for good before the request: a follower thread still
+	// running after kill returns could copy the new log start.
+	if err := stopProcess(k.procs[int(follower)].Process.Pid); err != nil {
+		t.Fatal(err)
+	}
 	dr.TimeoutMillis = 300
 	dr.Topics[0].Partitions[0].Offset = 250
 	dresp, err = dr.RequestWith(ctx, raw.Broker(int(leader)))

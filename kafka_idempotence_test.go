@@ -245,11 +245,20 @@ func TestKafkaIdempotentProduce(t *testing.T) {
 	}
 }
 
-// signal sends sig to broker id.
+// signal sends sig to broker id. For SIGSTOP it returns once every thread
+// of the broker is stopped (or after 10s): kill(2) returns before they
+// stop, and on a busy machine a broker went on replicating for a while.
+// It never fails the test: fault goroutines call it too.
 func (k *kafkaCluster) signal(id int, sig syscall.Signal) {
-	if cmd := k.procs[id]; cmd != nil {
-		cmd.Process.Signal(sig)
+	cmd := k.procs[id]
+	if cmd == nil {
+		return
 	}
+	if sig != syscall.SIGSTOP {
+		cmd.Process.Signal(sig)
+		return
+	}
+	stopProcess(cmd.Process.Pid) // an error: gone, or not stopped in 10s
 }
 
 // TestKafkaIdempotentProducersThroughFaults: kgo's default producer
@@ -617,6 +626,8 @@ func TestMkProduceInterrupted(t *testing.T) {
 		!said(p, "interrupted: 2 of the 5 records read were not acknowledged") {
 		t.Fatalf("SIGTERM with the follower stopped: exit %d, %d offsets printed, stderr %q", code, len(p.out), p.errOut)
 	}
+	// Continued, the follower copies d and e and they are committed.
+	waitUntil(t, "d and e committed", 20*time.Second, func() bool { return k.describe("s").Partitions[0].HighWatermark == 1005 })
 	got := k.consumeAll("s")
 	if len(got) != 1005 || got[1004].Value != "e" {
 		t.Fatalf("%d records in the log, the last %q: want 1005 ending with e (no cut line taken for a record)", len(got), got[len(got)-1].Value)

@@ -111,6 +111,7 @@ func scriptParams(dir string, files []string, wire bool) testscript.Params {
 			"waitfile":  waitfile,
 			"freeports": freeports,
 			"bootstrap": bootstrap,
+			"sigstop":   sigstop,
 		},
 	}
 }

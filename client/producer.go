@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,10 +72,26 @@ type ProducerOptions struct {
 	OnRecord func(index int64, partition int32, offset int64, failed bool)
 }
 
-// maxPendingBytes bounds the records a producer holds that are not yet
-// acknowledged (being batched, waiting for a leader, in flight), so memory
-// stays bounded whatever the input size.
-const maxPendingBytes = 1 << 20
+// minPendingBytes is the least a producer may hold that is not yet
+// acknowledged (being batched, waiting for a leader, in flight): the bound
+// keeps memory bounded whatever the input size (Kafka's buffer.memory,
+// whose default is 32 MiB). Each producer's bound is this or room for
+// maxInFlight full batches in flight plus two being filled and queued,
+// whichever is larger (pendingBound).
+const minPendingBytes = 4 << 20
+
+// pendingBound is the bytes a producer with batches of batchBytes may
+// hold not yet acknowledged. At acks=all a batch waits for the followers'
+// copies, several milliseconds on a busy machine, and the producer's rate
+// is at most what it holds in flight per round trip: with 1 MiB (the
+// bound before, counting the batch being filled) a producer of 256 KiB
+// batches had 3 or 4 in flight, not the 5 a connection takes, and
+// acks=all ran at half the rate of acks=1. The
+// bound must let every connection fill its maxInFlight requests while the
+// next batch fills, and let the producer read ahead while answers lag.
+func pendingBound(batchBytes int) int {
+	return max(minPendingBytes, (maxInFlight+2)*batchBytes)
+}
 
 // Retry backoff after a retriable answer (NOT_LEADER_OR_FOLLOWER from a
 // broker that has not applied its new role yet, say): short at first,
@@ -107,10 +124,11 @@ type Producer struct {
 	available        []int32
 	availableVersion int64
 
-	maxBatch int64 // the topic's max.message.bytes
-	pending  int   // bytes added and not yet acknowledged or failed
-	conns    map[int]*brokerConn
-	free     [][]byte // batch buffers to reuse
+	maxBatch   int64 // the topic's max.message.bytes
+	pending    int   // bytes added and not yet acknowledged or failed
+	maxPending int   // the bound on pending (pendingBound)
+	conns      map[int]*brokerConn
+	free       [][]byte // batch buffers to reuse
 	// pid is the idempotent producer's id and epoch (Idempotent only).
 	pid  ProducerID
 	sent int64 // Send calls so far: the next record's index
@@ -157,6 +175,12 @@ type partitionWriter struct {
 	indexes []int64
 	// lastLeader and lastEpoch are the leader and epoch last resolved.
 	lastLeader, lastEpoch int
+
+	// last is the last reason its batches were refused or could not be
+	// sent, kept when the leader is found again: a batch that runs out of
+	// time says it (a broker's NOT_LEADER_OR_FOLLOWER, say) rather than
+	// only that time ran out. An acknowledgement clears it.
+	last error
 }
 
 type batch struct {
@@ -191,6 +215,7 @@ func NewProducerContext(ctx context.Context, c *coord.Cluster, topic string, opt
 		maxBatch: t.Int64Config(coord.ConfigMaxMessageBytes), conns: map[int]*brokerConn{}, wake: make(chan struct{}, 1)}
 	p.guard.saw(t)
 	p.sticky.StickyBytes = opts.BatchBytes
+	p.maxPending = pendingBound(opts.BatchBytes)
 	if opts.Idempotent {
 		if opts.Acks != AcksAll {
 			return nil, fmt.Errorf("an idempotent producer needs acks=all")
@@ -220,7 +245,8 @@ func LookupTopic(c *coord.Cluster, name string, autoCreate bool, onCreate func(*
 		return nil, err
 	}
 	cc := c.ClusterConfig()
-	t, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
+	// Through a live broker: a producer never holds meta/lock (admin.go).
+	t, err = CreateTopic(c, name, cc.NumPartitions, cc.DefaultReplicationFactor, nil, time.Time{})
 	if errors.Is(err, coord.ErrTopicExists) {
 		return c.Topic(name) // another process created it first
 	}
@@ -246,7 +272,7 @@ func (e *RecordTooLargeError) Error() string {
 // Send adds a record. partition < 0 lets the partitioner choose (murmur2
 // of the key as Kafka's Java client does; sticky for records without a
 // key). Full batches are sent at once, several in flight; Send waits only
-// while the producer holds maxPendingBytes not yet acknowledged. It fails,
+// while the producer holds maxPending bytes not yet acknowledged. It fails,
 // without taking the record, when the record cannot be sent or a batch
 // failed since the last Flush (that failure; records of failed batches are
 // counted in Failed).
@@ -294,9 +320,9 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 		w.indexes = append(w.indexes, p.sent)
 	}
 	p.sent++
-	if p.pending >= maxPendingBytes {
+	if p.pending >= p.maxPending {
 		p.sealAll()
-		p.waitUntil(func() bool { return p.pending < maxPendingBytes })
+		p.waitUntil(func() bool { return p.pending < p.maxPending })
 	}
 	return nil
 }
@@ -456,9 +482,12 @@ func (p *Producer) Poll() {
 		// Queued batches whose time is up fail with why they could not
 		// be sent.
 		for len(w.queue) > 0 && !now.Before(w.queue[0].deadline) {
+			// A reason the metadata gives (no live leader) stands; one
+			// a broker gave (lostLeader) is said as the last of the
+			// tries, whether or not the leader was found again since.
 			why := w.why
-			if why == nil {
-				why = newError(ErrNotAcknowledged, "partition %s-%d: not sent within %s", p.topic.Name, w.partition, p.opts.Timeout)
+			if why == nil || why == w.last {
+				why = p.notSent(w)
 			}
 			p.fail(w.queue[0], why)
 			w.queue = w.queue[1:]
@@ -637,7 +666,7 @@ func (p *Producer) sendQueued(now time.Time) {
 			bc, err := p.conn(broker)
 			if err != nil {
 				for _, b := range bs {
-					p.lostLeader(b.w, err, now)
+					p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, err), now)
 				}
 				continue
 			}
@@ -653,7 +682,7 @@ func (p *Producer) sendQueued(now time.Time) {
 				for _, b := range bs {
 					b.w.inflight--
 					b.w.queue = append([]*batch{b}, b.w.queue...)
-					p.lostLeader(b.w, err, now)
+					p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, fmt.Errorf("leader broker %d takes no requests: %w", broker, err)), now)
 				}
 				continue
 			}
@@ -675,17 +704,17 @@ func (p *Producer) conn(broker int) (*brokerConn, error) {
 	}
 	bc, err := dialBroker(broker, p.c.SocketPath(broker), p.opts.Acks == AcksNone, p.deliver)
 	if err != nil {
-		return nil, newError(ErrNoLeader, "partition leader broker %d cannot be reached: %v", broker, err)
+		return nil, newError(ErrNoLeader, "leader broker %d cannot be reached: %v", broker, err)
 	}
 	p.conns[broker] = bc
 	return bc, nil
 }
 
-// lostLeader makes w look for its leader again.
+// lostLeader makes w look for its leader again; why names the partition.
 func (p *Producer) lostLeader(w *partitionWriter, why error, now time.Time) {
 	w.leader = coord.NoLeader
 	w.probing = true
-	w.why = why
+	w.why, w.last = why, why
 	w.resolveAt = now.Add(w.backoff)
 	w.backoff = min(max(2*w.backoff, minRetryBackoff), maxRetryBackoff)
 	p.watchMetadata()
@@ -711,16 +740,16 @@ func (p *Producer) handle(r connResult) {
 		for _, b := range r.req.batches {
 			b.w.inflight--
 			if b.w.leader == bc.broker {
-				p.lostLeader(b.w, r.err, time.Now())
+				p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, r.err), time.Now())
 			}
 			if p.opts.Idempotent && bc.closeReason == nil {
 				// Numbered: sent again, it is stored once.
 				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v)", p.topic.Name, b.w.partition, bc.broker, connCause(r.err)))
 				continue
 			}
-			err := bc.closeReason
-			if err == nil {
-				err = newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
+			err := newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
+			if bc.closeReason != nil {
+				err = p.partitionErr(b.w, ErrNotAcknowledged, bc.closeReason)
 			}
 			p.fail(b, err)
 		}
@@ -756,6 +785,7 @@ func (p *Producer) handle(r connResult) {
 			}
 			b.w.backoff = 0
 			b.w.probing = false
+			b.w.last = nil
 			p.acked(b, a.BaseOffset)
 			continue
 		}
@@ -795,6 +825,24 @@ func (p *Producer) handle(r connResult) {
 			w.retry = nil
 		}
 	}
+}
+
+// partitionErr is err, a reason that names only a broker, naming w's
+// partition too, as sentinel.
+func (p *Producer) partitionErr(w *partitionWriter, sentinel, err error) error {
+	return newError(sentinel, "partition %s-%d: %v", p.topic.Name, w.partition, err)
+}
+
+// notSent is why a batch of w failed at its deadline: time ran out, and
+// the last reason its batches were refused or not sent, if any (the
+// reasons name the partition: said once).
+func (p *Producer) notSent(w *partitionWriter) error {
+	prefix := fmt.Sprintf("partition %s-%d: ", p.topic.Name, w.partition)
+	if w.last == nil {
+		return newError(ErrNotAcknowledged, "%snot sent within %s", prefix, p.opts.Timeout)
+	}
+	last, _ := strings.CutPrefix(w.last.Error(), prefix)
+	return newError(ErrNotAcknowledged, "%snot acknowledged within %s; last: %s", prefix, p.opts.Timeout, last)
 }
 
 // unsentBefore reports whether a batch sealed before seq waits to be sent

@@ -59,9 +59,15 @@ func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (
 			if deadline.Before(wait) {
 				wait = deadline
 			}
+			if !time.Now().Before(wait) {
+				break // no time left: last stays the answer that took it
+			}
 			pid, err := initProducerIDFrom(ctx, c.SocketPath(id), wait)
 			if err == nil {
 				return pid, nil
+			}
+			if ctx.Err() != nil {
+				return ProducerID{}, ctx.Err()
 			}
 			var ke *kerr.Error
 			if errors.As(err, &ke) && !ke.Retriable {

@@ -1,6 +1,8 @@
 // Package cluster is a cluster as mk's client commands see it, wherever it
 // is: one interface, Client, with two implementations. Local reads and
-// writes the cluster directory (packages coord, client, logdir); Kafka
+// writes the cluster directory (packages coord, client, logdir), sending
+// its metadata changes to a live broker's Unix socket so that no command
+// holds meta/lock while a broker runs (local_admin.go); Kafka
 // speaks the Kafka protocol to any Kafka cluster (Apache Kafka, Redpanda,
 // an mk cluster's listener) through franz-go's kgo and kadm. A command
 // reads its flags into options, calls a Client, and prints what it gets

@@ -215,33 +215,6 @@ func (l *Local) Topic(_ context.Context, name string) (*TopicView, error) {
 	return l.viewTopic(t), nil
 }
 
-// CreateTopic creates a topic, spread over the live brokers.
-func (l *Local) CreateTopic(_ context.Context, spec TopicSpec) (*TopicView, error) {
-	parts, rf := spec.Partitions, spec.ReplicationFactor
-	if parts == 0 {
-		parts = l.c.ClusterConfig().NumPartitions
-	}
-	if rf == 0 {
-		rf = l.c.ClusterConfig().DefaultReplicationFactor
-	}
-	t, err := l.c.CreateTopic(spec.Name, parts, rf, spec.Config)
-	if err != nil {
-		return nil, err
-	}
-	return &TopicView{Topic: t.Name, TopicID: t.ID, PartitionCount: len(t.Partitions), ReplicationFactor: t.ReplicationFactor(), Config: t.Config}, nil
-}
-
-// AlterTopic adds partitions or changes configs.
-func (l *Local) AlterTopic(_ context.Context, name string, change TopicChange) error {
-	_, err := l.c.AlterTopic(name, change.Partitions, change.SetConfig, change.DeleteConfig)
-	return err
-}
-
-// DeleteTopic deletes a topic and its replicas.
-func (l *Local) DeleteTopic(_ context.Context, name string) error {
-	return l.c.DeleteTopic(name)
-}
-
 // OffsetsForTime reads, per partition, the first offset at or after ms
 // from its leader's time index.
 func (l *Local) OffsetsForTime(_ context.Context, tps []coord.TopicPartition, ms int64) (map[coord.TopicPartition]int64, error) {

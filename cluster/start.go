@@ -220,7 +220,21 @@ func StartBrokers(ctx context.Context, c *coord.Cluster, o StartOptions) (int, e
 	for _, s := range procs {
 		s.proc.Release() // the broker runs on without us
 	}
-	return len(procs), nil
+	// Up also means a controller: a broker campaigns for it on its own
+	// time once it serves, and a script that describes the cluster or
+	// kills a leader right after the start must find one (as after mk
+	// cluster wait).
+	wake = coord.Watch(ctx, []string{filepath.Dir(c.BrokersMetaDir())}, 50*time.Millisecond)
+	for {
+		if ctl, _ := c.Controller(); ctl.Active {
+			return len(procs), nil
+		}
+		select {
+		case <-ctx.Done():
+			return len(procs), fmt.Errorf("the brokers are up, but none was elected controller within %s; see their logs in %s", o.Timeout, filepath.Join(dir, "brokers"))
+		case <-wake:
+		}
+	}
 }
 
 // Listen is mk cluster start's --listen HOST:PORT: broker i listens on

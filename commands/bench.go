@@ -50,7 +50,7 @@ bytes), since shared machines are noisy.
 					&cli.Int64Flag{Name: "records", Value: 1000000, Usage: "records to send"},
 					&cli.IntFlag{Name: "record-size", Value: 100, Usage: "value bytes per record"},
 					&cli.StringFlag{Name: "acks", Value: "1", Usage: "0, 1 or all"},
-					&cli.IntFlag{Name: "batch-size", Value: 256 << 10, Usage: "largest batch in bytes (as mk produce)"},
+					&cli.IntFlag{Name: "batch-size", Value: 1000000, Usage: "largest batch in bytes (as mk produce)"},
 				),
 			},
 			{

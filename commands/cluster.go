@@ -33,7 +33,8 @@ func clusterCommand() *cli.Command {
 				ArgsUsage: " ",
 				Description: `Starts brokers 1..N (default: the brokers registered before, or 1) as
 detached processes, their output in DIR/brokers/ID/broker.log, and returns
-once every one is registered and alive. Brokers already running are left
+once every one is registered and alive and one of them is the active
+controller. Brokers already running are left
 alone; several starts at once take turns, and all succeed.
 
 Every broker serves the Kafka protocol on its Unix socket,

@@ -56,7 +56,7 @@ With --input json each line is an object as mk consume -o json prints it:
 			&cli.BoolFlag{Name: "idempotence", Value: true, Usage: "number the batches so that a retried one is stored once (enable.idempotence; needs --acks all; --idempotence=false turns it off)"},
 			&cli.StringFlag{Name: "input", Value: "text", Usage: "text (one value per line) or json (one record object per line)"},
 			&cli.BoolFlag{Name: "print-offsets", Usage: "print TOPIC PARTITION OFFSET for every record, one line per input line in input order, each as soon as its record and those before it are acknowledged (OFFSET - for a record not acknowledged; with --acks 0 the broker tells no offsets: none are printed)"},
-			&cli.IntFlag{Name: "batch-size", Value: 256 << 10, Usage: "largest record batch in bytes (batch.size; Kafka's Java client has 16384, librdkafka and franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
+			&cli.IntFlag{Name: "batch-size", Value: 1000000, Usage: "largest record batch in bytes (batch.size, capped by the topic's max.message.bytes; Kafka's Java client has 16384, librdkafka 1000000 as here, franz-go 1 MB: a stream goes to the broker in few large batches, and a line that trickles in is sent at once whatever the size)"},
 		},
 	}
 }

@@ -105,6 +105,12 @@ func Init(dir string) (*Cluster, error) {
 		}
 	}
 	c := &Cluster{dir: dir}
+	if _, err := os.Stat(c.clusterPath()); err == nil {
+		// Written once, whole (writeJSON renames it into place): a
+		// cluster that exists is opened without meta/lock, so mk cluster
+		// start never waits on (or holds up) the brokers' metadata writes.
+		return Open(dir)
+	}
 	err := c.withMetaLock(func() error {
 		_, err := os.Stat(c.clusterPath())
 		if err == nil || !errors.Is(err, os.ErrNotExist) {

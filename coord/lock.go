@@ -98,7 +98,25 @@ func waitLockReleased(path string) error {
 func (c *Cluster) withMetaLock(fn func() error) error {
 	c.metaMu.Lock()
 	defer c.metaMu.Unlock()
-	return withFileLock(c.metaLockPath(), fn)
+	return withFileLock(c.metaLockPath(), func() error {
+		if marker := os.Getenv(stopInMetaLockEnv); marker != "" {
+			stopInMetaLock(marker)
+		}
+		return fn()
+	})
+}
+
+// stopInMetaLockEnv names a file that, for tests only, a process creates
+// (holding its pid) the moment it holds meta/lock, before it stops itself
+// with SIGSTOP: the worst moment for a process to be stopped (Ctrl-Z),
+// reached without a race. Tests set it in the environment of the one
+// process they want stopped; nothing else sets it.
+const stopInMetaLockEnv = "MK_TEST_STOP_IN_META_LOCK"
+
+func stopInMetaLock(marker string) {
+	if err := os.WriteFile(marker, []byte(fmt.Sprint(os.Getpid())), 0o644); err == nil {
+		syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	}
 }
 
 // withFileLock runs fn while holding the flock on path, waiting at most

@@ -418,6 +418,41 @@ func freshPartitions(topic string, brokers []int, first, count, replicationFacto
 // them alone; fewer is ErrInvalidPartitions, as in Kafka. set adds or
 // replaces config overrides, del removes overrides (back to the default).
 func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]string, del []string) (*Topic, error) {
+	setCfg, err := CheckTopicChange(name, newPartitions, set, del)
+	if err != nil {
+		return nil, err
+	}
+	return c.UpdateTopic(name, func(t *Topic) error {
+		if have := len(t.Partitions); newPartitions > have {
+			if err := checkPartitionCount(name, newPartitions, newPartitions-have); err != nil {
+				return err
+			}
+			rf := t.ReplicationFactor()
+			brokers, err := c.brokersForReplicas(rf)
+			if err != nil {
+				return err
+			}
+			added := freshPartitions(name, brokers, have, newPartitions-have, rf)
+			if err := c.checkBrokerCapacity(c.readableTopics(), added); err != nil {
+				return err
+			}
+			t.Partitions = append(t.Partitions, added...)
+		} else if err := CheckPartitionShrink(name, have, newPartitions); err != nil {
+			return err
+		}
+		maps.Copy(t.Config, setCfg)
+		for _, k := range del {
+			delete(t.Config, k)
+		}
+		return nil
+	})
+}
+
+// CheckTopicChange makes AlterTopic's checks of a change that need not
+// read the topic: the configs set (returned normalized by ValidateConfig),
+// the keys deleted, and the partition count. It reads and writes nothing,
+// so a client checks a change with it before sending it to a broker.
+func CheckTopicChange(name string, newPartitions int, set map[string]string, del []string) (map[string]string, error) {
 	setCfg, err := ValidateConfig(set)
 	if err != nil {
 		return nil, err
@@ -439,30 +474,16 @@ func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]stri
 			return nil, err
 		}
 	}
-	return c.UpdateTopic(name, func(t *Topic) error {
-		if have := len(t.Partitions); newPartitions > have {
-			if err := checkPartitionCount(name, newPartitions, newPartitions-have); err != nil {
-				return err
-			}
-			rf := t.ReplicationFactor()
-			brokers, err := c.brokersForReplicas(rf)
-			if err != nil {
-				return err
-			}
-			added := freshPartitions(name, brokers, have, newPartitions-have, rf)
-			if err := c.checkBrokerCapacity(c.readableTopics(), added); err != nil {
-				return err
-			}
-			t.Partitions = append(t.Partitions, added...)
-		} else if newPartitions != 0 && newPartitions < have {
-			return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
-		}
-		maps.Copy(t.Config, setCfg)
-		for _, k := range del {
-			delete(t.Config, k)
-		}
-		return nil
-	})
+	return setCfg, nil
+}
+
+// CheckPartitionShrink is AlterTopic's refusal of fewer partitions than
+// the topic has (have): partitions can only be added, as in Kafka.
+func CheckPartitionShrink(name string, have, newPartitions int) error {
+	if newPartitions != 0 && newPartitions < have {
+		return newError(ErrInvalidPartitions, "topic %s has %d partitions and cannot shrink to %d: partitions can only be added", name, have, newPartitions)
+	}
+	return nil
 }
 
 // UpdateTopic is the read-modify-write of a topic file: under meta/lock it

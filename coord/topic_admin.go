@@ -364,3 +364,13 @@ func (c *Cluster) ClusterConfigEntries() []ClusterConfigEntry {
 	}
 	return out
 }
+
+// CheckPartitionCount checks a topic of total partitions, added of them
+// new, against Kafka's limit per request, the file name limit and the open
+// file limit of this process (a consumer of the whole topic keeps
+// FilesPerConsumedPartition files open per partition). A client checks
+// with it before sending a change to a broker, which checks again with
+// its own limits: a local consumer reads the segment files itself.
+func CheckPartitionCount(name string, total, added int) error {
+	return checkPartitionCount(name, total, added)
+}

@@ -26,8 +26,13 @@ import (
 //     are replaced by rename, which makes a new inode, so watch their
 //     directory, not the files.
 //   - A regular file is watched for writes in place (a partition's state
-//     file, say), and its directory for the file being replaced, created
-//     or removed; events for the directory's other entries are ignored.
+//     file, say), and for being replaced or removed (its link count
+//     changes); only while it does not exist is its directory watched, for
+//     it to appear. So the writes to the directory's other files (a
+//     replica's segments and indexes) are not even delivered, and a write
+//     in place is one event, not two (one for the file, one for its
+//     directory): each would wake the process. Replication between brokers
+//     runs on these wakes, one per batch appended.
 //   - A path that does not exist yet, or that cannot be watched, is tried
 //     again on every event in its directory and every backstop; meanwhile
 //     the backstop stands in for its events.
@@ -113,12 +118,12 @@ func (h *hub) watchers() []*watcher {
 	return ws
 }
 
-// add makes sure path is watched on w's behalf. It calls inotify every
-// time, because the kernel drops a watch when its file or directory is
-// removed, without the hub knowing.
-func (h *hub) add(w *watcher, path string) {
+// add makes sure path is watched on w's behalf, and says whether inotify
+// took the watch. It calls inotify every time, because the kernel drops a
+// watch when its file or directory is removed, without the hub knowing.
+func (h *hub) add(w *watcher, path string) bool {
 	if h.fs == nil {
-		return
+		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -126,7 +131,28 @@ func (h *hub) add(w *watcher, path string) {
 		w.held[path] = true
 		h.refs[path]++
 	}
-	h.fs.Add(path)
+	return h.fs.Add(path) == nil
+}
+
+// drop ends w's need of a watch on path, removing the watch if no other
+// watcher needs it. A path that is also a target of w (a directory
+// watched for itself) is kept.
+func (h *hub) drop(w *watcher, path string) {
+	if w.dirs[path] {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !w.held[path] {
+		return
+	}
+	delete(w.held, path)
+	if h.refs[path]--; h.refs[path] <= 0 {
+		delete(h.refs, path)
+		if h.fs != nil {
+			h.fs.Remove(path)
+		}
+	}
 }
 
 // release drops w and the watches that no other watcher needs.
@@ -195,6 +221,9 @@ type watcher struct {
 func (w *watcher) setup() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// The directories of file targets that are not watched themselves
+	// (they do not exist yet, or inotify refused them).
+	missing := map[string]bool{}
 	for _, p := range w.targets {
 		fi, err := os.Stat(p)
 		if err == nil && fi.IsDir() {
@@ -202,12 +231,21 @@ func (w *watcher) setup() {
 			w.hub.add(w, p)
 			continue
 		}
-		// A file, or nothing yet: watch the directory for it to appear or
-		// be replaced, and the file itself for writes in place.
+		// A file: watch it for writes in place, and for its link count
+		// changing (replaced by a rename, or removed). Nothing yet: watch
+		// the directory for it to appear.
 		w.dirs[p], w.files[p] = false, true
-		w.hub.add(w, filepath.Dir(p))
-		if err == nil {
-			w.hub.add(w, p)
+		if err != nil || !w.hub.add(w, p) {
+			missing[filepath.Dir(p)] = true
+		}
+	}
+	for _, p := range w.targets {
+		if d := filepath.Dir(p); !w.files[p] {
+			continue
+		} else if missing[d] {
+			w.hub.add(w, d)
+		} else {
+			w.hub.drop(w, d)
 		}
 	}
 }
@@ -262,7 +300,9 @@ func (w *watcher) relevant(ev fsnotify.Event) (relevant, setupAgain bool) {
 	case w.dirs[filepath.Dir(name)]:
 		return true, false
 	case w.files[name]:
-		return true, replaced
+		// Chmod is IN_ATTRIB, which a watched file also gets when its
+		// link count changes: unlinked, or replaced by a rename.
+		return true, replaced || ev.Has(fsnotify.Chmod)
 	}
 	return false, false
 }

@@ -22,6 +22,12 @@ import (
 //	leader 1                  file can be rebuilt without waiting for the
 //	high-watermark-follows-log-end 1   controller to say them again
 //	lost-committed-to 0       see State.LostCommittedTo
+//
+// The first line, "version 1", names the format (a file without it is
+// version 0: the same lines, lost-committed-to possibly absent). A reader
+// refuses a newer version (ErrNewerFormat) rather than skip lines it does
+// not know, as the state file does (see stateVersion); names it does not
+// know in its own version or an older one are ignored.
 type Checkpoints struct {
 	LogStartOffset          int64
 	RecoveryPoint           int64
@@ -87,7 +93,21 @@ func readCheckpoints(dir string) (Checkpoints, error) {
 		return c, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
+	first := true
 	for sc.Scan() {
+		if first {
+			first = false
+			if v, ok := strings.CutPrefix(sc.Text(), "version "); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return c, fmt.Errorf("%w: %s: line %q", ErrBadState, path, sc.Text())
+				}
+				if n > checkpointsVersion {
+					return c, fmt.Errorf("%w: %s is format v%d, this mk reads up to v%d: run the newer mk", ErrNewerFormat, path, n, checkpointsVersion)
+				}
+				continue
+			}
+		}
 		name, val, ok := strings.Cut(sc.Text(), " ")
 		if !ok {
 			return c, fmt.Errorf("%w: %s: line %q", ErrBadState, path, sc.Text())
@@ -116,14 +136,17 @@ func readCheckpoints(dir string) (Checkpoints, error) {
 	return c, nil
 }
 
+// checkpointsVersion is the format version writeCheckpoints writes.
+const checkpointsVersion = 1
+
 func writeCheckpoints(dir string, c Checkpoints) error {
 	return WriteFileAtomic(filepath.Join(dir, checkpointName), []byte(c.text()), 0o644)
 }
 
 // text is the checkpoints file's content.
 func (c Checkpoints) text() string {
-	return fmt.Sprintf("log-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\nlost-committed-to %d\n",
-		c.LogStartOffset, c.RecoveryPoint, c.HighWatermark, c.LeaderEpoch, b2i(c.Leader), b2i(c.HighWatermarkFollowsLEO), c.LostCommittedTo)
+	return fmt.Sprintf("version %d\nlog-start-offset %d\nrecovery-point %d\nhigh-watermark %d\nleader-epoch %d\nleader %d\nhigh-watermark-follows-log-end %d\nlost-committed-to %d\n",
+		checkpointsVersion, c.LogStartOffset, c.RecoveryPoint, c.HighWatermark, c.LeaderEpoch, b2i(c.Leader), b2i(c.HighWatermarkFollowsLEO), c.LostCommittedTo)
 }
 
 // EpochEntry says that leader epoch Epoch wrote its first record at

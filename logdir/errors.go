@@ -56,4 +56,8 @@ var (
 	// ErrBadState: the partition's state file failed its checksum or does
 	// not parse. Opening for write recovers from the log instead.
 	ErrBadState = errors.New("bad partition state file")
+	// ErrNewerFormat: a replica file (state, checkpoints) is in a format
+	// newer than this mk reads. The replica is refused, never rebuilt or
+	// rewritten: a newer mk wrote it and knows what it says.
+	ErrNewerFormat = errors.New("replica file written by a newer mk")
 )

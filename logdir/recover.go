@@ -96,6 +96,11 @@ func Recover(dir string, cfg Config) (*Log, *RecoveryReport, error) {
 func (l *Log) recoverLocked() (*RecoveryReport, error) {
 	rep := &RecoveryReport{}
 	old, oldErr := readStateLocked(l.stateF, l.stateBuf)
+	if errors.Is(oldErr, ErrNewerFormat) {
+		// Not damage: a newer mk's state, which this one must neither
+		// rebuild nor rewrite in its own format.
+		return nil, oldErr
+	}
 	cp, err := readCheckpoints(l.dir)
 	if errors.Is(err, ErrBadState) {
 		// Damaged on disk (it is replaced atomically, so nothing else

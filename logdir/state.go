@@ -60,7 +60,23 @@ type State struct {
 // that fails the checksum and is read again.
 const stateFileSize = 1024
 
-const stateMagic = "mk-partition-state v1"
+// The state file's first line names its format version. A reader reads
+// every version up to its own and refuses a newer one (ErrNewerFormat)
+// rather than guess at lines it does not know: a misread fence, role or
+// lost-committed-to would let a replica lead or acknowledge what it must
+// not, and an older mk must never rewrite a newer mk's file in its own
+// format. Any change to the lines that a reader of the previous version
+// would misread (a new line, a changed meaning) bumps the version.
+//
+//	v1  the first format; lost-committed-to and follows-epoch were added to
+//	    it later without a bump, so a v1 file may lack them (read as 0 and
+//	    -1: nothing known lost, log not yet checked against the leader)
+//	v2  v1 with lost-committed-to and follows-epoch always present
+const (
+	stateMagicPrefix = "mk-partition-state v"
+	stateVersion     = 2
+	stateMagic       = "mk-partition-state v2"
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -135,19 +151,26 @@ func appendHex32(b []byte, v uint32) []byte {
 	return b
 }
 
-// decodeState parses a state file image. Any damage is ErrBadState.
+// decodeState parses a state file image. Any damage is ErrBadState; a
+// format newer than stateVersion is ErrNewerFormat.
 func decodeState(b []byte) (State, error) {
 	var s State
+	version, magicLen := stateFileVersion(b)
+	if version > stateVersion {
+		return s, ErrNewerFormat
+	}
 	i := bytes.Index(b, []byte("crc32c "))
-	if i < 0 || !bytes.HasPrefix(b, []byte(stateMagic+"\n")) || i+15 > len(b) {
+	if version < 1 || i < 0 || i+15 > len(b) {
 		return s, ErrBadState
 	}
 	want, err := strconv.ParseUint(string(b[i+7:i+15]), 16, 32)
 	if err != nil || uint32(want) != crc32.Checksum(b[:i], castagnoli) {
 		return s, ErrBadState
 	}
-	var leader, follows, epoch, followsEpoch int64
-	rest := b[len(stateMagic)+1 : i]
+	var leader, follows, epoch int64
+	followsEpoch, lostCommittedTo := int64(-1), int64(0) // absent from old v1 files
+	var seen uint8                                       // the lines v2 requires: bit 0, bit 1
+	rest := b[magicLen:i]
 	for len(rest) > 0 {
 		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
@@ -181,9 +204,11 @@ func decodeState(b []byte) (State, error) {
 		case "high-watermark-follows-log-end":
 			p = &follows
 		case "lost-committed-to":
-			p = &s.LostCommittedTo
+			p = &lostCommittedTo
+			seen |= 1
 		case "follows-epoch":
 			p = &followsEpoch
+			seen |= 2
 		case "flushed-offset":
 			p = &s.FlushedOffset
 		case "last-flush-ms":
@@ -213,11 +238,33 @@ func decodeState(b []byte) (State, error) {
 			return s, ErrBadState
 		}
 	}
+	if version >= 2 && seen != 3 {
+		return s, ErrBadState
+	}
 	s.LeaderEpoch = int32(epoch)
+	s.LostCommittedTo = lostCommittedTo
 	s.FollowsEpoch = int32(followsEpoch)
 	s.Leader = leader == 1
 	s.HighWatermarkFollowsLEO = follows == 1
 	return s, nil
+}
+
+// stateFileVersion reads the version on the first line of a state file
+// image and the length of that line with its newline; 0 when the line is
+// not a state file's.
+func stateFileVersion(b []byte) (version int, lineLen int) {
+	if !bytes.HasPrefix(b, []byte(stateMagicPrefix)) {
+		return 0, 0
+	}
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 || nl > 40 {
+		return 0, 0
+	}
+	v, err := strconv.Atoi(string(b[len(stateMagicPrefix):nl]))
+	if err != nil || v < 1 {
+		return 0, 0
+	}
+	return v, nl + 1
 }
 
 // stateTornPatience is how long a reader without the partition lock keeps
@@ -261,6 +308,9 @@ func readStatePatient(f *os.File, buf []byte, patience time.Duration) (State, er
 			var s State
 			if s, err = decodeState(buf[:n]); err == nil {
 				return s, nil
+			} else if errors.Is(err, ErrNewerFormat) {
+				v, _ := stateFileVersion(buf[:n])
+				return State{}, fmt.Errorf("%w: %s is format v%d, this mk reads up to v%d: run the newer mk", ErrNewerFormat, f.Name(), v, stateVersion)
 			}
 		} else if err == nil {
 			err = ErrBadState

@@ -67,9 +67,33 @@ type Manager struct {
 	id   int
 	opts Options
 
+	// mu guards reps for the goroutines other than Run's (the protocol
+	// server's lookups). reps is written only by the Run goroutine, under
+	// mu, so that goroutine reads it without mu. A reconciliation pass
+	// holds mu while it adds, removes and gives roles to replicas, so a
+	// lookup sees a replica's role and its state on disk agree (a client
+	// that saw the state say "leader" finds it served); the slow work (the
+	// recovery of a replica with data, checkpoints, retention) is done
+	// without mu, so a lookup never waits for it.
 	mu   sync.Mutex
-	reps map[string]*replica // by "<topic>-<partition>"
+	reps map[string]*replica // by "<topic>-<partition>"; recovered ones only
 	wg   sync.WaitGroup
+	// recovering holds the replicas with data on disk being recovered,
+	// each on a goroutine of its own, by key (Run goroutine only). A key
+	// is in at most one of reps and recovering, and reconcile starts a
+	// recovery only for a key in neither: no two recoveries of one replica
+	// run at once, and a replica is published (put in reps, given its
+	// role) only once its recovery has finished.
+	recovering map[string]*recovery
+	// recoveries counts the recovery goroutines; shutdown waits for them.
+	recoveries sync.WaitGroup
+	// recoverySlots bounds the recoveries running at once.
+	recoverySlots chan struct{}
+	// recoveredMu guards recovered, the finished recoveries not yet
+	// adopted by reconcile; recoveredSignal wakes Run when one is added.
+	recoveredMu     sync.Mutex
+	recovered       []*recovery
+	recoveredSignal chan struct{}
 	// unreadable holds the topics whose metadata file could not be read at
 	// the last reconciliation, with the error last logged for each (used by
 	// reconcile only, on the Run goroutine).
@@ -81,6 +105,27 @@ type Manager struct {
 	// fresh tracks reconciliations for the zombie's self-check.
 	fresh freshness
 }
+
+// recovery is one replica's recovery under way on a goroutine of its own.
+type recovery struct {
+	key     string
+	topic   string
+	topicID string // of the topic it was started for
+	r       *replica
+	err     error
+}
+
+// recoveryConcurrency is how many replicas recover at once: a broker with
+// many replicas to recover after a crash is ready sooner than one at a
+// time (Kafka's num.recovery.threads.per.data.dir), and a few large
+// replicas leave a slot for the new, empty ones of a topic created
+// meanwhile. Recovery is mostly reads and CRCs; more at once than this
+// mostly contends for the same disk and CPUs.
+const recoveryConcurrency = 4
+
+// recoveryHook, when set (by tests only), is called by a recovery before
+// it recovers the replica in dir.
+var recoveryHook func(dir string)
 
 type replica struct {
 	topic     string
@@ -126,20 +171,39 @@ func NewManager(c *coord.Cluster, id int, opts Options) *Manager {
 	if opts.LeaseSlack <= 0 {
 		opts.LeaseSlack = coord.SessionTimeout / 2
 	}
-	m := &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{}}
+	m := &Manager{c: c, id: id, opts: opts, reps: map[string]*replica{}, unreadable: map[string]string{}, openErrs: map[string]string{},
+		recovering:      map[string]*recovery{},
+		recoverySlots:   make(chan struct{}, recoveryConcurrency),
+		recoveredSignal: make(chan struct{}, 1),
+	}
 	m.fresh.poke = make(chan struct{}, 1)
 	return m
 }
 
 // Run serves the broker's replicas until ctx ends, then checkpoints and
-// closes them. The first reconciliation (recovery of every replica on disk)
-// is done before Run returns control to its loop; Ready is closed then.
+// closes them. The first reconciliation starts the recovery of every
+// replica on disk; each is served as soon as its own recovery is done, and
+// ready is closed once all of them are.
 func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 	wake := coord.Watch(ctx, []string{m.c.TopicsMetaDir()}, m.opts.Backstop)
 	m.reconcile(ctx, true)
-	if ready != nil {
-		close(ready)
+	initial := map[string]bool{} // the recoveries ready waits for
+	for k := range m.recovering {
+		initial[k] = true
 	}
+	checkReady := func() {
+		if ready == nil {
+			return
+		}
+		for k := range initial {
+			if m.recovering[k] != nil {
+				return
+			}
+		}
+		close(ready)
+		ready = nil
+	}
+	checkReady()
 	retention := time.NewTicker(m.opts.RetentionCheckInterval)
 	defer retention.Stop()
 	checkpoint := time.NewTicker(m.opts.CheckpointInterval)
@@ -153,8 +217,13 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 			return nil
 		case <-wake:
 			m.reconcile(ctx, false)
+			checkReady()
+		case <-m.recoveredSignal:
+			m.reconcile(ctx, false)
+			checkReady()
 		case <-m.fresh.poke:
 			m.reconcile(ctx, false)
+			checkReady()
 		case <-retention.C:
 			m.applyRetention()
 		case <-checkpoint.C:
@@ -167,10 +236,12 @@ func (m *Manager) Run(ctx context.Context, ready chan<- struct{}) error {
 
 func key(topic string, partition int) string { return topic + "-" + strconv.Itoa(partition) }
 
-// reconcile makes the hosted replicas match the topic metadata: opens
-// (recovers) new ones, applies roles, removes replicas of deleted topics.
+// reconcile makes the hosted replicas match the topic metadata: creates
+// new ones, starts the recovery of those with data on disk and publishes
+// them once recovered, applies roles, removes replicas of deleted topics.
 // A topic whose file cannot be read (corrupt, say) keeps its replicas as
-// they are, data and role, while every other topic is served.
+// they are, data and role, while every other topic is served. It runs on
+// the Run goroutine.
 func (m *Manager) reconcile(ctx context.Context, first bool) {
 	n, gaps := m.reconcileStarting()
 	topics, unreadable, err := m.readTopics()
@@ -179,9 +250,28 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 		return
 	}
 	defer m.reconcileFinished(n, gaps)
+	finished := m.adoptRecovered()
+	want := map[string]bool{}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	want := map[string]bool{}
+	defer func() {
+		for k, rec := range finished {
+			if errors.Is(rec.err, errTopicGone) {
+				m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", rec.topic)
+			}
+			if rec.r == nil {
+				continue
+			}
+			// Recovered for a partition this broker no longer holds,
+			// or of a topic that cannot be read now: closed, as the
+			// replicas below are (one of an unreadable topic is
+			// recovered again when it can be read).
+			if !want[k] && !unreadable[rec.topic] {
+				m.opts.Logf("topic %s deleted: closing replica %s", rec.topic, k)
+			}
+			m.close(rec.r)
+		}
+	}()
 	for k, r := range m.reps {
 		if unreadable[r.topic] {
 			want[k] = true
@@ -197,21 +287,56 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 			r := m.reps[k]
 			if r != nil && r.topicID != t.ID {
 				m.remove(r) // deleted and created again under the same name
+				delete(m.reps, k)
 				r = nil
 			}
 			if r == nil {
-				if r, err = m.open(t, p); errors.Is(err, errTopicGone) {
-					m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
-					break
-				} else if err != nil {
-					if msg := err.Error(); m.openErrs[k] != msg {
-						m.opts.Logf("open replica %s: %v", k, err)
+				rec, done := finished[k]
+				delete(finished, k)
+				switch {
+				case m.recovering[k] != nil:
+					continue // served once its recovery is done
+				case done && rec.err != nil:
+					// Tried again at the next pass, not at once: a
+					// recovery that fails fails again right away.
+					if errors.Is(rec.err, errTopicGone) {
+						m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
+					} else if msg := rec.err.Error(); m.openErrs[k] != msg {
+						m.opts.Logf("open replica %s: %v", k, rec.err)
 						m.openErrs[k] = msg
 					}
 					continue
+				case done && rec.topicID != t.ID:
+					// Its topic was deleted and created again while it
+					// recovered: recovering the new one removes it.
+					m.close(rec.r)
+					m.startRecovery(ctx, t, p)
+					continue
+				case done:
+					delete(m.openErrs, k)
+					r = rec.r
+					m.reps[k] = r
+				case m.hasData(t, p):
+					m.startRecovery(ctx, t, p)
+					continue
+				default:
+					// A new replica has nothing to recover: it is made
+					// here, so that a produce sent right after its topic
+					// was created waits for this pass rather than being
+					// refused.
+					if r, err = m.open(t, p); errors.Is(err, errTopicGone) {
+						m.opts.Logf("topic %s was deleted while its replicas were being created: stopped", t.Name)
+						continue
+					} else if err != nil {
+						if msg := err.Error(); m.openErrs[k] != msg {
+							m.opts.Logf("open replica %s: %v", k, err)
+							m.openErrs[k] = msg
+						}
+						continue
+					}
+					delete(m.openErrs, k)
+					m.reps[k] = r
 				}
-				delete(m.openErrs, k)
-				m.reps[k] = r
 			}
 			r.log.SetConfig(m.logConfig(t))
 			st, err := r.log.Check()
@@ -242,6 +367,57 @@ func (m *Manager) reconcile(ctx context.Context, first bool) {
 	if first {
 		m.sweep(want, topics, unreadable)
 	}
+}
+
+// hasData reports whether this broker's replica of partition p of topic
+// t has a directory already (data to recover, however much), as opposed to
+// a new replica.
+func (m *Manager) hasData(t *coord.Topic, p coord.Partition) bool {
+	_, err := os.Lstat(m.c.PartitionDir(m.id, t.Name, p.Partition))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// startRecovery recovers the replica of partition p of topic t on a
+// goroutine of its own; the next reconcile after it finishes publishes
+// it. Run goroutine only, for a key neither in reps nor recovering.
+func (m *Manager) startRecovery(ctx context.Context, t *coord.Topic, p coord.Partition) {
+	rec := &recovery{key: key(t.Name, p.Partition), topic: t.Name, topicID: t.ID}
+	m.recovering[rec.key] = rec
+	m.recoveries.Add(1)
+	go func() {
+		defer m.recoveries.Done()
+		select {
+		case m.recoverySlots <- struct{}{}:
+			rec.r, rec.err = m.open(t, p)
+			<-m.recoverySlots
+		case <-ctx.Done():
+			rec.err = ctx.Err()
+		}
+		m.recoveredMu.Lock()
+		m.recovered = append(m.recovered, rec)
+		m.recoveredMu.Unlock()
+		select {
+		case m.recoveredSignal <- struct{}{}:
+		default: // Run is woken already
+		}
+	}()
+}
+
+// adoptRecovered takes the recoveries finished since the last call out of
+// recovering, by key. Run goroutine only.
+func (m *Manager) adoptRecovered() map[string]*recovery {
+	m.recoveredMu.Lock()
+	done := m.recovered
+	m.recovered = nil
+	m.recoveredMu.Unlock()
+	byKey := map[string]*recovery{}
+	for _, rec := range done {
+		delete(m.recovering, rec.key)
+		if rec.err == nil || byKey[rec.key] == nil {
+			byKey[rec.key] = rec
+		}
+	}
+	return byKey
 }
 
 // sweep removes, at the broker's start, the replica directories of topics
@@ -371,6 +547,9 @@ func (m *Manager) openReplica(t *coord.Topic, p coord.Partition, dir string) (*r
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
+	}
+	if recoveryHook != nil {
+		recoveryHook(dir)
 	}
 	l, rep, err := logdir.Recover(dir, m.logConfig(t))
 	if err != nil {
@@ -551,9 +730,11 @@ func (m *Manager) applyRole(ctx context.Context, r *replica, t *coord.Topic, p c
 	r.applied.Store(m.roleOf(r, t, p))
 }
 
+// applyRetention, expireProducers, checkpoint and shutdown run on the Run
+// goroutine, the only writer of reps: they read it without mu, so that a
+// lookup never waits for their I/O.
+
 func (m *Manager) applyRetention() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := time.Now().UnixMilli()
 	for _, r := range m.reps {
 		st, err := r.log.State()
@@ -583,8 +764,6 @@ func (m *Manager) logConfig(t *coord.Topic) logdir.Config {
 // expireProducers forgets, in every replica, the idempotent producers that
 // wrote nothing for producer.id.expiration.ms.
 func (m *Manager) expireProducers() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := time.Now().UnixMilli()
 	for _, r := range m.reps {
 		if n := r.log.ExpireProducers(now); n > 0 {
@@ -594,8 +773,6 @@ func (m *Manager) expireProducers() {
 }
 
 func (m *Manager) checkpoint() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, r := range m.reps {
 		if err := r.log.Checkpoint(); err != nil {
 			m.opts.Logf("%s: checkpoint: %v", r.dir, err)
@@ -604,16 +781,20 @@ func (m *Manager) checkpoint() {
 }
 
 func (m *Manager) shutdown() {
-	m.mu.Lock()
 	for _, r := range m.reps {
 		if r.cancel != nil {
 			r.cancel()
 		}
 	}
-	m.mu.Unlock()
 	m.wg.Wait()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	// A recovery under way is not cut short (Recover cannot be): it is
+	// waited for, and the replica closed unpublished.
+	m.recoveries.Wait()
+	for _, rec := range m.adoptRecovered() {
+		if rec.r != nil {
+			m.close(rec.r)
+		}
+	}
 	for _, r := range m.reps {
 		r.log.Checkpoint()
 		// The producer state at the log end, whether or not idempotent
@@ -624,5 +805,7 @@ func (m *Manager) shutdown() {
 		}
 		r.log.Close()
 	}
+	m.mu.Lock()
 	m.reps = map[string]*replica{}
+	m.mu.Unlock()
 }

@@ -178,6 +178,7 @@ func TestSweepRemovesOnlyWhatIsKnownDeleted(t *testing.T) {
 	var lc logCollector
 	m := NewManager(c, 1, Options{Logf: lc.logf, Backstop: time.Hour})
 	m.reconcile(t.Context(), true)
+	settle(t, m)
 	defer m.shutdown()
 	for _, d := range []string{gone, noMeta, older} {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
@@ -197,6 +198,20 @@ func TestSweepRemovesOnlyWhatIsKnownDeleted(t *testing.T) {
 	} {
 		if !lc.has(want) {
 			t.Errorf("not logged: %q; log: %q", want, lc.lines)
+		}
+	}
+}
+
+// settle reconciles until no recovery is under way, as Run does when the
+// recoveries it started finish.
+func settle(t *testing.T, m *Manager) {
+	t.Helper()
+	for len(m.recovering) > 0 {
+		select {
+		case <-m.recoveredSignal:
+			m.reconcile(t.Context(), false)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("recoveries still under way: %d", len(m.recovering))
 		}
 	}
 }

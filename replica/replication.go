@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"mk/coord"
@@ -19,7 +20,9 @@ import (
 // leader's leader-epoch-checkpoint, and r is cut to where that epoch ended
 // on the leader. It reads the leader's replica directly, up to the
 // leader's log end offset, and keeps its own high watermark at the
-// leader's (bounded by what it has).
+// leader's (bounded by what it has), moved with each copy and when the
+// leader has committed everything, so it lags the leader's by at most the
+// batches in flight, as a Kafka follower's lags by a fetch.
 //
 // It never truncates below its own high watermark, which only moves to
 // records known committed, because the leader is shorter: such a leader
@@ -41,9 +44,9 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 	}()
 	truncated := false
 	refused := "" // the refusal last logged
-	var buf []byte
 	for {
 		caughtUp, err := func() (bool, error) {
+			copied := false // batches appended in this pass
 			if rd == nil {
 				var err error
 				if rd, err = logdir.OpenReader(leaderDir); err != nil {
@@ -89,7 +92,12 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 				return false, nil
 			}
 			if my.LogEndOffset < lst.LogEndOffset {
-				buf, _, err = rd.Read(buf[:0], my.LogEndOffset, lst.LogEndOffset, 1<<20)
+				// Unchecked here: AppendVerbatim checks every CRC
+				// before it writes, once for the whole way.
+				bp := copyBuffers.Get().(*[]byte)
+				defer copyBuffers.Put(bp)
+				buf, _, err := rd.ReadForCopy((*bp)[:0], my.LogEndOffset, lst.LogEndOffset, copyBytes)
+				*bp = buf[:0]
 				if errors.Is(err, logdir.ErrOffsetOutOfRange) {
 					return false, nil // moved under us: look again
 				}
@@ -100,13 +108,27 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 					if _, err := r.log.AppendVerbatim(buf); err != nil {
 						return true, err
 					}
+					copied = true
 				}
 			}
 			my, err = r.log.State()
 			if err != nil {
 				return true, err
 			}
-			if hw := min(lst.HighWatermark, my.LogEndOffset); hw > my.HighWatermark {
+			// The leader's high watermark, as far as this replica has the
+			// records. Written with a copy (the two writes of the state
+			// file follow each other closely, and inotify coalesces their
+			// events if the leader has not read the first), when the
+			// leader has committed all it has, or when the leader's log
+			// start is ahead (it follows below, bounded by this high
+			// watermark, and DeleteRecords waits for it). Not on its own
+			// otherwise while the leader still waits for a copy (ours
+			// came, another ISR member's has not): each such write woke
+			// the leader for a pass that moved nothing, one per batch
+			// under a stream, and the leader's state is written again,
+			// waking this follower, when its high watermark moves on.
+			hw := min(lst.HighWatermark, my.LogEndOffset)
+			if hw > my.HighWatermark && (copied || lst.HighWatermark >= lst.LogEndOffset || lst.LogStartOffset > my.LogStartOffset) {
 				if my, err = r.log.SetHighWatermark(hw); err != nil {
 					return true, err
 				}
@@ -144,6 +166,15 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 		}
 	}
 }
+
+// copyBytes is about the most a follower copies from its leader in one
+// read and append (at least one whole batch, however large).
+const copyBytes = 1 << 20
+
+// copyBuffers holds the followers' copy buffers: a broker needs one per
+// partition being copied at the moment, not one per partition it follows
+// (a megabyte each, kept for the broker's life).
+var copyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // truncateDivergent applies KIP-101 (with KIP-279's correction): cut r to
 // where its latest epoch ended on the leader; when the leader's log has
@@ -318,7 +349,7 @@ func (ld *leading) pass() {
 		return
 	}
 	hw := my.LogEndOffset
-	for _, b := range ld.p.ISR {
+	for _, b := range ld.maximalISR() {
 		if b == ld.m.id {
 			continue
 		}
@@ -339,6 +370,23 @@ func (ld *leading) pass() {
 		ld.r.changed.notify()
 	}
 	ld.maintainISR(my)
+}
+
+// maximalISR is the ISR the high watermark must wait for: the one the
+// leader was started with, plus any follower this leader has since written
+// into the ISR and not yet seen come back (KIP-497's maximal ISR). From the
+// moment the expansion is written, the controller may elect the new member,
+// so a record it lacks must not count as committed; a shrink written and
+// not yet seen still waits for the member it removes, as the controller may
+// not have published it.
+func (ld *leading) maximalISR() []int {
+	isr := ld.p.ISR
+	for _, b := range ld.requested {
+		if !slices.Contains(isr, b) {
+			isr = append(slices.Clone(isr), b)
+		}
+	}
+	return isr
 }
 
 // maintainISR asks for an ISR change when a follower caught up or fell

@@ -486,3 +486,93 @@ func TestLeaderHighWatermarkOnlyFromItsEpoch(t *testing.T) {
 		t.Fatalf("SetLeaderHighWatermark on a fenced replica: %v", err)
 	}
 }
+
+// A leader that wrote a follower into the ISR waits for that follower too
+// before it commits, even before the new ISR comes back through reconcile:
+// the controller may elect the follower from the moment it is written
+// (KIP-497's maximal ISR). Committing with the old ISR alone would let an
+// election lose the records the new member lacks.
+func TestLeaderHighWatermarkWaitsForAnISRItWrote(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(b int) (*logdir.Log, string) {
+		dir := c.PartitionDir(b, "t", 0)
+		l, _, err := logdir.Recover(dir, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l, dir
+	}
+	leader, leaderDir := open(1)
+	f2, _ := open(2)
+	f3, _ := open(3)
+	if err := leader.BecomeLeader(0, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*logdir.Log{f2, f3} {
+		if err := f.BecomeFollower(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetFollowing(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyTo := func(f *logdir.Log) {
+		t.Helper()
+		rd, err := logdir.OpenReader(leaderDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		from := state(t, f).LogEndOffset
+		b, _, err := rd.Read(nil, from, 1<<30, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.AppendVerbatim(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, leader, 0, "a", 2) // 0..3
+	copyTo(f2)
+	copyTo(f3)
+
+	lm := NewManager(c, 1, Options{Logf: t.Logf})
+	p := coord.Partition{Partition: 0, Replicas: []int{1, 2, 3}, Leader: 1, ISR: []int{1, 2}}
+	ld := lm.newLeading(&replica{topic: "t", partition: 0, dir: leaderDir, log: leader}, p)
+	defer ld.close()
+	ld.pass()
+	if hw := state(t, leader).HighWatermark; hw != 4 {
+		t.Fatalf("high watermark %d, want 4", hw)
+	}
+	// The leader has written 3 into the ISR (what maintainISR records on
+	// success); the new ISR has not come back yet. Records follow that
+	// only 2 copies.
+	ld.requested = []int{1, 2, 3}
+	mustAppend(t, leader, 0, "b", 2) // 4..7
+	copyTo(f2)
+	ld.pass()
+	if hw := state(t, leader).HighWatermark; hw != 4 {
+		t.Fatalf("high watermark %d with the follower written into the ISR at 4", hw)
+	}
+	copyTo(f3)
+	ld.pass()
+	if hw := state(t, leader).HighWatermark; hw != 8 {
+		t.Fatalf("high watermark %d once every member of the maximal ISR has 8", hw)
+	}
+	// A shrink written and not yet seen still waits for the member it
+	// removes (the old ISR is the maximal one).
+	p.ISR = []int{1, 2, 3}
+	ld3 := lm.newLeading(ld.r, p)
+	defer ld3.close()
+	ld3.requested = []int{1, 2}
+	mustAppend(t, leader, 0, "c", 1) // 8..9
+	copyTo(f2)
+	ld3.pass()
+	if hw := state(t, leader).HighWatermark; hw != 8 {
+		t.Fatalf("high watermark %d without the member a pending shrink removes", hw)
+	}
+}

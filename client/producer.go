@@ -195,6 +195,12 @@ type batch struct {
 // NewProducer opens topic for producing, creating it when it does not
 // exist and auto-creation is on.
 func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Producer, error) {
+	return NewProducerContext(context.Background(), c, topic, opts)
+}
+
+// NewProducerContext is NewProducer ended early by ctx: an idempotent
+// producer asks for its producer id until ctx ends or opts.Timeout passes.
+func NewProducerContext(ctx context.Context, c *coord.Cluster, topic string, opts ProducerOptions) (*Producer, error) {
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 16 << 10
 	}
@@ -214,7 +220,7 @@ func NewProducer(c *coord.Cluster, topic string, opts ProducerOptions) (*Produce
 		if opts.Acks != AcksAll {
 			return nil, fmt.Errorf("an idempotent producer needs acks=all")
 		}
-		if p.pid, err = InitProducerID(c, time.Now().Add(opts.Timeout)); err != nil {
+		if p.pid, err = InitProducerID(ctx, c, time.Now().Add(opts.Timeout)); err != nil {
 			return nil, err
 		}
 	}
@@ -304,6 +310,12 @@ func (p *Producer) Send(partition int32, timestamp int64, key, value []byte, hea
 	before := w.builder.Size()
 	w.builder.Add(timestamp, key, value, headers)
 	p.pending += w.builder.Size() - before
+	if sticky {
+		// Kafka moves on after batch.size bytes to a partition, full
+		// batches or not (KIP-794): input that trickles in is sent in
+		// small batches that never fill, and stayed on one partition.
+		p.sticky.Appended(w.builder.Size() - before)
+	}
 	if p.opts.OnRecord != nil {
 		w.indexes = append(w.indexes, p.sent)
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,13 +37,17 @@ type ProducerID struct {
 }
 
 // InitProducerID asks the live brokers, in turn, for a producer id until
-// one gives it or the deadline passes. Connections that fail and
-// retriable answers (a broker starting or stopping, the metadata lock held
-// by a stopped process) are retried; an answer Kafka calls fatal is not.
-func InitProducerID(c *coord.Cluster, deadline time.Time) (ProducerID, error) {
+// one gives it, the deadline passes or ctx ends (its error then). Connections
+// that fail and retriable answers (a broker starting or stopping, the metadata
+// lock held by a stopped process) are retried; an answer Kafka calls fatal is
+// not.
+func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 	backoff := 5 * time.Millisecond
 	var last error
 	for {
+		if err := ctx.Err(); err != nil {
+			return ProducerID{}, err
+		}
 		ids, err := c.LiveBrokers()
 		if err != nil {
 			return ProducerID{}, err
@@ -57,9 +62,12 @@ func InitProducerID(c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 			if !time.Now().Before(wait) {
 				break // no time left: last stays the answer that took it
 			}
-			pid, err := initProducerIDFrom(c.SocketPath(id), wait)
+			pid, err := initProducerIDFrom(ctx, c.SocketPath(id), wait)
 			if err == nil {
 				return pid, nil
+			}
+			if ctx.Err() != nil {
+				return ProducerID{}, ctx.Err()
 			}
 			var ke *kerr.Error
 			if errors.As(err, &ke) && !ke.Retriable {
@@ -73,19 +81,24 @@ func InitProducerID(c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 		if time.Now().Add(backoff).After(deadline) {
 			return ProducerID{}, fmt.Errorf("%w: no producer id within the timeout: %v", ErrNotAcknowledged, last)
 		}
-		time.Sleep(backoff) // a broker restarting: a matter of milliseconds, bounded by the deadline
+		select { // a broker restarting: a matter of milliseconds, bounded by the deadline
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ProducerID{}, ctx.Err()
+		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
 }
 
 // initProducerIDFrom sends one InitProducerId request on a new connection
-// to the broker socket at path.
-func initProducerIDFrom(path string, deadline time.Time) (ProducerID, error) {
+// to the broker socket at path; ctx ending closes the connection.
+func initProducerIDFrom(ctx context.Context, path string, deadline time.Time) (ProducerID, error) {
 	nc, err := server.DialUnixPath(path)
 	if err != nil {
 		return ProducerID{}, err
 	}
 	defer nc.Close()
+	defer context.AfterFunc(ctx, func() { nc.Close() })()
 	nc.SetDeadline(deadline)
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.Version = initProducerIDVersion

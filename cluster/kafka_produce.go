@@ -330,7 +330,11 @@ func (p *kafkaProducer) Send(partition int32, timestamp int64, key, value []byte
 		size += int64(len(h.Key) + len(h.Value) + 10)
 	}
 	if size > p.maxBytes {
-		return &client.RecordTooLargeError{Size: size, Max: p.maxBytes}
+		// The bound is over: the broker refuses only a batch of the record
+		// alone that is larger, as the local producer does.
+		if exact := int64(logdir.RecordSize(0, 0, key, value, headers) + logdir.BatchHeaderSize); exact > p.maxBytes {
+			return &client.RecordTooLargeError{Size: exact, Max: p.maxBytes}
+		}
 	}
 	if size > p.batchMax {
 		return p.sendLarge(partition, timestamp, key, value, headers)
@@ -371,7 +375,11 @@ func (p *kafkaProducer) sendLarge(partition int32, timestamp int64, key, value [
 		return err
 	}
 	if p.large == nil {
-		cl, err := p.k.newClient(append(p.kopts, batchMaxBytes(p.maxBytes))...)
+		// kgo counts the records field's length prefix (4 bytes, or a
+		// uvarint of at most 5) in a batch, the broker does not: a record
+		// whose batch is exactly max.message.bytes is still taken. One
+		// record at a time goes through this client, checked by Send.
+		cl, err := p.k.newClient(append(p.kopts, batchMaxBytes(p.maxBytes+5))...)
 		if err != nil {
 			return err
 		}

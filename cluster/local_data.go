@@ -11,7 +11,7 @@ import (
 
 // NewProducer opens topic for producing through package client, creating
 // it with the cluster's defaults when it is unknown and may be created.
-func (l *Local) NewProducer(_ context.Context, topic string, opts ProducerOptions) (Producer, error) {
+func (l *Local) NewProducer(ctx context.Context, topic string, opts ProducerOptions) (Producer, error) {
 	if _, err := l.c.RequireLiveBroker(); err != nil {
 		return nil, err
 	}
@@ -23,7 +23,7 @@ func (l *Local) NewProducer(_ context.Context, topic string, opts ProducerOption
 	if opts.OnCreate != nil {
 		copts.OnCreate = func(t *coord.Topic) { opts.OnCreate(t.Name, len(t.Partitions), t.ReplicationFactor()) }
 	}
-	p, err := client.NewProducer(l.c, topic, copts)
+	p, err := client.NewProducerContext(ctx, l.c, topic, copts)
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,17 @@ func (k *Kafka) Producers(ctx context.Context, name string) (*ProducersView, err
 	if err != nil && len(dps) == 0 {
 		return nil, k.mapErr(ctx, err)
 	}
+	for _, p := range td.Partitions.Numbers() {
+		// kadm leaves out of its answer a partition it found no leader
+		// to ask (its error is in err): say so, as the local command does.
+		if _, ok := dps[name].Partitions[p]; !ok {
+			if l := td.Partitions[p].Leader; l >= 0 {
+				v.Notes = append(v.Notes, fmt.Sprintf("partition %d: leader %d did not answer", p, l))
+			} else {
+				v.Notes = append(v.Notes, fmt.Sprintf("partition %d: no leader", p))
+			}
+		}
+	}
 	for _, p := range dps[name].Partitions {
 		var aps []kmsg.DescribeProducersResponseTopicPartitionActiveProducer
 		for _, d := range p.ActiveProducers.Sorted() {

@@ -207,7 +207,13 @@ func dialKafka(cc *cli.Context) (*cluster.Kafka, error) {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return cluster.DialKafka(ctx, o)
+	k, err := cluster.DialKafka(ctx, o)
+	if err != nil && ctx.Err() != nil {
+		// SIGINT or SIGTERM while connecting: the exit status says so,
+		// as once connected (not the context's "context canceled").
+		return nil, &format.ExitError{Code: format.ExitInterrupted}
+	}
+	return k, err
 }
 
 // requestContext is a command's context: ended by SIGINT or SIGTERM.

@@ -170,6 +170,9 @@ func produceTo(cc *cli.Context, connect connector) error {
 	defer stop()
 	p, err := c.NewProducer(ctx, f.topic, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			return format.Exitf(format.ExitInterrupted, "interrupted before the producer was ready: no record was read")
+		}
 		return err
 	}
 	if int(f.partition) >= p.Partitions() {

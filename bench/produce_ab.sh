@@ -12,13 +12,18 @@ trap '"$A" cluster stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 awk -v n="$N" 'BEGIN { s = sprintf("%099d", 0); for (i = 0; i < n; i++) print s }' > "$work/input"
 bytes=$(stat -c %s "$work/input")
 "$A" cluster start --brokers 1 >/dev/null
-"$A" topic create perf --partitions 1 --replication-factor 1 >/dev/null
+topic=0
+"$A" topic create perf$topic --partitions 1 --replication-factor 1 >/dev/null
 now() { date +%s.%N; }
 run() { # label binary
 	local a b c
 	a=$(now); cat "$work/input" > "$work/copy"; b=$(now)
 	local catt; catt=$(awk -v a="$a" -v b="$b" 'BEGIN{print b-a}')
-	a=$(now); /usr/bin/time -f '%U %S' -o "$work/t" "$2" produce perf --acks 1 < "$work/input"; b=$(now)
+	a=$(now); /usr/bin/time -f '%U %S' -o "$work/t" "$2" produce perf$topic --acks 1 < "$work/input"; b=$(now)
+	# A new topic for each run, so the disk holds one run's records.
+	"$A" topic delete perf$topic >/dev/null
+	topic=$((topic + 1))
+	"$A" topic create perf$topic --partitions 1 --replication-factor 1 >/dev/null
 	awk -v l="$1" -v ct="$catt" -v a="$a" -v b="$b" -v g="$bytes" '{ printf "%s %.4f %.3f\n", l, ct/(b-a), ($1+$2)/(g/1e9) }' "$work/t" >> "$work/res"
 }
 for i in $(seq "$R"); do

@@ -247,17 +247,54 @@ func newIdleReader(r io.Reader, p waitingProducer) *idleReader {
 }
 
 func (ir *idleReader) Read(b []byte) (int, error) {
+	if err := ir.next(); err != nil {
+		return 0, err
+	}
+	n := copy(b, ir.cur.B[ir.off:])
+	ir.off += n
+	ir.stamp = ir.cur.Stamp
+	return n, nil
+}
+
+// ReadChunk lends the rest of the current chunk (format.ChunkReader): the
+// line reader takes lines straight out of it, uncopied. It is valid until
+// the next call, which recycles it.
+func (ir *idleReader) ReadChunk() ([]byte, error) {
+	if err := ir.next(); err != nil {
+		return nil, err
+	}
+	b := ir.cur.B[ir.off:]
+	ir.off = len(ir.cur.B)
+	ir.stamp = ir.cur.Stamp
+	return b, nil
+}
+
+func (ir *idleReader) isStopped() bool {
+	select {
+	case <-ir.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// next makes sure the current chunk has bytes to read, waiting for the
+// next chunk (and handling the producer's work meanwhile) when it has
+// none.
+func (ir *idleReader) next() error {
 	for ir.off >= len(ir.cur.B) {
 		if ir.cur.Err != nil {
-			return 0, ir.cur.Err
+			return ir.cur.Err
 		}
 		if ir.cur.B != nil {
 			ir.recycle(ir.cur.B)
 			ir.cur = InputChunk{}
 		}
+		// A stop comes first, even with chunks ready to take.
+		if ir.isStopped() {
+			return ir.stopErr()
+		}
 		select {
-		case <-ir.stopped:
-			return 0, ir.stopErr()
 		case ir.cur = <-ir.chunks:
 			ir.off = 0
 			continue
@@ -269,7 +306,7 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 		for err == nil && ir.cur.B == nil && ir.cur.Err == nil {
 			select {
 			case <-ir.stopped:
-				return 0, ir.stopErr()
+				return ir.stopErr()
 			case ir.cur = <-ir.chunks:
 				ir.off = 0
 			case <-ir.p.Wake():
@@ -277,14 +314,15 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 			}
 		}
 		if err != nil {
-			return 0, &producerFailed{err}
+			return &producerFailed{err}
+		}
+		if ir.isStopped() {
+			ir.cur = InputChunk{}
+			return ir.stopErr()
 		}
 	}
 	// (A stop is seen between chunks, never within one: a ChunkInput's
 	// chunks end at line ends, and the line reader must not be left a
 	// line cut in two, which it would take for a last line.)
-	n := copy(b, ir.cur.B[ir.off:])
-	ir.off += n
-	ir.stamp = ir.cur.Stamp
-	return n, nil
+	return nil
 }

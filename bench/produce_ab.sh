@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Alternates cat and mk produce --acks 1 (local cluster, one partition,
-# through the leader broker's socket) for two binaries, several rounds in
-# one run, and prints medians of each binary's rate as a ratio to cat's
-# (the cat run just before it) and of its CPU (user+sys) per GB of input.
-# Usage: ROUNDS=7 RECORDS=3000000 bench/produce_ab.sh BINARY...
+# through the leader broker's socket) for each binary given, several
+# rounds in one run, and prints medians of each binary's rate as a ratio
+# to cat's (the cat run just before it) and of its CPU (user+sys) per GB
+# of input.
+# Usage: ROUNDS=7 RECORDS=3000000 BROKERS=3 bench/produce_ab.sh BINARY...
+# (bench/run.sh: 3,000,000 records, 3 brokers, replication factor 1)
 set -euo pipefail
 R=${ROUNDS:-7} N=${RECORDS:-3000000} A=$1
 work=$(mktemp -d)
@@ -11,7 +13,7 @@ export MK_DIR=$work/cluster
 trap '"$A" cluster stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 awk -v n="$N" 'BEGIN { s = sprintf("%099d", 0); for (i = 0; i < n; i++) print s }' > "$work/input"
 bytes=$(stat -c %s "$work/input")
-"$A" cluster start --brokers 1 >/dev/null
+"$A" cluster start --brokers "${BROKERS:-3}" >/dev/null
 topic=0
 "$A" topic create perf$topic --partitions 1 --replication-factor 1 >/dev/null
 now() { date +%s.%N; }

@@ -341,7 +341,11 @@ func leaderStoppedMidAppend(t *testing.T, controllerToo bool) {
 	mid := send("zombie-acks-1", 1)
 	waitUntil(t, "the leader stopped in the middle of its append", 20*time.Second, func() bool {
 		_, err := os.Stat(marker)
-		return err == nil && processState(pid) == "T"
+		if err != nil {
+			return false
+		}
+		ok, err := processStopped(pid)
+		return err == nil && ok
 	})
 	stopped := time.Now()
 	late := send("zombie-acks-all", -1)

@@ -412,7 +412,7 @@ func TestKafkaAdminTopics(t *testing.T) {
 		// timeout, but cannot take the partition it is given to lead:
 		// the answer is REQUEST_TIMED_OUT at the request's timeout, and
 		// the topic is created all the same, as Kafka answered.
-		k.procs[3].Process.Signal(syscall.SIGSTOP)
+		k.signal(3, syscall.SIGSTOP) // returns once it is stopped
 		defer k.procs[3].Process.Signal(syscall.SIGCONT)
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.TimeoutMillis = 300

@@ -768,8 +768,10 @@ func TestKafkaGroupCoordinatorStopped(t *testing.T) {
 	wantCode(t, "commit", a.commit(a.generation, a.id, "t", 0, 10), nil)
 	stopped := a.coord
 	pid := k.procs[int(stopped)].Process.Pid
-	syscall.Kill(pid, syscall.SIGSTOP)
 	defer syscall.Kill(pid, syscall.SIGCONT)
+	if err := stopProcess(pid); err != nil {
+		t.Fatal(err)
+	}
 
 	find := func() int32 {
 		for id := int32(1); id <= 3; id++ {

@@ -254,27 +254,11 @@ func (k *kafkaCluster) signal(id int, sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	cmd.Process.Signal(sig)
 	if sig != syscall.SIGSTOP {
+		cmd.Process.Signal(sig)
 		return
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", cmd.Process.Pid))
-		if len(stats) == 0 {
-			return // gone
-		}
-		stopped := true
-		for _, f := range stats {
-			b, err := os.ReadFile(f)
-			if i := bytes.LastIndexByte(b, ')'); err == nil && i > 0 && i+2 < len(b) && b[i+2] != 'T' && b[i+2] != 't' {
-				stopped = false
-				break
-			}
-		}
-		if stopped {
-			return
-		}
-	}
+	stopProcess(cmd.Process.Pid) // an error: gone, or not stopped in 10s
 }
 
 // TestKafkaIdempotentProducersThroughFaults: kgo's default producer

@@ -303,25 +303,8 @@ func TestZombieLeader(t *testing.T) {
 	zc := dialRaw(t, addr)
 	signal := func(ids []int, sig syscall.Signal) {
 		for _, id := range ids {
-			k.procs[id].Process.Signal(sig)
+			k.signal(id, sig) // a SIGSTOP returns once it is stopped
 		}
-		if sig != syscall.SIGSTOP {
-			return
-		}
-		// kill(2) returns before the threads stop: wait until every
-		// thread of every process is stopped.
-		waitUntil(t, "processes stopped", 10*time.Second, func() bool {
-			for _, id := range ids {
-				stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", k.procs[id].Process.Pid))
-				for _, f := range stats {
-					b, err := os.ReadFile(f)
-					if i := bytes.LastIndexByte(b, ')'); err == nil && i > 0 && i+2 < len(b) && b[i+2] != 'T' && b[i+2] != 't' {
-						return false
-					}
-				}
-			}
-			return true
-		})
 	}
 	t.Cleanup(func() { signal([]int{1, 2, 3}, syscall.SIGCONT) })
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,12 @@ type partitionWriter struct {
 	indexes []int64
 	// lastLeader and lastEpoch are the leader and epoch last resolved.
 	lastLeader, lastEpoch int
+
+	// last is the last reason its batches were refused or could not be
+	// sent, kept when the leader is found again: a batch that runs out of
+	// time says it (a broker's NOT_LEADER_OR_FOLLOWER, say) rather than
+	// only that time ran out. An acknowledgement clears it.
+	last error
 }
 
 type batch struct {
@@ -463,9 +470,12 @@ func (p *Producer) Poll() {
 		// Queued batches whose time is up fail with why they could not
 		// be sent.
 		for len(w.queue) > 0 && !now.Before(w.queue[0].deadline) {
+			// A reason the metadata gives (no live leader) stands; one
+			// a broker gave (lostLeader) is said as the last of the
+			// tries, whether or not the leader was found again since.
 			why := w.why
-			if why == nil {
-				why = newError(ErrNotAcknowledged, "partition %s-%d: not sent within %s", p.topic.Name, w.partition, p.opts.Timeout)
+			if why == nil || why == w.last {
+				why = p.notSent(w)
 			}
 			p.fail(w.queue[0], why)
 			w.queue = w.queue[1:]
@@ -644,7 +654,7 @@ func (p *Producer) sendQueued(now time.Time) {
 			bc, err := p.conn(broker)
 			if err != nil {
 				for _, b := range bs {
-					p.lostLeader(b.w, err, now)
+					p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, err), now)
 				}
 				continue
 			}
@@ -660,7 +670,7 @@ func (p *Producer) sendQueued(now time.Time) {
 				for _, b := range bs {
 					b.w.inflight--
 					b.w.queue = append([]*batch{b}, b.w.queue...)
-					p.lostLeader(b.w, err, now)
+					p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, fmt.Errorf("leader broker %d takes no requests: %w", broker, err)), now)
 				}
 				continue
 			}
@@ -682,17 +692,17 @@ func (p *Producer) conn(broker int) (*brokerConn, error) {
 	}
 	bc, err := dialBroker(broker, p.c.SocketPath(broker), p.opts.Acks == AcksNone, p.deliver)
 	if err != nil {
-		return nil, newError(ErrNoLeader, "partition leader broker %d cannot be reached: %v", broker, err)
+		return nil, newError(ErrNoLeader, "leader broker %d cannot be reached: %v", broker, err)
 	}
 	p.conns[broker] = bc
 	return bc, nil
 }
 
-// lostLeader makes w look for its leader again.
+// lostLeader makes w look for its leader again; why names the partition.
 func (p *Producer) lostLeader(w *partitionWriter, why error, now time.Time) {
 	w.leader = coord.NoLeader
 	w.probing = true
-	w.why = why
+	w.why, w.last = why, why
 	w.resolveAt = now.Add(w.backoff)
 	w.backoff = min(max(2*w.backoff, minRetryBackoff), maxRetryBackoff)
 	p.watchMetadata()
@@ -718,16 +728,16 @@ func (p *Producer) handle(r connResult) {
 		for _, b := range r.req.batches {
 			b.w.inflight--
 			if b.w.leader == bc.broker {
-				p.lostLeader(b.w, r.err, time.Now())
+				p.lostLeader(b.w, p.partitionErr(b.w, ErrNoLeader, r.err), time.Now())
 			}
 			if p.opts.Idempotent && bc.closeReason == nil {
 				// Numbered: sent again, it is stored once.
 				p.retryLater(b, newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v)", p.topic.Name, b.w.partition, bc.broker, connCause(r.err)))
 				continue
 			}
-			err := bc.closeReason
-			if err == nil {
-				err = newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
+			err := newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
+			if bc.closeReason != nil {
+				err = p.partitionErr(b.w, ErrNotAcknowledged, bc.closeReason)
 			}
 			p.fail(b, err)
 		}
@@ -763,6 +773,7 @@ func (p *Producer) handle(r connResult) {
 			}
 			b.w.backoff = 0
 			b.w.probing = false
+			b.w.last = nil
 			p.acked(b, a.BaseOffset)
 			continue
 		}
@@ -802,6 +813,24 @@ func (p *Producer) handle(r connResult) {
 			w.retry = nil
 		}
 	}
+}
+
+// partitionErr is err, a reason that names only a broker, naming w's
+// partition too, as sentinel.
+func (p *Producer) partitionErr(w *partitionWriter, sentinel, err error) error {
+	return newError(sentinel, "partition %s-%d: %v", p.topic.Name, w.partition, err)
+}
+
+// notSent is why a batch of w failed at its deadline: time ran out, and
+// the last reason its batches were refused or not sent, if any (the
+// reasons name the partition: said once).
+func (p *Producer) notSent(w *partitionWriter) error {
+	prefix := fmt.Sprintf("partition %s-%d: ", p.topic.Name, w.partition)
+	if w.last == nil {
+		return newError(ErrNotAcknowledged, "%snot sent within %s", prefix, p.opts.Timeout)
+	}
+	last, _ := strings.CutPrefix(w.last.Error(), prefix)
+	return newError(ErrNotAcknowledged, "%snot acknowledged within %s; last: %s", prefix, p.opts.Timeout, last)
 }
 
 // unsentBefore reports whether a batch sealed before seq waits to be sent

@@ -54,6 +54,9 @@ func InitProducerID(c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 			if deadline.Before(wait) {
 				wait = deadline
 			}
+			if !time.Now().Before(wait) {
+				break // no time left: last stays the answer that took it
+			}
 			pid, err := initProducerIDFrom(c.SocketPath(id), wait)
 			if err == nil {
 				return pid, nil

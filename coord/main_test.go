@@ -2,11 +2,13 @@ package coord
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,11 +168,38 @@ func (ch *child) kill(t *testing.T) {
 	ch.cmd.Wait()
 }
 
+// signal sends sig to the child. A SIGSTOP is not done when kill returns
+// (each thread stops when it next leaves the kernel, and on a loaded
+// machine one may run on for a while): signal waits until every thread of
+// the child is stopped (state T in /proc), so a test that stops it sees
+// nothing it does afterwards.
 func (ch *child) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := ch.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
+	if sig != syscall.SIGSTOP {
+		return
+	}
+	tasks := fmt.Sprintf("/proc/%d/task", ch.pid)
+	waitFor(t, fmt.Sprintf("child %d stopped", ch.pid), func() bool {
+		ents, err := os.ReadDir(tasks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "stat"))
+			if err != nil {
+				return false // a thread that just ended: read again
+			}
+			// "pid (comm) S ...": the state follows the last ")".
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // waitFor polls cond until it holds or the deadline passes.

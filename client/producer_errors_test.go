@@ -1,0 +1,124 @@
+package client
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"mk/coord"
+	"mk/server"
+)
+
+// A partition whose leader, alive in the metadata, refuses every batch
+// with a retriable error (NOT_LEADER_OR_FOLLOWER: it has not taken up its
+// role) is retried until the Timeout; the error then names the partition
+// and the broker's last answer, not only that time ran out. The broker is
+// a stand-in on broker 1's socket that answers every Produce so.
+func TestProducerTimeoutSaysLastAnswer(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.RegisterBroker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := c.CreateTopic("t", 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(c.SocketPath(1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := server.ListenUnixPath(c.SocketPath(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answered := make(chan struct{}, 1000)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go refuseProduce(nc, kerr.NotLeaderForPartition.Code, answered)
+		}
+	}()
+
+	p, err := NewProducer(c, "t", ProducerOptions{Acks: AcksLeader, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(0, time.Now().UnixMilli(), nil, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Close()
+	if len(answered) < 2 {
+		t.Errorf("the broker answered %d produce requests, want retries", len(answered))
+	}
+	want := "partition t-0: not acknowledged within 500ms; last: broker 1 answered NOT_LEADER_FOR_PARTITION: not the leader"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("a message of several lines: %q", err)
+	}
+}
+
+// refuseProduce answers every Produce request on nc with code for each of
+// its partitions, and the message "not the leader".
+func refuseProduce(nc net.Conn, code int16, answered chan<- struct{}) {
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	for {
+		var size [4]byte
+		if _, err := io.ReadFull(r, size[:]); err != nil {
+			return
+		}
+		frame := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		// Request header v2: key, version, correlation id, client id,
+		// no tagged fields.
+		version := int16(binary.BigEndian.Uint16(frame[2:]))
+		corr := binary.BigEndian.Uint32(frame[4:])
+		n := int(int16(binary.BigEndian.Uint16(frame[8:])))
+		body := frame[10+max(n, 0)+1:]
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = version
+		if err := req.ReadFrom(body); err != nil {
+			return
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		msg := "not the leader"
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode, sp.BaseOffset, sp.ErrorMessage = rp.Partition, code, -1, &msg
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		out := binary.BigEndian.AppendUint32(make([]byte, 4), corr)
+		out = append(out, 0) // response header v1: no tagged fields
+		out = resp.AppendTo(out)
+		binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+		answered <- struct{}{}
+	}
+}

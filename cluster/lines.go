@@ -161,26 +161,49 @@ func NotAcknowledged(p Producer, sendErr, closeErr error) error {
 	return fmt.Errorf("%d of %d records were not acknowledged: %w", p.Failed(), p.Failed()+p.Acked(), cause)
 }
 
-// idleReader reads the input in a goroutine of its own, so that while no
-// input is ready the producer sends what it has batched and handles its
-// acknowledgements and retries: a line that trickles in is sent and
-// acknowledged at once (tail -f | mk produce), and a stream that never
-// pauses is never held up waiting for acknowledgements.
+// ChunkInput is an input that is already read ahead in a goroutine of its
+// own, in chunks of whole lines (mk produce's, which stops at a signal):
+// ProduceLines takes its chunks as they come rather than read it through
+// a goroutine of its own as well, which would copy every byte once more
+// and hand every chunk on twice.
+type ChunkInput interface {
+	BufferedReader
+	// Chunks delivers the input in order; the last chunk has Err set
+	// (io.EOF at the end).
+	Chunks() <-chan InputChunk
+	// Recycle gives back the buffer of a chunk whose bytes are no longer
+	// used, to read into again.
+	Recycle(b []byte)
+	// Stopped is closed when reading must stop at once (the chunks not
+	// taken yet are dropped); Read then fails with StopErr.
+	Stopped() <-chan struct{}
+	StopErr() error
+}
+
+// InputChunk is one read of the input.
+type InputChunk struct {
+	B     []byte
+	Err   error
+	Stamp int64 // when it was read, ms
+}
+
+// idleReader reads the input in a goroutine of its own (or takes the
+// chunks of a ChunkInput), so that while no input is ready the producer
+// sends what it has batched and handles its acknowledgements and retries:
+// a line that trickles in is sent and acknowledged at once (tail -f | mk
+// produce), and a stream that never pauses is never held up waiting for
+// acknowledgements.
 type idleReader struct {
-	chunks chan inputChunk
-	free   chan []byte
-	cur    inputChunk
-	off    int
-	p      waitingProducer
+	chunks  <-chan InputChunk
+	recycle func([]byte)
+	stopped <-chan struct{} // nil: never
+	stopErr func() error
+	cur     InputChunk
+	off     int
+	p       waitingProducer
 	// stamp is the wall clock (ms) when the bytes last returned by Read
 	// were read from the input.
 	stamp int64
-}
-
-type inputChunk struct {
-	b     []byte
-	err   error
-	stamp int64 // when it was read, ms
 }
 
 // producerFailed is the producer's failure, met while waiting for input.
@@ -196,7 +219,11 @@ const (
 )
 
 func newIdleReader(r io.Reader, p waitingProducer) *idleReader {
-	ir := &idleReader{chunks: make(chan inputChunk, idleChunks), free: make(chan []byte, idleChunks), p: p}
+	if ci, ok := r.(ChunkInput); ok {
+		return &idleReader{chunks: ci.Chunks(), recycle: ci.Recycle, stopped: ci.Stopped(), stopErr: ci.StopErr, p: p}
+	}
+	chunks, free := make(chan InputChunk, idleChunks), make(chan []byte, idleChunks)
+	ir := &idleReader{chunks: chunks, recycle: func(b []byte) { free <- b[:cap(b)] }, p: p}
 	// At least r's buffer: a bufio.Reader reads a request that large
 	// straight into it, not through its own buffer.
 	size := idleChunkBytes
@@ -204,13 +231,13 @@ func newIdleReader(r io.Reader, p waitingProducer) *idleReader {
 		size = max(size, br.Size())
 	}
 	for range idleChunks {
-		ir.free <- make([]byte, size)
+		free <- make([]byte, size)
 	}
 	go func() {
 		for {
-			buf := <-ir.free
+			buf := <-free
 			n, err := r.Read(buf)
-			ir.chunks <- inputChunk{buf[:n], err, time.Now().UnixMilli()}
+			chunks <- InputChunk{buf[:n], err, time.Now().UnixMilli()}
 			if err != nil {
 				return
 			}
@@ -220,13 +247,52 @@ func newIdleReader(r io.Reader, p waitingProducer) *idleReader {
 }
 
 func (ir *idleReader) Read(b []byte) (int, error) {
-	for ir.off >= len(ir.cur.b) {
-		if ir.cur.err != nil {
-			return 0, ir.cur.err
+	if err := ir.next(); err != nil {
+		return 0, err
+	}
+	n := copy(b, ir.cur.B[ir.off:])
+	ir.off += n
+	ir.stamp = ir.cur.Stamp
+	return n, nil
+}
+
+// ReadChunk lends the rest of the current chunk (format.ChunkReader): the
+// line reader takes lines straight out of it, uncopied. It is valid until
+// the next call, which recycles it.
+func (ir *idleReader) ReadChunk() ([]byte, error) {
+	if err := ir.next(); err != nil {
+		return nil, err
+	}
+	b := ir.cur.B[ir.off:]
+	ir.off = len(ir.cur.B)
+	ir.stamp = ir.cur.Stamp
+	return b, nil
+}
+
+func (ir *idleReader) isStopped() bool {
+	select {
+	case <-ir.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// next makes sure the current chunk has bytes to read, waiting for the
+// next chunk (and handling the producer's work meanwhile) when it has
+// none.
+func (ir *idleReader) next() error {
+	for ir.off >= len(ir.cur.B) {
+		if ir.cur.Err != nil {
+			return ir.cur.Err
 		}
-		if ir.cur.b != nil {
-			ir.free <- ir.cur.b[:cap(ir.cur.b)]
-			ir.cur = inputChunk{}
+		if ir.cur.B != nil {
+			ir.recycle(ir.cur.B)
+			ir.cur = InputChunk{}
+		}
+		// A stop comes first, even with chunks ready to take.
+		if ir.isStopped() {
+			return ir.stopErr()
 		}
 		select {
 		case ir.cur = <-ir.chunks:
@@ -237,8 +303,10 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 		// Nothing to read now: send what is batched, and meanwhile take
 		// the answers as they come.
 		err := ir.p.Idle()
-		for err == nil && ir.cur.b == nil && ir.cur.err == nil {
+		for err == nil && ir.cur.B == nil && ir.cur.Err == nil {
 			select {
+			case <-ir.stopped:
+				return ir.stopErr()
 			case ir.cur = <-ir.chunks:
 				ir.off = 0
 			case <-ir.p.Wake():
@@ -246,11 +314,15 @@ func (ir *idleReader) Read(b []byte) (int, error) {
 			}
 		}
 		if err != nil {
-			return 0, &producerFailed{err}
+			return &producerFailed{err}
+		}
+		if ir.isStopped() {
+			ir.cur = InputChunk{}
+			return ir.stopErr()
 		}
 	}
-	n := copy(b, ir.cur.b[ir.off:])
-	ir.off += n
-	ir.stamp = ir.cur.stamp
-	return n, nil
+	// (A stop is seen between chunks, never within one: a ChunkInput's
+	// chunks end at line ends, and the line reader must not be left a
+	// line cut in two, which it would take for a last line.)
+	return nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -129,3 +130,84 @@ func TestProduceLinesTimestamps(t *testing.T) {
 		t.Fatalf("stamps %v: the first chunk was read at %d, the second at %d (started at %d)", s, first, second, before)
 	}
 }
+
+// waitingFake is a fakeProducer with the waiting producer's methods, so
+// that ProduceLines reads through an idleReader.
+type waitingFake struct{ fakeProducer }
+
+func (p *waitingFake) Wake() <-chan struct{} { return nil }
+func (p *waitingFake) Poll() error           { return nil }
+
+// chunkInput is a ChunkInput whose chunks the test sends.
+type chunkInput struct {
+	chunks   chan InputChunk
+	stopped  chan struct{}
+	recycled chan []byte
+}
+
+var errStopped = errors.New("stopped")
+
+func newChunkInput() *chunkInput {
+	return &chunkInput{chunks: make(chan InputChunk, 8), stopped: make(chan struct{}), recycled: make(chan []byte, 8)}
+}
+
+func (c *chunkInput) Read([]byte) (int, error)  { panic("a ChunkInput is read by its chunks") }
+func (c *chunkInput) Buffered() int             { return 0 }
+func (c *chunkInput) Chunks() <-chan InputChunk { return c.chunks }
+func (c *chunkInput) Recycle(b []byte)          { c.recycled <- b }
+func (c *chunkInput) Stopped() <-chan struct{}  { return c.stopped }
+func (c *chunkInput) StopErr() error            { return errStopped }
+func (c *chunkInput) send(s string, err error) {
+	c.chunks <- InputChunk{B: []byte(s), Err: err, Stamp: 7}
+}
+
+// TestProduceLinesChunkInput: the chunks of a ChunkInput are parsed as
+// they are (lines straight out of them), each recycled once parsed.
+func TestProduceLinesChunkInput(t *testing.T) {
+	in := newChunkInput()
+	in.send("a\nb\n", nil)
+	in.send("c\r\n", nil)
+	in.send("d", io.EOF)
+	p := &stampProducer{fakeProducer: fakeProducer{max: 100}}
+	w := &waitingStamps{p}
+	if err := ProduceLines(w, in, LineOptions{Partition: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if want := `[-1 ""="a" -1 ""="b" -1 ""="c" -1 ""="d"]`; fmt.Sprint(p.sent) != want {
+		t.Fatalf("sent %v, want %v", p.sent, want)
+	}
+	if fmt.Sprint(p.stamps) != "[7 7 7 7]" {
+		t.Fatalf("stamps %v: want the chunks' (7)", p.stamps)
+	}
+	if n := len(in.recycled); n != 2 {
+		t.Fatalf("%d chunks recycled, want the 2 before the last", n)
+	}
+}
+
+// TestProduceLinesChunkInputStopped: once the input is stopped, no chunk
+// is taken any more, even one ready; ProduceLines fails with the stop's
+// error after the lines of the chunks it took.
+func TestProduceLinesChunkInputStopped(t *testing.T) {
+	in := newChunkInput()
+	in.send("a\nb\n", nil)
+	p := &waitingFake{fakeProducer{max: 100}}
+	done := make(chan error)
+	go func() { done <- ProduceLines(p, in, LineOptions{Partition: -1}) }()
+	// The first chunk is taken (its buffer comes back once parsed),
+	// then the input stops with another chunk ready.
+	<-in.recycled
+	close(in.stopped)
+	in.send("c\n", nil)
+	if err := <-done; !errors.Is(err, errStopped) {
+		t.Fatalf("error %v, want %v", err, errStopped)
+	}
+	if want := `[-1 ""="a" -1 ""="b"]`; fmt.Sprint(p.sent) != want {
+		t.Fatalf("sent %v, want %v", p.sent, want)
+	}
+}
+
+// waitingStamps is a stampProducer that waits (idleReader).
+type waitingStamps struct{ *stampProducer }
+
+func (p *waitingStamps) Wake() <-chan struct{} { return nil }
+func (p *waitingStamps) Poll() error           { return nil }

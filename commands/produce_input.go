@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
+
+	"mk/cluster"
 )
 
 // errInterrupted: SIGINT or SIGTERM stopped the reading of the input.
@@ -17,32 +20,30 @@ var errInterrupted = errors.New("interrupted")
 // line cut in two is ever taken for a record. (A line longer than
 // maxHeld bytes is handed on in pieces; it is longer than any record a
 // topic takes, and refused whole.)
+//
+// It is a cluster.ChunkInput: ProduceLines takes its chunks as they are,
+// rather than read them through a goroutine of its own once more.
 type interruptibleInput struct {
 	ctx    context.Context
-	chunks chan inputChunk
+	chunks chan cluster.InputChunk
 	// free are the buffers of chunks Read has handed on, for the reading
 	// goroutine to read into again: the input is read without
 	// allocating.
 	free  chan []byte
-	cur   inputChunk
+	cur   cluster.InputChunk
 	off   int
 	err   error
 	ready atomic.Int64 // bytes read and not yet handed on (Buffered)
 }
 
-type inputChunk struct {
-	b   []byte
-	err error
-}
-
 const (
-	inputChunkBytes = 256 << 10
+	inputChunkBytes = 1 << 20
 	inputChunks     = 3 // buffers: one being handed on, the others read ahead
 	maxHeld         = 4 << 20
 )
 
 func newInterruptibleInput(ctx context.Context, r io.Reader) *interruptibleInput {
-	in := &interruptibleInput{ctx: ctx, chunks: make(chan inputChunk, inputChunks), free: make(chan []byte, inputChunks)}
+	in := &interruptibleInput{ctx: ctx, chunks: make(chan cluster.InputChunk, inputChunks), free: make(chan []byte, inputChunks)}
 	for range inputChunks {
 		in.free <- make([]byte, 0, inputChunkBytes)
 	}
@@ -84,7 +85,7 @@ func (in *interruptibleInput) read(r io.Reader) {
 		}
 		in.ready.Add(int64(len(buf)))
 		select {
-		case in.chunks <- inputChunk{buf, err}:
+		case in.chunks <- cluster.InputChunk{B: buf, Err: err, Stamp: time.Now().UnixMilli()}:
 		case <-in.ctx.Done():
 			return
 		}
@@ -102,27 +103,41 @@ func (in *interruptibleInput) Buffered() int { return int(in.ready.Load()) }
 // Read hands on the input read so far, or waits for more; once the context
 // is done it fails with errInterrupted.
 func (in *interruptibleInput) Read(p []byte) (int, error) {
-	for in.off >= len(in.cur.b) {
+	for in.off >= len(in.cur.B) {
 		if in.err != nil {
 			return 0, in.err
 		}
-		if in.cur.b != nil {
-			in.free <- in.cur.b
-			in.cur = inputChunk{}
+		if in.cur.B != nil {
+			in.free <- in.cur.B
+			in.cur = cluster.InputChunk{}
 		}
 		select {
 		case <-in.ctx.Done():
 			in.err = errInterrupted
 		case c := <-in.chunks:
-			in.cur, in.off, in.err = c, 0, c.err
+			in.cur, in.off, in.err = c, 0, c.Err
 		}
 	}
 	if in.ctx.Err() != nil {
-		in.cur, in.err = inputChunk{}, errInterrupted
+		in.cur, in.err = cluster.InputChunk{}, errInterrupted
 		return 0, errInterrupted
 	}
-	n := copy(p, in.cur.b[in.off:])
+	n := copy(p, in.cur.B[in.off:])
 	in.off += n
 	in.ready.Add(-int64(n))
 	return n, nil
 }
+
+// Chunks, Recycle, Stopped and StopErr take the input a chunk at a time
+// (cluster.ChunkInput), instead of Read; the two are not mixed. A chunk
+// holds whole lines (but for a line over maxHeld bytes), so a stop
+// between two chunks is a stop between two lines.
+func (in *interruptibleInput) Chunks() <-chan cluster.InputChunk { return in.chunks }
+
+func (in *interruptibleInput) Recycle(b []byte) {
+	in.ready.Add(-int64(len(b)))
+	in.free <- b
+}
+
+func (in *interruptibleInput) Stopped() <-chan struct{} { return in.ctx.Done() }
+func (in *interruptibleInput) StopErr() error           { return errInterrupted }

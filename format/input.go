@@ -34,13 +34,28 @@ func (e *LineTooLongError) Error() string {
 	return fmt.Sprintf("line %d: longer than the limit of %d bytes (%s)", e.Line, e.Max, Bytes(int64(e.Max)))
 }
 
+// ChunkReader is a reader that can lend the bytes it holds instead of
+// copying them: a LineReader over one takes its lines straight out of the
+// reader's chunks while it has no part of a line left over, and copies
+// only a line that spans two chunks.
+type ChunkReader interface {
+	io.Reader
+	// ReadChunk returns the next bytes of the input (and, as Read, an
+	// error with or after the last). They are valid until the next call
+	// of ReadChunk or Read.
+	ReadChunk() ([]byte, error)
+}
+
 // LineReader reads lines from an io.Reader without allocating per line.
 type LineReader struct {
 	r        io.Reader
-	buf      []byte
-	start    int // first unread byte
-	end      int // end of the data read
-	scanned  int // buf[start:scanned] holds no '\n'
+	cr       ChunkReader // r, if it lends its chunks
+	buf      []byte      // own, or lent by cr
+	own      []byte      // the reader's own buffer
+	lent     bool        // buf is cr's
+	start    int         // first unread byte
+	end      int         // end of the data read
+	scanned  int         // buf[start:scanned] holds no '\n'
 	max      int
 	line     int
 	err      error // sticky error from r, io.EOF at the end
@@ -54,7 +69,10 @@ func NewLineReader(r io.Reader, maxLine int) *LineReader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	return &LineReader{r: r, max: maxLine, buf: make([]byte, min(initialLineBuffer, maxLine+2))}
+	lr := &LineReader{r: r, max: maxLine, own: make([]byte, min(initialLineBuffer, maxLine+2))}
+	lr.buf = lr.own
+	lr.cr, _ = r.(ChunkReader)
+	return lr
 }
 
 // Line returns the number of the line last returned (1-based), including a
@@ -123,6 +141,34 @@ func (lr *LineReader) finish(line []byte) ([]byte, error) {
 // fill reads more input, first making room by moving unread data to the
 // front or by growing the buffer up to the line limit.
 func (lr *LineReader) fill() {
+	if lr.cr != nil && lr.start == lr.end {
+		// Nothing left over: the next chunk is the buffer.
+		for range 100 {
+			b, err := lr.cr.ReadChunk()
+			lr.reads++
+			if len(b) > 0 || err != nil {
+				lr.buf, lr.lent = b, true
+				lr.start, lr.end, lr.scanned = 0, len(b), 0
+				lr.err = err
+				return
+			}
+		}
+		lr.err = io.ErrNoProgress
+		return
+	}
+	if lr.lent {
+		// Part of a line left over in a lent chunk: on in the reader's
+		// own buffer (grown to hold it), as the chunk is lent only until
+		// the next read.
+		n := lr.end - lr.start
+		if len(lr.own) < n+1 {
+			lr.own = make([]byte, min(max(2*len(lr.own), n+1), lr.max+2))
+		}
+		copy(lr.own, lr.buf[lr.start:lr.end])
+		lr.buf, lr.lent = lr.own, false
+		lr.scanned -= lr.start
+		lr.start, lr.end = 0, n
+	}
 	if lr.end == len(lr.buf) {
 		if lr.start > 0 {
 			n := copy(lr.buf, lr.buf[lr.start:lr.end])
@@ -131,7 +177,7 @@ func (lr *LineReader) fill() {
 		} else {
 			grown := make([]byte, min(2*len(lr.buf), lr.max+2))
 			copy(grown, lr.buf[:lr.end])
-			lr.buf = grown
+			lr.buf, lr.own = grown, grown
 		}
 	}
 	for range 100 {

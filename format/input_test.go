@@ -60,11 +60,19 @@ func TestLineReader(t *testing.T) {
 		"one byte": iotest.OneByteReader,
 		"half":     iotest.HalfReader,
 		"data+eof": iotest.DataErrReader,
+		// Lent chunks (ChunkReader) of several sizes, lines spanning
+		// them; each is scribbled over once the next read comes, so a
+		// line used past its chunk's lifetime shows.
+		"lent 1":     func(r io.Reader) io.Reader { return &lender{r: r, size: 1} },
+		"lent 3":     func(r io.Reader) io.Reader { return &lender{r: r, size: 3} },
+		"lent 64k":   func(r io.Reader) io.Reader { return &lender{r: r, size: 64 << 10} },
+		"lent 1m":    func(r io.Reader) io.Reader { return &lender{r: r, size: 1 << 20} },
+		"lent mixed": func(r io.Reader) io.Reader { return &lender{r: r, size: 5, mixRead: true} },
 	}
 	for _, tt := range tests {
 		for rname, wrap := range readers {
 			t.Run(tt.name+"/"+rname, func(t *testing.T) {
-				if rname == "one byte" && len(tt.in) > 1000 {
+				if (rname == "one byte" || rname == "lent 1") && len(tt.in) > 1000 {
 					t.Skip("slow")
 				}
 				got := readAll(t, NewLineReader(wrap(strings.NewReader(tt.in)), tt.max))
@@ -188,4 +196,42 @@ func BenchmarkLineReader(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(lr.Line())*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// lender is a ChunkReader that lends chunks of up to size bytes of r, and
+// scribbles over the chunk it lent last before it reads again. With
+// mixRead, every other ReadChunk call is served by Read.
+type lender struct {
+	r       io.Reader
+	size    int
+	mixRead bool
+	buf     []byte
+	calls   int
+}
+
+func (l *lender) scribble() {
+	for i := range l.buf {
+		l.buf[i] = '#'
+	}
+}
+
+func (l *lender) Read(p []byte) (int, error) {
+	l.scribble()
+	return l.r.Read(p[:min(len(p), l.size)])
+}
+
+func (l *lender) ReadChunk() ([]byte, error) {
+	l.scribble()
+	l.calls++
+	if l.mixRead && l.calls%2 == 0 {
+		p := make([]byte, l.size)
+		n, err := l.Read(p)
+		return p[:n], err
+	}
+	if cap(l.buf) < l.size {
+		l.buf = make([]byte, l.size)
+	}
+	n, err := l.r.Read(l.buf[:l.size])
+	l.buf = l.buf[:n]
+	return l.buf, err
 }

@@ -838,6 +838,11 @@ func (p *Producer) partitionErr(w *partitionWriter, sentinel, err error) error {
 // reasons name the partition: said once).
 func (p *Producer) notSent(w *partitionWriter) error {
 	prefix := fmt.Sprintf("partition %s-%d: ", p.topic.Name, w.partition)
+	if w.last == nil && w.inflight > 0 && w.conn != nil {
+		// Held behind the partition's batches in flight (kept in order),
+		// which their broker has not answered.
+		return newError(ErrNotAcknowledged, "%snot sent within %s: broker %d has not answered the partition's earlier request", prefix, p.opts.Timeout, w.conn.broker)
+	}
 	if w.last == nil {
 		return newError(ErrNotAcknowledged, "%snot sent within %s", prefix, p.opts.Timeout)
 	}

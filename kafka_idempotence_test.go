@@ -316,33 +316,7 @@ func TestKafkaIdempotentProducersThroughFaults(t *testing.T) {
 		n := count()
 		waitUntil(t, what, 60*time.Second, func() bool { return count() > n+500 })
 	}
-	progress("records before the faults")
-	for round := 0; round < 4; round++ {
-		part := round % 3
-		leader := k.leaderOf("f", part)
-		if round%2 == 0 {
-			k.kill(leader)
-		} else {
-			k.signal(leader, syscall.SIGSTOP)
-		}
-		k.waitFailover(round, "f", part, leader)
-		progress(fmt.Sprintf("round %d: records after the failover", round))
-		if round%2 == 0 {
-			k.start(leader)
-			k.waitAddress(leader)
-		} else {
-			k.signal(leader, syscall.SIGCONT)
-		}
-		waitUntil(t, fmt.Sprintf("round %d: broker %d back in every ISR", round, leader), 60*time.Second, func() bool {
-			for _, p := range k.describe("f").Partitions {
-				if len(p.ISR) != 3 {
-					return false
-				}
-			}
-			return true
-		})
-		progress(fmt.Sprintf("round %d: records after the return", round))
-	}
+	k.faultRounds(t, "f", progress)
 	close(stop)
 	wg.Wait()
 	mu.Lock()
@@ -459,33 +433,7 @@ func TestMkProduceIdempotentThroughFaults(t *testing.T) {
 		n := sent()
 		waitUntil(t, what, 60*time.Second, func() bool { return sent() > n+3000 })
 	}
-	progress("records before the faults")
-	for round := 0; round < 4; round++ {
-		part := round % 3
-		leader := k.leaderOf("f", part)
-		if round%2 == 0 {
-			k.kill(leader)
-		} else {
-			k.signal(leader, syscall.SIGSTOP)
-		}
-		k.waitFailover(round, "f", part, leader)
-		progress(fmt.Sprintf("round %d: records after the failover", round))
-		if round%2 == 0 {
-			k.start(leader)
-			k.waitAddress(leader)
-		} else {
-			k.signal(leader, syscall.SIGCONT)
-		}
-		waitUntil(t, fmt.Sprintf("round %d: broker %d back in every ISR", round, leader), 60*time.Second, func() bool {
-			for _, p := range k.describe("f").Partitions {
-				if len(p.ISR) != 3 {
-					return false
-				}
-			}
-			return true
-		})
-		progress(fmt.Sprintf("round %d: records after the return", round))
-	}
+	k.faultRounds(t, "f", progress)
 	close(stop)
 	wg.Wait()
 	for i, p := range prods {
@@ -706,4 +654,39 @@ func (k *kafkaCluster) logTails(n int) string {
 		fmt.Fprintf(&logs, "--- broker %d (last %d lines)\n%s\n", id, n, strings.Join(lines[max(0, len(lines)-n):], "\n"))
 	}
 	return logs.String()
+}
+
+// faultRounds takes topic's partition leaders through four faults, one
+// partition after another: SIGKILL and restart, then SIGSTOP past the
+// session timeout and SIGCONT, twice. After each failover and each return
+// (the broker back in every ISR) it waits for progress: the producers go on.
+func (k *kafkaCluster) faultRounds(t *testing.T, topic string, progress func(what string)) {
+	t.Helper()
+	progress("records before the faults")
+	for round := 0; round < 4; round++ {
+		part := round % 3
+		leader := k.leaderOf(topic, part)
+		if round%2 == 0 {
+			k.kill(leader)
+		} else {
+			k.signal(leader, syscall.SIGSTOP)
+		}
+		k.waitFailover(round, topic, part, leader)
+		progress(fmt.Sprintf("round %d: records after the failover", round))
+		if round%2 == 0 {
+			k.start(leader)
+			k.waitAddress(leader)
+		} else {
+			k.signal(leader, syscall.SIGCONT)
+		}
+		waitUntil(t, fmt.Sprintf("round %d: broker %d back in every ISR", round, leader), 60*time.Second, func() bool {
+			for _, p := range k.describe(topic).Partitions {
+				if len(p.ISR) != 3 {
+					return false
+				}
+			}
+			return true
+		})
+		progress(fmt.Sprintf("round %d: records after the return", round))
+	}
 }

@@ -23,18 +23,7 @@ func TestMkProduceStickyMovesOnTrickle(t *testing.T) {
 	k := startKafkaCluster(t, 1)
 	for topic, via := range map[string][]string{"local": nil, "wire": {"-b", strings.Join(k.addrs(), ",")}} {
 		k.mk("topic", "create", topic, "--partitions", "2")
-		cmd := exec.Command("mk", append([]string{"--dir", k.dir, "produce", topic, "--print-offsets", "--batch-size", "512"}, via...)...)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdin, stdout := startPiped(t, append([]string{"--dir", k.dir, "produce", topic, "--print-offsets", "--batch-size", "512"}, via...)...)
 		out := bufio.NewReader(stdout)
 		// 200 lines of 100 bytes, each acknowledged before the next is
 		// written: the producer moves on about 40 times (kgo's partitioner

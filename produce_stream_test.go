@@ -20,18 +20,7 @@ func TestMkProducePrintOffsetsStream(t *testing.T) {
 	k := startKafkaCluster(t, 1)
 	for topic, via := range map[string][]string{"local": nil, "wire": {"-b", strings.Join(k.addrs(), ",")}} {
 		k.mk("topic", "create", topic, "--partitions", "2")
-		cmd := exec.Command("mk", append([]string{"--dir", k.dir, "produce", topic, "--print-offsets", "--key-separator", ":"}, via...)...)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdin, stdout := startPiped(t, append([]string{"--dir", k.dir, "produce", topic, "--print-offsets", "--key-separator", ":"}, via...)...)
 		lines := make(chan string)
 		go func() {
 			defer close(lines)
@@ -80,4 +69,22 @@ func TestMkProducePrintOffsetsStream(t *testing.T) {
 			t.Fatalf("%s: mk produce: %v", topic, err)
 		}
 	}
+}
+
+// startPiped starts mk with args, its stdin and stdout pipes to the test.
+func startPiped(t *testing.T, args ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command("mk", args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, stdout
 }

@@ -126,19 +126,11 @@ func TestFollowerFollowsTheLogStartWhileAnotherLags(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderDir, followerDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
-	leader, _, err := logdir.Recover(leaderDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Close()
+	leader := recoverLog(t, leaderDir)
 	if err := leader.BecomeLeader(0, false); err != nil {
 		t.Fatal(err)
 	}
-	follower, _, err := logdir.Recover(followerDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer follower.Close()
+	follower := recoverLog(t, followerDir)
 	if err := follower.BecomeFollower(0); err != nil {
 		t.Fatal(err)
 	}

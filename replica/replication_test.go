@@ -44,6 +44,18 @@ func state(t *testing.T, l *logdir.Log) logdir.State {
 	return st
 }
 
+// recoverLog opens the replica log in dir (recovering it), closed when
+// the test ends.
+func recoverLog(t *testing.T, dir string) *logdir.Log {
+	t.Helper()
+	l, _, err := logdir.Recover(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -86,21 +98,13 @@ func TestFollowerTruncatesDivergentSuffix(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldDir, newDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
-	old, _, err := logdir.Recover(oldDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
+	old := recoverLog(t, oldDir)
 	if err := old.BecomeLeader(0, false); err != nil { // with broker 2 in its ISR
 		t.Fatal(err)
 	}
 	mustAppend(t, old, 0, "common", 5) // offsets 0..9, replicated below
 
-	nw, _, err := logdir.Recover(newDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nw.Close()
+	nw := recoverLog(t, newDir)
 	rd, err := logdir.OpenReader(oldDir)
 	if err != nil {
 		t.Fatal(err)
@@ -163,16 +167,8 @@ func TestLeaderHighWatermarkFollowsISR(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderDir, followerDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
-	leader, _, err := logdir.Recover(leaderDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Close()
-	follower, _, err := logdir.Recover(followerDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer follower.Close()
+	leader := recoverLog(t, leaderDir)
+	follower := recoverLog(t, followerDir)
 	if err := leader.BecomeLeader(0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -358,20 +354,12 @@ func TestFollowerTruncatesToTheLargestCommonEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	fDir, lDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
-	l, _, err := logdir.Recover(lDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := recoverLog(t, lDir)
 	if err := l.BecomeLeader(0, false); err != nil {
 		t.Fatal(err)
 	}
 	mustAppend(t, l, 0, "a", 5) // 0..9 at epoch 0, copied by broker 1
-	f, _, err := logdir.Recover(fDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := recoverLog(t, fDir)
 	rd, err := logdir.OpenReader(lDir)
 	if err != nil {
 		t.Fatal(err)
@@ -428,16 +416,8 @@ func TestLeaderHighWatermarkOnlyFromItsEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderDir, followerDir := c.PartitionDir(1, "t", 0), c.PartitionDir(2, "t", 0)
-	leader, _, err := logdir.Recover(leaderDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Close()
-	follower, _, err := logdir.Recover(followerDir, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer follower.Close()
+	leader := recoverLog(t, leaderDir)
+	follower := recoverLog(t, followerDir)
 	if err := leader.BecomeLeader(5, false); err != nil {
 		t.Fatal(err)
 	}
@@ -497,18 +477,10 @@ func TestLeaderHighWatermarkWaitsForAnISRItWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(b int) (*logdir.Log, string) {
-		dir := c.PartitionDir(b, "t", 0)
-		l, _, err := logdir.Recover(dir, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l, dir
-	}
-	leader, leaderDir := open(1)
-	f2, _ := open(2)
-	f3, _ := open(3)
+	leaderDir := c.PartitionDir(1, "t", 0)
+	leader := recoverLog(t, leaderDir)
+	f2 := recoverLog(t, c.PartitionDir(2, "t", 0))
+	f3 := recoverLog(t, c.PartitionDir(3, "t", 0))
 	if err := leader.BecomeLeader(0, false); err != nil {
 		t.Fatal(err)
 	}

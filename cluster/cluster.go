@@ -172,10 +172,25 @@ type GroupPartitionView struct {
 	Partition     int    `json:"partition"`
 	CurrentOffset int64  `json:"current_offset"` // -1: none committed
 	LogEndOffset  int64  `json:"log_end_offset"`
-	Lag           int64  `json:"lag"` // -1: unknown
-	ConsumerID    string `json:"consumer_id"`
-	Host          string `json:"host"`
-	ClientID      string `json:"client_id"`
+	// Lag is LogEndOffset - CurrentOffset, as kafka-consumer-groups.sh
+	// shows it: negative for a committed offset past the log's end (set
+	// ahead, or the log truncated below it); nil (null) when unknown.
+	Lag        *int64 `json:"lag"`
+	ConsumerID string `json:"consumer_id"`
+	Host       string `json:"host"`
+	ClientID   string `json:"client_id"`
+}
+
+// setLag sets r's lag from its offsets and returns what it adds to the
+// group's: the records the group has yet to read there (none for a
+// negative lag).
+func (r *GroupPartitionView) setLag() int64 {
+	if r.CurrentOffset < 0 || r.LogEndOffset < 0 {
+		return 0
+	}
+	lag := r.LogEndOffset - r.CurrentOffset
+	r.Lag = &lag
+	return max(lag, 0)
 }
 
 // GroupMemberView is one member of a group. Pid is 0 when not known (a
@@ -200,8 +215,10 @@ type GroupView struct {
 	Strategy     string               `json:"strategy"`
 	Members      []GroupMemberView    `json:"members"`
 	Offsets      []GroupPartitionView `json:"offsets"`
-	// Lag is the sum of the rows' lags; Topics the topics the group has
-	// offsets for or its members subscribe to, sorted.
+	// Lag is the records the group has yet to read: the sum of the rows'
+	// positive lags (a row past its log's end adds nothing); Topics the
+	// topics the group has offsets for or its members subscribe to,
+	// sorted.
 	Lag    int64    `json:"-"`
 	Topics []string `json:"-"`
 }

@@ -156,17 +156,14 @@ func (k *Kafka) viewGroup(ctx context.Context, name string) (*GroupView, []error
 			v.Topics = append(v.Topics, topic)
 			for _, p := range td.Partitions.Sorted() {
 				tp := coord.TopicPartition{Topic: topic, Partition: int(p.Partition)}
-				row := GroupPartitionView{Group: name, Topic: topic, Partition: tp.Partition, CurrentOffset: -1, LogEndOffset: -1, Lag: -1}
+				row := GroupPartitionView{Group: name, Topic: topic, Partition: tp.Partition, CurrentOffset: -1, LogEndOffset: -1}
 				if o, ok := ends.Lookup(topic, p.Partition); ok && o.Err == nil {
 					row.LogEndOffset = o.Offset
 				}
 				if c, ok := committed[tp]; ok {
 					row.CurrentOffset = c
-					if row.LogEndOffset >= 0 {
-						row.Lag = max(row.LogEndOffset-c, 0)
-						v.Lag += row.Lag
-					}
 				}
+				v.Lag += row.setLag()
 				if m, ok := assignedTo[tp]; ok {
 					row.ConsumerID, row.Host, row.ClientID = m.MemberID, m.Host, m.ClientID
 				}

@@ -101,14 +101,11 @@ func (l *Local) viewGroup(name string) (*GroupView, []error, error) {
 		}
 		tv := l.viewTopic(t)
 		for _, p := range tv.Partitions {
-			row := GroupPartitionView{Group: name, Topic: topic, Partition: p.Partition, CurrentOffset: -1, LogEndOffset: p.HighWatermark, Lag: -1}
+			row := GroupPartitionView{Group: name, Topic: topic, Partition: p.Partition, CurrentOffset: -1, LogEndOffset: p.HighWatermark}
 			if cm, ok := committed[p.Partition]; ok {
 				row.CurrentOffset = cm.Offset
-				if p.HighWatermark >= 0 {
-					row.Lag = max(p.HighWatermark-cm.Offset, 0)
-					v.Lag += row.Lag
-				}
 			}
+			v.Lag += row.setLag()
 			if m, ok := assignedTo[coord.TopicPartition{Topic: topic, Partition: p.Partition}]; ok {
 				row.ConsumerID, row.Host, row.ClientID = m.MemberID, m.Host, m.ClientID
 			}

@@ -183,7 +183,7 @@ func describeGroupOf(cc *cli.Context, connect connector) error {
 	var rows [][]string
 	for _, r := range v.Offsets {
 		rows = append(rows, []string{r.Group, r.Topic, strconv.Itoa(r.Partition), format.IntOrMissing(r.CurrentOffset),
-			format.IntOrMissing(r.LogEndOffset), format.IntOrMissing(r.Lag), r.ConsumerID, r.Host, r.ClientID})
+			format.IntOrMissing(r.LogEndOffset), lagCell(r.Lag), r.ConsumerID, r.Host, r.ClientID})
 	}
 	return cmp.Or(format.Table(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, rows), d.report(cc))
 }
@@ -304,4 +304,13 @@ func orMissing(s string) string {
 		return format.Missing
 	}
 	return s
+}
+
+// lagCell is a LAG cell: negative for a committed offset past the log's
+// end, as kafka-consumer-groups.sh shows it; - when unknown.
+func lagCell(lag *int64) string {
+	if lag == nil {
+		return format.Missing
+	}
+	return format.Int(*lag)
 }

@@ -49,7 +49,7 @@ With --input json each line is an object as mk consume -o json prints it:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Aliases: []string{"k"}, Usage: "key for every record"},
 			&cli.StringFlag{Name: "key-separator", Usage: "split each line at the first `SEP` into key and value"},
-			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "header `KEY=VALUE` for every record (repeatable)"},
+			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, KeepSpace: true, Usage: "header `KEY=VALUE` for every record (repeatable; KEY alone: a null value; =VALUE: an empty key)"},
 			&cli.IntFlag{Name: "partition", Aliases: []string{"p"}, Value: -1, Usage: "send every record to this partition"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "0 (do not wait), 1 (leader has it) or all (every in-sync replica has it)"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "how long a record may wait for a leader and its acks, retries included (delivery.timeout.ms)"},
@@ -74,14 +74,24 @@ func parseAcks(s string) (int, error) {
 	return 0, format.Usagef("--acks %q: use 0, 1 or all", s)
 }
 
+// parseHeaders reads --header values. A header's key is a string that
+// may be empty (Kafka's record format and Java client allow it: "=v" is
+// the key "" and the value "v"), its value bytes or null: "k" alone is a
+// null value, as kcat's -H k. Refused: an empty flag (an unset shell
+// variable, most likely). Spaces are kept, as kcat keeps them (the flag
+// is KeepSpace).
 func parseHeaders(hs []string) ([]logdir.Header, error) {
 	var out []logdir.Header
 	for _, h := range hs {
-		k, v, ok := strings.Cut(h, "=")
-		if !ok || k == "" {
-			return nil, format.Usagef("--header %q: want KEY=VALUE", h)
+		if h == "" {
+			return nil, format.Usagef("--header \"\": want KEY=VALUE, or KEY for a null value")
 		}
-		out = append(out, logdir.Header{Key: []byte(k), Value: []byte(v)})
+		k, v, ok := strings.Cut(h, "=")
+		hd := logdir.Header{Key: []byte(k)}
+		if ok {
+			hd.Value = []byte(v)
+		}
+		out = append(out, hd)
 	}
 	return out, nil
 }

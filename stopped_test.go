@@ -63,7 +63,10 @@ func stopProcess(pid int) error {
 }
 
 // sigstop PID|FILE sends SIGSTOP to the process (its pid given, or read
-// from FILE) and waits until it is stopped: see stopProcess.
+// from FILE) and waits until it is stopped: see stopProcess. The process
+// is continued (SIGCONT) when the script ends, pass or fail, before
+// testscript interrupts and waits for its background processes: a
+// stopped one would never take the interrupt, and the script would hang.
 func sigstop(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: sigstop PID|FILE")
@@ -76,5 +79,6 @@ func sigstop(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("sigstop: %q is not a pid", s)
 	}
+	ts.Defer(func() { syscall.Kill(pid, syscall.SIGCONT) })
 	ts.Check(stopProcess(pid))
 }

@@ -47,6 +47,7 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 	if deadline.IsZero() {
 		deadline = time.Now().Add(AdminTimeout)
 	}
+	wait := max(time.Until(deadline).Round(100*time.Millisecond), 100*time.Millisecond) // for messages
 	backoff := 2 * time.Millisecond
 	for {
 		infos, err := c.Brokers()
@@ -79,6 +80,11 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 			nc.SetDeadline(deadline)
 			err = roundTrip(nc, req, resp)
 			nc.Close()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// Taken and not answered: it may still be carried out, so
+				// it is not sent again.
+				return unavailable("broker %d did not answer a %s request within %s: it may still carry it out", b.ID, kmsg.NameForKey(req.Key()), wait)
+			}
 			if err != nil {
 				return unavailable("broker %d did not answer a %s request: %v", b.ID, kmsg.NameForKey(req.Key()), err)
 			}
@@ -90,7 +96,7 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 		// A broker starting (alive, its socket not yet listening) or
 		// stopping: a matter of milliseconds, bounded by the deadline.
 		if time.Now().Add(backoff).After(deadline) {
-			return unavailable("no live broker took the %s request: %v", kmsg.NameForKey(req.Key()), last)
+			return unavailable("no live broker took the %s request within %s: %v", kmsg.NameForKey(req.Key()), wait, last)
 		}
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 100*time.Millisecond)

@@ -121,7 +121,7 @@ func connectionFlags(has func(string) bool) []cli.Flag {
 	}
 	if !has("timeout") {
 		fs = append(fs, &cli.DurationFlag{Name: "timeout", Value: 30 * time.Second,
-			Usage: "with --bootstrap-server: how long to wait for the cluster to connect and to answer"})
+			Usage: "how long to wait for the cluster to connect and to answer (locally: a broker's answer to topic create, alter and delete, and to describe producers)"})
 	}
 	return fs
 }
@@ -218,3 +218,13 @@ func dialKafka(cc *cli.Context) (*cluster.Kafka, error) {
 
 // requestContext is a command's context: ended by SIGINT or SIGTERM.
 func requestContext() (context.Context, context.CancelFunc) { return signalContext() }
+
+// timeoutContext is requestContext ended also by --timeout: for commands
+// that ask a broker locally too (topic create, alter and delete over a
+// live broker's socket, describe producers), so that a broker that does
+// not answer (stopped: SIGSTOP) holds them no longer than --timeout.
+func timeoutContext(cc *cli.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signalContext()
+	ctx, cancel := context.WithTimeout(ctx, cc.Duration("timeout"))
+	return ctx, func() { cancel(); stop() }
+}

@@ -141,7 +141,7 @@ func topicCreateIn(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
-	ctx, stop := requestContext()
+	ctx, stop := timeoutContext(cc)
 	defer stop()
 	t, err := c.CreateTopic(ctx, spec)
 	if errors.Is(err, coord.ErrTopicExists) && cc.Bool("if-not-exists") {
@@ -172,7 +172,7 @@ func topicAlterIn(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
-	ctx, stop := requestContext()
+	ctx, stop := timeoutContext(cc)
 	defer stop()
 	return c.AlterTopic(ctx, name, cluster.TopicChange{Partitions: cc.Int("partitions"), SetConfig: cfg, DeleteConfig: cc.StringSlice("delete-config")})
 }
@@ -186,7 +186,7 @@ func topicDeleteIn(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
-	ctx, stop := requestContext()
+	ctx, stop := timeoutContext(cc)
 	defer stop()
 	err = c.DeleteTopic(ctx, name)
 	if errors.Is(err, coord.ErrUnknownTopic) && cc.Bool("if-exists") {

@@ -109,8 +109,11 @@ func unavailable(format string, args ...any) error {
 	return &adminError{msg: fmt.Sprintf(format, args...), errs: []error{coord.ErrNoBroker}}
 }
 
-// processStopped reports whether process pid is stopped (state T, by
-// SIGSTOP or Ctrl-Z, or t, traced) according to /proc.
+// ProcessStopped reports whether process pid (a broker's) is stopped
+// (state T, by SIGSTOP or Ctrl-Z, or t, traced) according to /proc: it
+// would answer nothing until continued.
+func ProcessStopped(pid int) bool { return processStopped(pid) }
+
 func processStopped(pid int) bool {
 	if pid <= 0 {
 		return false

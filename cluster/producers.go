@@ -3,9 +3,12 @@ package cluster
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -47,21 +50,54 @@ func (l *Local) Producers(ctx context.Context, name string) (*ProducersView, err
 	if !ok {
 		deadline = time.Now().Add(askTimeout)
 	}
-	for _, leader := range slices.Sorted(maps.Keys(byLeader)) {
-		req := kmsg.NewPtrDescribeProducersRequest()
-		rt := kmsg.NewDescribeProducersRequestTopic()
-		rt.Topic, rt.Partitions = name, byLeader[leader]
-		req.Topics = append(req.Topics, rt)
-		resp := kmsg.NewPtrDescribeProducersResponse()
-		if err := client.Ask(l.c.SocketPath(leader), deadline, req, resp); err != nil {
-			what := fmt.Sprintf("did not answer: %v", err)
-			if b, _ := l.c.Broker(leader); b.State() != "alive" {
-				what = "is " + b.State() // no controller moved the leadership
-			}
-			v.Notes = append(v.Notes, fmt.Sprintf("partitions %s: leader %d %s", joinInt32(byLeader[leader]), leader, what))
+	wait := max(time.Until(deadline).Round(100*time.Millisecond), 100*time.Millisecond) // for notes
+	// The leaders are asked at once, each on its own connection, so that
+	// one that does not answer (stopped after the check below, or busy)
+	// costs the others nothing; the command waits at most until the
+	// deadline (its --timeout).
+	leaders := slices.Sorted(maps.Keys(byLeader))
+	resps := make([]*kmsg.DescribeProducersResponse, len(leaders))
+	notes := make([]string, len(leaders))
+	var wg sync.WaitGroup
+	for i, leader := range leaders {
+		note := func(what string) {
+			notes[i] = fmt.Sprintf("%s: leader %d %s", partitionsWord(byLeader[leader]), leader, what)
+		}
+		b, _ := l.c.Broker(leader)
+		if b.State() != "alive" {
+			note("is " + b.State()) // no controller moved the leadership
 			continue
 		}
-		for _, t := range resp.Topics {
+		if client.ProcessStopped(b.Pid) {
+			note("is stopped (SIGSTOP): not asked")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := kmsg.NewPtrDescribeProducersRequest()
+			rt := kmsg.NewDescribeProducersRequestTopic()
+			rt.Topic, rt.Partitions = name, byLeader[leader]
+			req.Topics = append(req.Topics, rt)
+			resp := kmsg.NewPtrDescribeProducersResponse()
+			err := client.Ask(l.c.SocketPath(leader), deadline, req, resp)
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				note(fmt.Sprintf("did not answer within %s", wait))
+			case err != nil:
+				note(fmt.Sprintf("did not answer: %v", err))
+			default:
+				resps[i] = resp
+			}
+		}()
+	}
+	wg.Wait()
+	for i, leader := range leaders {
+		if notes[i] != "" {
+			v.Notes = append(v.Notes, notes[i])
+			continue
+		}
+		for _, t := range resps[i].Topics {
 			for _, p := range t.Partitions {
 				v.add(leader, p.Partition, kerr.ErrorForCode(p.ErrorCode), p.ActiveProducers)
 			}
@@ -69,6 +105,14 @@ func (l *Local) Producers(ctx context.Context, name string) (*ProducersView, err
 	}
 	v.sort()
 	return v, nil
+}
+
+// partitionsWord is "partition 1" or "partitions 0,2".
+func partitionsWord(ps []int32) string {
+	if len(ps) == 1 {
+		return fmt.Sprintf("partition %d", ps[0])
+	}
+	return "partitions " + joinInt32(ps)
 }
 
 // Producers asks the cluster through kadm, which sends each partition to

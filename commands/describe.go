@@ -186,7 +186,7 @@ func describeProducersOf(cc *cli.Context, connect connector) error {
 	if cerr != nil {
 		return cerr
 	}
-	ctx, stop := requestContext()
+	ctx, stop := timeoutContext(cc)
 	defer stop()
 	v, err := c.Producers(ctx, name)
 	if err != nil {

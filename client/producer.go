@@ -106,8 +106,13 @@ const (
 
 // answerGrace is how long past a request's deadline the producer waits for
 // the broker's answer before it gives the connection up: the broker
-// answers an acks=all request at its timeout, which is the deadline.
-const answerGrace = time.Second
+// answers an acks=all request at its timeout, which is the deadline, and
+// on its own socket that answer takes milliseconds. A tenth of the
+// Timeout, at most a second: a broker that does not answer (stopped)
+// holds the producer little past its Timeout.
+func (p *Producer) answerGrace() time.Duration {
+	return min(time.Second, p.opts.Timeout/10)
+}
 
 // Producer sends records to one topic. Its methods are for one goroutine;
 // the connections' readers hand it their answers through Wake and Poll.
@@ -181,6 +186,15 @@ type partitionWriter struct {
 	// time says it (a broker's NOT_LEADER_OR_FOLLOWER, say) rather than
 	// only that time ran out. An acknowledgement clears it.
 	last error
+	// expired is why a batch of the partition ran out of its Timeout (not
+	// sent, or its leader did not answer): the batches behind it fail at
+	// once with the same reason rather than each waiting out a Timeout of
+	// its own, since they wait for the same leader (and an idempotent
+	// producer's could not be stored after the gap the failed one leaves).
+	// So a producer whose leader stopped ends near its Timeout, however
+	// much input it had read. An acknowledgement, or the end of a Flush,
+	// clears it.
+	expired error
 }
 
 type batch struct {
@@ -395,6 +409,9 @@ func (p *Producer) Err() error { return p.err }
 func (p *Producer) Flush() error {
 	p.sealAll()
 	p.waitUntil(func() bool { return p.pending == 0 })
+	for _, w := range p.parts {
+		w.expired = nil // what comes after the Flush is tried afresh
+	}
 	err := p.err
 	p.err = p.deleted // a deleted topic fails whatever comes after
 	return err
@@ -481,13 +498,18 @@ func (p *Producer) Poll() {
 		}
 		// Queued batches whose time is up fail with why they could not
 		// be sent.
-		for len(w.queue) > 0 && !now.Before(w.queue[0].deadline) {
-			// A reason the metadata gives (no live leader) stands; one
-			// a broker gave (lostLeader) is said as the last of the
-			// tries, whether or not the leader was found again since.
-			why := w.why
-			if why == nil || why == w.last {
-				why = p.notSent(w)
+		for len(w.queue) > 0 && (w.expired != nil || !now.Before(w.queue[0].deadline)) {
+			why := w.expired
+			if why == nil {
+				// A reason the metadata gives (no live leader) stands;
+				// one a broker gave (lostLeader) is said as the last of
+				// the tries, whether or not the leader was found again
+				// since.
+				why = w.why
+				if why == nil || why == w.last {
+					why = p.notSent(w)
+				}
+				w.expired = why
 			}
 			p.fail(w.queue[0], why)
 			w.queue = w.queue[1:]
@@ -504,7 +526,7 @@ func (p *Producer) Poll() {
 	// say). Give the connection up; its requests come back as failed.
 	for _, bc := range p.conns {
 		if len(bc.deadlines) > 0 && !bc.broken {
-			due := bc.deadlines[0].Add(answerGrace)
+			due := bc.deadlines[0].Add(p.answerGrace())
 			if now.After(due) {
 				bc.closeReason = newError(ErrNotAcknowledged, "broker %d did not answer within %s: its records may or may not be stored", bc.broker, p.opts.Timeout)
 				bc.close()
@@ -750,6 +772,7 @@ func (p *Producer) handle(r connResult) {
 			err := newError(ErrNotAcknowledged, "partition %s-%d: broker %d did not answer (%v): its records may or may not be stored", p.topic.Name, b.w.partition, bc.broker, connCause(r.err))
 			if bc.closeReason != nil {
 				err = p.partitionErr(b.w, ErrNotAcknowledged, bc.closeReason)
+				b.w.expired = err // no answer within the Timeout
 			}
 			p.fail(b, err)
 		}
@@ -912,6 +935,7 @@ func (p *Producer) answerError(broker int, partition int32, a *kmsg.ProduceRespo
 }
 
 func (p *Producer) acked(b *batch, baseOffset int64) {
+	b.w.expired = nil
 	p.Acked += int64(b.records)
 	p.pending -= len(b.data)
 	if p.opts.OnAck != nil {

@@ -27,8 +27,18 @@ const initProducerIDVersion = 2
 
 // initProducerIDWait bounds one broker's answer: a broker stopped
 // (SIGSTOP) before its session timeout ran out still looks alive and
-// accepts the connection, but answers nothing; the next one is asked.
+// accepts the connection, but answers nothing.
 const initProducerIDWait = 2 * time.Second
+
+// initProducerIDHedge is how long a broker may take to answer before the
+// next one is asked as well (InitProducerId without a transactional id
+// may go to any broker, as a Kafka client sends it to any node): a broker
+// answers in milliseconds, so one that has not after this is stopped or
+// stuck (waiting for meta/lock, say), and the producer does not wait out
+// initProducerIDWait for it. The first answer is taken; an id a slower
+// broker gives meanwhile is never used, which costs nothing (ids only
+// grow, and are never reused).
+const initProducerIDHedge = 200 * time.Millisecond
 
 // ProducerID is an idempotent producer's id and epoch.
 type ProducerID struct {
@@ -36,11 +46,13 @@ type ProducerID struct {
 	Epoch int16
 }
 
-// InitProducerID asks the live brokers, in turn, for a producer id until
-// one gives it, the deadline passes or ctx ends (its error then). Connections
-// that fail and retriable answers (a broker starting or stopping, the metadata
-// lock held by a stopped process) are retried; an answer Kafka calls fatal is
-// not.
+// InitProducerID asks the live brokers for a producer id until one gives
+// it, the deadline passes or ctx ends (its error then). Brokers whose
+// process is stopped (SIGSTOP, by /proc) are asked last, and a broker
+// that does not answer within initProducerIDHedge has the next one asked
+// as well. Connections that fail and retriable answers (a broker starting
+// or stopping, the metadata lock held by a stopped process) are retried;
+// an answer Kafka calls fatal is not.
 func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (ProducerID, error) {
 	backoff := 5 * time.Millisecond
 	var last error
@@ -48,32 +60,29 @@ func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (
 		if err := ctx.Err(); err != nil {
 			return ProducerID{}, err
 		}
-		ids, err := c.LiveBrokers()
+		infos, err := c.Brokers()
 		if err != nil {
 			return ProducerID{}, err
 		}
-		start := rand.IntN(max(len(ids), 1)) // spread producers over the brokers
-		for i := range ids {
-			id := ids[(start+i)%len(ids)]
-			wait := time.Now().Add(initProducerIDWait)
-			if deadline.Before(wait) {
-				wait = deadline
+		var ids, stopped []int
+		for _, b := range infos {
+			switch {
+			case !b.Alive:
+			case processStopped(b.Pid):
+				stopped = append(stopped, b.ID)
+			default:
+				ids = append(ids, b.ID)
 			}
-			if !time.Now().Before(wait) {
-				break // no time left: last stays the answer that took it
+		}
+		// Spread producers over the brokers; the stopped ones last.
+		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		ids = append(ids, stopped...)
+		if len(ids) > 0 {
+			pid, fatal, err := askProducerID(ctx, c, ids, deadline)
+			if err == nil || fatal {
+				return pid, err
 			}
-			pid, err := initProducerIDFrom(ctx, c.SocketPath(id), wait)
-			if err == nil {
-				return pid, nil
-			}
-			if ctx.Err() != nil {
-				return ProducerID{}, ctx.Err()
-			}
-			var ke *kerr.Error
-			if errors.As(err, &ke) && !ke.Retriable {
-				return ProducerID{}, fmt.Errorf("broker %d refused a producer id: %w", id, err)
-			}
-			last = fmt.Errorf("broker %d: %w", id, err)
+			last = err
 		}
 		if last == nil {
 			last = fmt.Errorf("no broker is running in %s", c.Dir())
@@ -88,6 +97,72 @@ func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
+}
+
+// askProducerID asks the brokers ids, in order, for a producer id: the
+// next one as soon as the last asked fails, or after initProducerIDHedge
+// without its answer; each is waited for at most initProducerIDWait, and
+// none is asked after the deadline. It returns the first id given, or the
+// last failure (fatal: one Kafka calls fatal, or ctx's end).
+func askProducerID(ctx context.Context, c *coord.Cluster, ids []int, deadline time.Time) (pid ProducerID, fatal bool, err error) {
+	type answer struct {
+		id  int
+		pid ProducerID
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx) // ends the asks still waiting
+	defer cancel()
+	answers := make(chan answer, len(ids))
+	next, pending := 0, 0
+	ask := func() bool {
+		now := time.Now()
+		if next == len(ids) || !now.Before(deadline) {
+			return false
+		}
+		id := ids[next]
+		next++
+		pending++
+		wait := now.Add(initProducerIDWait)
+		if deadline.Before(wait) {
+			wait = deadline
+		}
+		go func() {
+			pid, err := initProducerIDFrom(ctx, c.SocketPath(id), wait)
+			answers <- answer{id, pid, err}
+		}()
+		return true
+	}
+	hedge := time.NewTimer(initProducerIDHedge)
+	defer hedge.Stop()
+	ask()
+	var last error
+	for pending > 0 {
+		select {
+		case a := <-answers:
+			pending--
+			if a.err == nil {
+				return a.pid, false, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return ProducerID{}, true, err
+			}
+			var ke *kerr.Error
+			if errors.As(a.err, &ke) && !ke.Retriable {
+				return ProducerID{}, true, fmt.Errorf("broker %d refused a producer id: %w", a.id, a.err)
+			}
+			last = fmt.Errorf("broker %d: %w", a.id, a.err)
+			if ask() {
+				hedge.Reset(initProducerIDHedge)
+			}
+		case <-hedge.C:
+			if ask() {
+				hedge.Reset(initProducerIDHedge)
+			}
+		case <-ctx.Done():
+			return ProducerID{}, true, ctx.Err()
+		}
+	}
+	return ProducerID{}, false, last
 }
 
 // initProducerIDFrom sends one InitProducerId request on a new connection

@@ -1,0 +1,50 @@
+package client
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mk/coord"
+	"mk/server"
+)
+
+// A broker that takes an admin request and does not answer fails it at
+// the caller's deadline (mk topic create's --timeout), with one line
+// naming the broker; the request is not sent to another broker, since
+// the first may still carry it out.
+func TestAdminRequestNotAnswered(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.RegisterBroker(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := os.MkdirAll(filepath.Dir(c.SocketPath(1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := server.ListenUnixPath(c.SocketPath(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go readForever(nc)
+		}
+	}()
+	_, err = CreateTopic(c, "t", 1, 1, nil, time.Now().Add(500*time.Millisecond))
+	want := "broker 1 did not answer a CreateTopics request within 500ms: it may still carry it out"
+	if err == nil || err.Error() != want || !errors.Is(err, coord.ErrNoBroker) {
+		t.Fatalf("err = %v, want %q (unavailable)", err, want)
+	}
+}

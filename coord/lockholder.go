@@ -27,8 +27,9 @@ import (
 //     file names it (a client never holds a broker's lock);
 //   - whose session expired: every process of the cluster judges it
 //     failed (its lock held, its heartbeat older than the session timeout
-//     of its registration), so the controller has moved, or is moving,
-//     its partitions away and fenced its replicas: it leads nothing;
+//     of its registration), so the controller moves its leaderships away
+//     and fences its replicas without waiting for it: it acknowledges
+//     nothing more;
 //   - and which is stopped: every thread in state T or t. A broker that
 //     runs but is slow (starved, heartbeating late) is waited for.
 //
@@ -107,7 +108,7 @@ func (c *Cluster) killStoppedHolder(path string, waited time.Duration) bool {
 	if again.heartbeatAge > 0 {
 		beat = fmt.Sprintf("its heartbeat %v old", again.heartbeatAge.Round(time.Millisecond))
 	}
-	lockLogf("killed broker %d (pid %d) with SIGKILL: it held %s, for at least the %v pid %d waited for it, and is stopped (state %c), %s, past its %v session timeout: its partitions have moved",
+	lockLogf("killed broker %d (pid %d) with SIGKILL: it held %s, for at least the %v pid %d waited for it, and is stopped (state %c), %s, past its %v session timeout: it counts as failed",
 		h.broker, h.pid, path, waited.Round(time.Millisecond), os.Getpid(), again.state, beat, h.session)
 	return true
 }

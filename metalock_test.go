@@ -376,12 +376,12 @@ func metaLockStoppedBrokerKilled(t *testing.T, controllerToo bool) {
 // TestMetaLockLiveBrokerNotKilled: a broker stopped inside meta/lock whose
 // heartbeat stays fresh (the test beats for it) is alive as far as the
 // cluster knows: a broker waiting for the lock waits its whole
-// MetaLockTimeout (shortened to 2s) and fails the write, and the holder
+// MetaLockTimeout (shortened to 1s) and fails the write, and the holder
 // lives on; continued, it finishes its write.
 func TestMetaLockLiveBrokerNotKilled(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "stopped")
 	t.Setenv(stopInMetaLockArmedEnv, marker)
-	t.Setenv(metaLockTimeoutEnv, "2s")
+	t.Setenv(metaLockTimeoutEnv, "1s")
 	k := startKafkaCluster(t, 2, "--session-timeout", "1s")
 	const holder = 2
 	pid := k.procs[holder].Process.Pid
@@ -404,7 +404,7 @@ func TestMetaLockLiveBrokerNotKilled(t *testing.T) {
 
 	start := time.Now()
 	out, err := exec.Command("mk", "--dir", k.dir, "topic", "create", "u").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "held for over 2s") {
+	if err == nil || !strings.Contains(string(out), "held for over 1s") {
 		t.Fatalf("mk topic create with broker %d stopped inside meta/lock, alive: %v: %s", holder, err, out)
 	}
 	t.Logf("mk topic create failed after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))

@@ -173,10 +173,10 @@ func (c *Cluster) withFileLock(path string, fn func() error) error {
 
 // How soon a waiter looks at the holder of a lock, and how often. A look
 // reads /proc/locks and a few small files (a fraction of a millisecond),
-// and only a waiter that found the lock busy twice looks, so a metadata
-// write that waits its turn in the common case pays little; looking every
-// 10ms afterwards finds a stopped broker within 10ms of its session's end
-// (the failover budget is 50ms past it).
+// and only a waiter that has waited 2ms looks, so a metadata write that
+// waits its turn pays little; looking every 10ms afterwards finds a
+// stopped broker within 10ms of its session's end (the failover budget is
+// 50ms past it).
 const (
 	holderCheckAfter    = 2 * time.Millisecond
 	holderCheckInterval = 10 * time.Millisecond

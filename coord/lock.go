@@ -155,34 +155,16 @@ func stopInMetaLock() {
 	}
 }
 
-// withFileLock runs fn while holding the flock on path, waiting at most
+// withFileLock runs fn while holding the flock on path, a lock of c's
+// metadata that brokers take (meta/lock, a group's lock), waiting at most
 // MetaLockTimeout. Writers hold such locks for milliseconds: poll from 1ms,
 // backing off to 10ms, rather than block in flock(2), which could never
-// time out. It never kills the holder: see (*Cluster).withFileLock.
-func withFileLock(path string, fn func() error) error { return waitFileLock(nil, path, fn) }
-
-// withFileLock is withFileLock for a lock of cluster c's metadata that
-// brokers take (meta/lock, a group's lock): while it waits, it looks at
-// the holder every holderCheckInterval once the wait passes
-// holderCheckAfter, and kills a holder that is a broker of c stopped past
-// its session timeout (see killStoppedHolder), which releases the lock.
-// A holder it cannot identify as such is waited for, as before.
+// time out. While it waits, it looks at the holder every
+// holderCheckInterval once the wait passes holderCheckAfter, and kills a
+// holder that is a broker of c stopped past its session timeout (see
+// killStoppedHolder), which releases the lock. A holder it cannot identify
+// as such is waited for.
 func (c *Cluster) withFileLock(path string, fn func() error) error {
-	return waitFileLock(c, path, fn)
-}
-
-// How soon a waiter looks at the holder of a lock, and how often. A look
-// reads /proc/locks and a few small files (a fraction of a millisecond),
-// and only a waiter that has waited 2ms looks, so a metadata write that
-// waits its turn pays little; looking every 10ms afterwards finds a
-// stopped broker within 10ms of its session's end (the failover budget is
-// 50ms past it).
-const (
-	holderCheckAfter    = 2 * time.Millisecond
-	holderCheckInterval = 10 * time.Millisecond
-)
-
-func waitFileLock(c *Cluster, path string, fn func() error) error {
 	start := time.Now()
 	deadline := start.Add(MetaLockTimeout)
 	nextCheck := start.Add(holderCheckAfter)
@@ -200,7 +182,7 @@ func waitFileLock(c *Cluster, path string, fn func() error) error {
 		if now.After(deadline) {
 			return newError(ErrMetadataLocked, "metadata lock %s has been held for over %v; a process that writes metadata may be stopped (SIGSTOP): resume or kill it", path, MetaLockTimeout)
 		}
-		if c != nil && now.After(nextCheck) {
+		if now.After(nextCheck) {
 			nextCheck = now.Add(holderCheckInterval)
 			if c.killStoppedHolder(path, now.Sub(start)) {
 				wait = time.Millisecond // the kernel drops the lock as the holder exits
@@ -210,6 +192,17 @@ func waitFileLock(c *Cluster, path string, fn func() error) error {
 		wait = min(2*wait, 10*time.Millisecond)
 	}
 }
+
+// How soon a waiter looks at the holder of a lock, and how often. A look
+// reads /proc/locks and a few small files (a fraction of a millisecond),
+// and only a waiter that has waited 2ms looks, so a metadata write that
+// waits its turn pays little; looking every 10ms afterwards finds a
+// stopped broker within 10ms of its session's end (the failover budget is
+// 50ms past it).
+const (
+	holderCheckAfter    = 2 * time.Millisecond
+	holderCheckInterval = 10 * time.Millisecond
+)
 
 // processAlive reports whether pid names a live process (possibly one we
 // may not signal).

@@ -84,6 +84,12 @@ func runLockHolder(mode string) int {
 				<-release
 				return nil
 			})
+		case "grouplock":
+			go c.withGroup("g", func(*Group) (bool, error) {
+				fmt.Println("locked")
+				<-release
+				return false, nil
+			})
 		case "unlock":
 			close(release)
 		case "stop-heartbeat":
@@ -277,5 +283,43 @@ func TestReadFlocks(t *testing.T) {
 	start, age, err := processStart(os.Getpid())
 	if err != nil || start == 0 || age <= 0 || age > time.Hour {
 		t.Fatalf("processStart = %d, %v, %v", start, age, err)
+	}
+}
+
+// TestStoppedBrokerInGroupLockIsKilled: a group's lock is taken by
+// brokers (the coordinator of Kafka clients' groups) and by mk's own
+// members, which are clients. A broker stopped inside it past its session
+// timeout is killed by the next waiter, as inside meta/lock; a client
+// stopped inside it is not a broker, and is waited for.
+func TestStoppedBrokerInGroupLockIsKilled(t *testing.T) {
+	c := newCluster(t)
+	lock := c.groupLockPath("g")
+
+	cl, sendClient := startLockHolder(t, c, "client", 0)
+	sendClient("grouplock")
+	cl.expect(t, "locked")
+	cl.signal(t, syscall.SIGSTOP)
+	if h := c.examineHolder(lock); h.pid != cl.pid || h.kill || !strings.Contains(h.why, "not a broker") {
+		t.Fatalf("holder %+v; want pid %d, not a broker, not killed", h, cl.pid)
+	}
+	cl.signal(t, syscall.SIGCONT)
+	sendClient("unlock")
+	waitFor(t, "the client to let the group lock go", func() bool { return c.examineHolder(lock).pid == 0 })
+
+	b, send := startLockHolder(t, c, "broker", 1)
+	send("grouplock")
+	b.expect(t, "locked")
+	b.signal(t, syscall.SIGSTOP)
+	waitFor(t, "broker 1's session to expire", func() bool { return !c.BrokerAlive(1) })
+	logged := captureLockLog(t)
+	if _, err := c.withGroup("g", func(*Group) (bool, error) { return false, nil }); err != nil {
+		t.Fatal(err)
+	}
+	b.cmd.Wait()
+	if ws, ok := b.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the stopped broker ended with %v, want SIGKILL", b.cmd.ProcessState)
+	}
+	if lines := logged(); len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf("killed broker 1 (pid %d) with SIGKILL: it held %s", b.pid, lock)) {
+		t.Fatalf("logged %q", lines)
 	}
 }

@@ -235,6 +235,7 @@ func (l *Log) scanAndTrack(st *State, size int64) (damage error, err error) {
 		if err := l.seg.Truncate(pos); err != nil {
 			return damage, err
 		}
+		l.segAlloc = 0 // the cut freed the reservation too
 	}
 	return damage, nil
 }

@@ -261,6 +261,29 @@ func (k *kafkaCluster) signal(id int, sig syscall.Signal) {
 	stopProcess(cmd.Process.Pid) // an error: gone, or not stopped in 10s
 }
 
+// restartIfKilled restarts broker id if its process has died, and says so.
+// A broker stopped (SIGSTOP) inside a metadata lock past its session
+// timeout is killed by the next process that waits for the lock
+// (coord/lockholder.go): a window of milliseconds a test that stops
+// brokers can hit. The test then restarts it, as a supervisor would.
+func (k *kafkaCluster) restartIfKilled(id int) bool {
+	k.t.Helper()
+	cmd := k.procs[id]
+	if cmd == nil {
+		return false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if i := bytes.LastIndexByte(data, ')'); err == nil && (i < 0 || i+2 >= len(data) || data[i+2] != 'Z') {
+		return false
+	}
+	cmd.Wait()
+	delete(k.procs, id)
+	k.t.Logf("broker %d was killed while it was stopped (it held a metadata lock past its session timeout): restarting it", id)
+	k.start(id)
+	k.waitAddress(id)
+	return true
+}
+
 // TestKafkaIdempotentProducersThroughFaults: kgo's default producer
 // (idempotent, acks=all, retrying until delivered) writes to a replicated
 // topic while partition leaders are SIGKILLed and restarted, and
@@ -680,6 +703,9 @@ func (k *kafkaCluster) faultRounds(t *testing.T, topic string, progress func(wha
 			k.signal(leader, syscall.SIGCONT)
 		}
 		waitUntil(t, fmt.Sprintf("round %d: broker %d back in every ISR", round, leader), 60*time.Second, func() bool {
+			if round%2 == 1 && k.restartIfKilled(leader) {
+				return false
+			}
 			for _, p := range k.describe(topic).Partitions {
 				if len(p.ISR) != 3 {
 					return false

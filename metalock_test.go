@@ -6,14 +6,19 @@ package main
 // stopped with Ctrl-Z holds nothing the controller's failover waits on.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/coord"
 )
@@ -186,4 +191,289 @@ func TestTopicAdminSkipsStoppedBroker(t *testing.T) {
 		}
 		t.Logf("mk %s: %v", strings.Join(mc.args, " "), time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// A broker stopped (SIGSTOP, Ctrl-Z, a debugger) while it holds meta/lock
+// is killed by a process that waits for the lock, once its session timed
+// out (coord/lockholder.go): the controller's elections and every other
+// metadata write go on instead of waiting for it for MetaLockTimeout.
+
+// Test hooks of coord/lock.go.
+const (
+	// stopInMetaLockArmedEnv names a marker: a process stops itself in
+	// its next meta/lock once "<marker>.armed" holds its pid.
+	stopInMetaLockArmedEnv = "MK_TEST_STOP_IN_META_LOCK_ARMED"
+	// metaLockTimeoutEnv shortens MetaLockTimeout in the processes that
+	// have it, so that a waiter gives up in seconds.
+	metaLockTimeoutEnv = "MK_TEST_META_LOCK_TIMEOUT"
+)
+
+// metaLockProduce produces n records tagged tag to topic's partition part
+// with acks=all through the brokers other than skip, and returns them
+// with their offsets.
+func metaLockProduce(t *testing.T, k *kafkaCluster, topic string, part int, tag string, n, skip int) []*kgo.Record {
+	t.Helper()
+	var seeds []string
+	for id := range k.procs {
+		if _, addr := k.registration(id); id != skip && addr != "" {
+			seeds = append(seeds, addr)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(part), Value: fmt.Appendf(nil, "%s-%d", tag, i)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %s: %v\n%s", tag, err, k.logTails(40))
+	}
+	return recs
+}
+
+// stopBrokerInMetaLock makes broker id take meta/lock (it is asked to
+// create a topic) and stop there, with the armed test hook, and returns
+// once every thread of it is stopped.
+func stopBrokerInMetaLock(t *testing.T, k *kafkaCluster, marker string, id int) {
+	t.Helper()
+	pid := k.procs[id].Process.Pid
+	if err := os.WriteFile(marker+".armed", []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := k.registration(id)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 4, 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "trigger", 1, 1
+	req.Topics = append(req.Topics, rt)
+	dialRaw(t, addr).send(req) // answered when broker id is continued, if ever
+	waitUntil(t, fmt.Sprintf("broker %d stopped inside meta/lock", id), 20*time.Second, func() bool {
+		data, err := os.ReadFile(marker)
+		if err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(pid) {
+			return false
+		}
+		ok, err := processStopped(pid)
+		return err == nil && ok
+	})
+}
+
+// brokerLogs is every broker log of the test.
+func (k *kafkaCluster) brokerLogs() string {
+	var all strings.Builder
+	logs, _ := filepath.Glob(filepath.Join(filepath.Dir(k.dir), "broker*.log"))
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		all.Write(b)
+	}
+	return all.String()
+}
+
+// TestMetaLockStoppedBrokerKilled: a broker that leads a partition stops
+// (SIGSTOP) while it holds meta/lock. Once its session times out, the
+// process that waits for the lock (the controller electing a new leader,
+// or a broker taking over as controller) kills it: the partition fails
+// over within the session timeout and a small budget, not after
+// MetaLockTimeout (30s); the broker is dead, logged once by its killer;
+// metadata writes work; every record acknowledged with acks=all before
+// and after is there. Twice: the stopped broker is the controller too, or
+// it is not.
+func TestMetaLockStoppedBrokerKilled(t *testing.T) {
+	t.Run("leader", func(t *testing.T) { metaLockStoppedBrokerKilled(t, false) })
+	t.Run("leader and controller", func(t *testing.T) { metaLockStoppedBrokerKilled(t, true) })
+}
+
+func metaLockStoppedBrokerKilled(t *testing.T, controllerToo bool) {
+	marker := filepath.Join(t.TempDir(), "stopped")
+	t.Setenv(stopInMetaLockArmedEnv, marker)
+	const session = time.Second
+	k := startKafkaCluster(t, 3, "--session-timeout", session.String())
+	k.mk("topic", "create", "t", "--partitions", "3", "--replication-factor", "3", "--config", "min.insync.replicas=2")
+	c, err := coord.Open(k.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderOf := func(part int) int {
+		tp, err := c.Topic("t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp.Partitions[part].Leader
+	}
+	ctl := k.controllerID()
+	part, victim := -1, 0
+	waitUntil(t, "a partition to stop the leader of", 10*time.Second, func() bool {
+		for p := range 3 {
+			if l := leaderOf(p); l > 0 && (l == ctl) == controllerToo {
+				part, victim = p, l
+				return true
+			}
+		}
+		return false
+	})
+	acked := metaLockProduce(t, k, "t", part, "before", 50, 0)
+	pid := k.procs[victim].Process.Pid
+
+	stopBrokerInMetaLock(t, k, marker, victim)
+	stopped := time.Now()
+	// Its last heartbeat, which it wrote before it stopped: its session
+	// expires a session timeout later.
+	fi, err := os.Stat(filepath.Join(k.dir, "brokers", strconv.Itoa(victim), "heartbeat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := fi.ModTime().Add(session)
+	waitUntil(t, "a new leader of t-"+strconv.Itoa(part), 20*time.Second, func() bool {
+		l := leaderOf(part)
+		return l > 0 && l != victim
+	})
+	moved := time.Now()
+	took := moved.Sub(stopped)
+	t.Logf("t-%d moved from broker %d (controller too: %v) %v after it stopped inside meta/lock, %v after its session expired (%v timeout)", part, victim, controllerToo, took.Round(time.Millisecond), moved.Sub(expiry).Round(time.Millisecond), session)
+	if took > session+3*time.Second {
+		t.Errorf("the failover took %v after the stop, want within the %v session timeout and a small budget (MetaLockTimeout is %v)", took, session, coord.MetaLockTimeout)
+	}
+
+	// Dead, by SIGKILL, and its killer said so once.
+	cmd := k.procs[victim]
+	delete(k.procs, victim)
+	cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("broker %d ended with %v, want SIGKILL", victim, cmd.ProcessState)
+	}
+	var killed []string
+	for line := range strings.SplitSeq(k.brokerLogs(), "\n") {
+		if strings.Contains(line, fmt.Sprintf("killed broker %d (pid %d)", victim, pid)) {
+			killed = append(killed, line)
+		}
+	}
+	if len(killed) != 1 {
+		t.Fatalf("%d log lines say broker %d was killed, want 1:\n%s", len(killed), victim, k.logTails(30))
+	}
+	t.Log(killed[0])
+
+	start := time.Now()
+	k.mk("topic", "create", "after")
+	t.Logf("mk topic create after the kill: %v", time.Since(start).Round(time.Millisecond))
+	acked = append(acked, metaLockProduce(t, k, "t", part, "after", 20, victim)...)
+	at := map[int64]string{}
+	for _, r := range k.consumeAll("t") {
+		if r.Partition == int32(part) {
+			at[r.Offset] = r.Value
+		}
+	}
+	for _, r := range acked {
+		if at[r.Offset] != string(r.Value) {
+			t.Fatalf("acknowledged %q at offset %d, the log holds %q", r.Value, r.Offset, at[r.Offset])
+		}
+	}
+}
+
+// TestMetaLockLiveBrokerNotKilled: a broker stopped inside meta/lock whose
+// heartbeat stays fresh (the test beats for it) is alive as far as the
+// cluster knows: a broker waiting for the lock waits its whole
+// MetaLockTimeout (shortened to 1s) and fails the write, and the holder
+// lives on; continued, it finishes its write.
+func TestMetaLockLiveBrokerNotKilled(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "stopped")
+	t.Setenv(stopInMetaLockArmedEnv, marker)
+	t.Setenv(metaLockTimeoutEnv, "1s")
+	k := startKafkaCluster(t, 2, "--session-timeout", "1s")
+	const holder = 2
+	pid := k.procs[holder].Process.Pid
+	beat := make(chan struct{})
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		heartbeat := filepath.Join(k.dir, "brokers", strconv.Itoa(holder), "heartbeat")
+		for {
+			now := time.Now()
+			os.Chtimes(heartbeat, now, now)
+			select {
+			case <-beat:
+				return
+			case <-time.After(50 * time.Millisecond): // the heartbeat's period
+			}
+		}
+	}()
+	stopBrokerInMetaLock(t, k, marker, holder)
+
+	start := time.Now()
+	out, err := exec.Command("mk", "--dir", k.dir, "topic", "create", "u").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "held for over 1s") {
+		t.Fatalf("mk topic create with broker %d stopped inside meta/lock, alive: %v: %s", holder, err, out)
+	}
+	t.Logf("mk topic create failed after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))
+	if ok, err := processStopped(pid); err != nil || !ok {
+		t.Fatalf("broker %d, alive and stopped inside meta/lock, is no longer stopped: %v", holder, err)
+	}
+	if strings.Contains(k.brokerLogs(), "killed broker") {
+		t.Fatalf("a broker was killed:\n%s", k.logTails(20))
+	}
+	close(beat)
+	<-beating
+	k.signal(holder, syscall.SIGCONT)
+	k.mk("topic", "create", "v")
+}
+
+// TestMetaLockStoppedClientNotKilled: with no broker alive, mk topic
+// alter writes the metadata itself under meta/lock; stopped there, it is
+// never killed: another command and a starting broker wait their whole
+// MetaLockTimeout (shortened to 1s) and fail, and it lives on, stopped;
+// continued, it finishes, and the broker starts.
+func TestMetaLockStoppedClientNotKilled(t *testing.T) {
+	k := startKafkaCluster(t, 1, "--session-timeout", "1s")
+	k.mk("topic", "create", "t")
+	k.kill(1)
+
+	marker := filepath.Join(t.TempDir(), "in-meta-lock")
+	client := exec.Command("mk", "--dir", k.dir, "topic", "alter", "t", "--config", "retention.ms=60000")
+	client.Env = append(os.Environ(), "MK_TEST_STOP_IN_META_LOCK="+marker)
+	var out strings.Builder
+	client.Stdout, client.Stderr = &out, &out
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- client.Wait() }()
+	t.Cleanup(func() {
+		client.Process.Signal(syscall.SIGKILL)
+		client.Process.Signal(syscall.SIGCONT)
+		<-done
+	})
+	pid := client.Process.Pid
+	waitUntil(t, "mk topic alter stopped inside meta/lock", 20*time.Second, func() bool {
+		if _, err := os.Stat(marker); err != nil {
+			return false
+		}
+		ok, err := processStopped(pid)
+		return err == nil && ok
+	})
+
+	short := append(os.Environ(), metaLockTimeoutEnv+"=1s")
+	other := exec.Command("mk", "--dir", k.dir, "topic", "alter", "t", "--config", "retention.ms=120000")
+	other.Env = short
+	if o, err := other.CombinedOutput(); err == nil || !strings.Contains(string(o), "held for over 1s") {
+		t.Fatalf("a second mk topic alter while a client holds meta/lock: %v: %s", err, o)
+	}
+	broker := exec.Command("mk", "--dir", k.dir, "broker", "--id", "1", "--session-timeout", "1s")
+	broker.Env = short
+	if o, err := broker.CombinedOutput(); err == nil || !strings.Contains(string(o), "held for over 1s") {
+		t.Fatalf("mk broker while a client holds meta/lock: %v: %s", err, o)
+	}
+	if ok, err := processStopped(pid); err != nil || !ok {
+		t.Fatalf("the client stopped inside meta/lock is no longer stopped: %v", err)
+	}
+	client.Process.Signal(syscall.SIGCONT)
+	if err := <-done; err != nil {
+		t.Fatalf("mk topic alter, continued: %v: %s", err, out.String())
+	}
+	done <- nil // for the clean-up
+	k.start(1)
+	k.waitAddress(1)
+	k.mk("topic", "create", "b")
 }

@@ -244,7 +244,7 @@ func (c *Cluster) withGroup(name string, fn func(g *Group) (changed bool, err er
 		}
 	}
 	var out *Group
-	err := withFileLock(c.groupLockPath(name), func() error {
+	err := c.withFileLock(c.groupLockPath(name), func() error {
 		g, err := c.Group(name)
 		if err != nil {
 			return err
@@ -558,7 +558,7 @@ func (c *Cluster) AcquireOwnership(group string, tp TopicPartition, member strin
 			return nil, err
 		}
 		taken := false
-		err = withFileLock(c.groupLockPath(group), func() error {
+		err = c.withFileLock(c.groupLockPath(group), func() error {
 			held, err1 := l.stat()
 			now, err2 := os.Stat(path)
 			if err1 != nil || err2 != nil || !os.SameFile(held, now) {
@@ -759,7 +759,7 @@ func (c *Cluster) DeleteGroup(name string) error {
 	_, err := c.Group(name)
 	switch {
 	case errors.Is(err, ErrCorruptMetadata):
-		err = withFileLock(c.groupLockPath(name), func() error {
+		err = c.withFileLock(c.groupLockPath(name), func() error {
 			live, err := c.liveMemberLocks(name)
 			if err == nil && len(live) > 0 {
 				err = newError(ErrGroupActive, "group %s has %d live member(s) (%s); stop them first", name, len(live), strings.Join(live, ", "))

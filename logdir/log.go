@@ -29,6 +29,10 @@ type Log struct {
 	// The active segment's files, opened for the base offset segBase.
 	segBase        int64
 	seg, idx, tidx *os.File
+	// The end of the blocks this Log reserved in seg (prealloc.go; 0 when
+	// unknown), and whether the file system refused to reserve any.
+	segAlloc   int64
+	noPrealloc bool
 
 	// Index entries produced by the append in progress, written after the
 	// batches they point to (so an index entry never points at bytes that
@@ -463,6 +467,7 @@ func (l *Log) maybeTimeIndex(st *State) {
 // index entries that point into it.
 func (l *Log) writeRun(run []byte, pos int64) error {
 	if len(run) > 0 {
+		l.preallocate(pos, int64(len(run)))
 		if _, err := l.seg.WriteAt(run, pos); err != nil {
 			return fmt.Errorf("write %s: %w", l.seg.Name(), err)
 		}

@@ -95,6 +95,7 @@ func (l *Log) openActive(base int64, st *State) error {
 		return nil
 	}
 	l.closeSegment()
+	l.segAlloc = 0
 	var files [3]*os.File
 	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		f, err := os.OpenFile(segmentPath(l.dir, base, suffix), os.O_RDWR|os.O_CREATE, 0o644)
@@ -166,6 +167,7 @@ func (l *Log) roll(st *State) error {
 	if err := l.writeIndexes(); err != nil {
 		return err
 	}
+	l.releasePrealloc(st.ActiveSize)
 	resetActive(st, st.LogEndOffset)
 	if err := l.commit(st); err != nil {
 		return err
@@ -233,6 +235,7 @@ func (l *Log) scanAndTrack(st *State, size int64) (damage error, err error) {
 		if err := l.seg.Truncate(pos); err != nil {
 			return damage, err
 		}
+		l.segAlloc = 0 // the cut freed the reservation too
 	}
 	return damage, nil
 }

@@ -53,6 +53,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		if err := l.seg.Truncate(cut); err != nil {
 			return fmt.Errorf("truncate %s: %w", l.seg.Name(), err)
 		}
+		l.segAlloc = 0 // the cut freed the reservation too
 		if _, err := l.rescan(st, keep); err != nil {
 			return err
 		}

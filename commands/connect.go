@@ -219,12 +219,18 @@ func dialKafka(cc *cli.Context) (*cluster.Kafka, error) {
 // requestContext is a command's context: ended by SIGINT or SIGTERM.
 func requestContext() (context.Context, context.CancelFunc) { return signalContext() }
 
-// timeoutContext is requestContext ended also by --timeout: for commands
-// that ask a broker locally too (topic create, alter and delete over a
-// live broker's socket, describe producers), so that a broker that does
-// not answer (stopped: SIGSTOP) holds them no longer than --timeout.
+// timeoutContext is requestContext ended also by --timeout when the
+// command works on the cluster directory: for commands that ask a broker
+// on its socket there too (topic create, alter and delete, describe
+// producers), so that a broker that does not answer (stopped: SIGSTOP)
+// holds them no longer than --timeout. With --bootstrap-server the Kafka
+// client bounds each exchange by --timeout itself, and says which broker
+// did not answer.
 func timeoutContext(cc *cli.Context) (context.Context, context.CancelFunc) {
 	ctx, stop := signalContext()
+	if cc.String("bootstrap-server") != "" {
+		return ctx, stop
+	}
 	ctx, cancel := context.WithTimeout(ctx, cc.Duration("timeout"))
 	return ctx, func() { cancel(); stop() }
 }

@@ -192,7 +192,8 @@ type partitionWriter struct {
 	// its own, since they wait for the same leader (and an idempotent
 	// producer's could not be stored after the gap the failed one leaves).
 	// So a producer whose leader stopped ends near its Timeout, however
-	// much input it had read. An acknowledgement, or the end of a Flush,
+	// much input it had read. An acknowledgement, a new leader or leader
+	// epoch (the batches behind go to it afresh), or the end of a Flush
 	// clears it.
 	expired error
 }
@@ -621,6 +622,7 @@ func (p *Producer) leaderOf(w *partitionWriter, t *coord.Topic) error {
 		// the retries start short again rather than at the backoff the
 		// wait for the election grew.
 		w.lastLeader, w.lastEpoch, w.backoff = part.Leader, part.LeaderEpoch, 0
+		w.expired = nil
 	}
 	w.leader = part.Leader
 	return nil

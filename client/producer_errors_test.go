@@ -122,3 +122,79 @@ func refuseProduce(nc net.Conn, code int16, answered chan<- struct{}) {
 		answered <- struct{}{}
 	}
 }
+
+// A batch whose leader did not answer within the Timeout fails the
+// batches queued behind it at once (they wait for the same leader), unless
+// the partition has a new leader meanwhile: then they go to it. Broker 1
+// is a stand-in that never answers, broker 2 one that takes every batch;
+// the leadership moves from 1 to 2 while the first batch waits.
+func TestProducerExpiryEndsAtNewLeader(t *testing.T) {
+	c, err := coord.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, serve := range map[int]func(net.Conn){1: readForever, 2: func(nc net.Conn) { refuseProduce(nc, 0, make(chan struct{}, 100)) }} {
+		s, err := c.RegisterBroker(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := os.MkdirAll(filepath.Dir(c.SocketPath(id)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := server.ListenUnixPath(c.SocketPath(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go serve(nc)
+			}
+		}()
+	}
+	if _, err := c.CreateTopic("t", 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	setLeader := func(leader int) {
+		t.Helper()
+		if _, err := c.UpdateTopic("t", func(tp *coord.Topic) error {
+			tp.Partitions[0].Leader, tp.Partitions[0].ISR = leader, []int{1, 2}
+			tp.Partitions[0].LeaderEpoch++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setLeader(1)
+	const timeout = time.Second
+	p, err := NewProducer(c, "t", ProducerOptions{Acks: AcksLeader, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(0, time.Now().UnixMilli(), nil, []byte("a"), nil); err != nil {
+		t.Fatal(err)
+	}
+	p.SendNow() // sent to broker 1, which never answers
+	// The second record comes later than the first by more than the
+	// grace the producer gives a silent broker past the Timeout, so that
+	// its own Timeout has not run out when the first batch fails: the
+	// scenario's shape, not a wait for a condition.
+	time.Sleep(timeout / 3)
+	if err := p.Send(0, time.Now().UnixMilli(), nil, []byte("b"), nil); err != nil {
+		t.Fatal(err)
+	}
+	p.SendNow() // queued behind the first
+	setLeader(2)
+	err = p.Close()
+	if p.Acked != 1 || p.Failed != 1 {
+		t.Fatalf("acknowledged %d, failed %d (%v); want the second record taken by the new leader", p.Acked, p.Failed, err)
+	}
+	if want := "partition t-0: broker 1 did not answer within 1s: its records may or may not be stored"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}

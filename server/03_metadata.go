@@ -85,9 +85,17 @@ func handleMetadata(r *request) (kmsg.Response, error) {
 			if err = coord.ValidateTopicName(name); err == nil {
 				cc := c.ClusterConfig()
 				_, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
-				if err == nil || errors.Is(err, coord.ErrTopicExists) {
+				switch {
+				case err == nil:
 					s.cfg.Logf("topic %s created by a Metadata request from %q (auto.create.topics.enable)", name, r.clientID)
 					err = errLeaderNotAvailable
+				case errors.Is(err, coord.ErrTopicNameCollision):
+					// Not created: INVALID_TOPIC_EXCEPTION, the answer
+					// of Kafka's auto-creation for a name that collides
+					// with a topic's ('.' and '_'); a retriable answer
+					// would have a producer retry until its timeout.
+				case errors.Is(err, coord.ErrTopicExists):
+					err = errLeaderNotAvailable // created meanwhile by another request
 				}
 			}
 		}

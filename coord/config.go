@@ -26,6 +26,9 @@ const (
 	ConfigFlushMessages         = "flush.messages"
 	ConfigFlushMs               = "flush.ms"
 	ConfigMessageTimestampType  = "message.timestamp.type"
+	// ConfigCompressionType is the codec of the topic's batches; mk
+	// accepts only Kafka's default, producer (see NormalizeConfig).
+	ConfigCompressionType = "compression.type"
 	// ConfigMessageTimestampBeforeMaxMs and ConfigMessageTimestampAfterMaxMs
 	// bound how far a CreateTime record's timestamp may be behind or ahead
 	// of the leader's clock when it is produced (KIP-937).
@@ -39,6 +42,7 @@ const (
 	CleanupPolicyCompact       = "compact"
 	TimestampTypeCreateTime    = "CreateTime"
 	TimestampTypeLogAppendTime = "LogAppendTime"
+	CompressionTypeProducer    = "producer"
 )
 
 // configKind is how a config value is parsed and bounded.
@@ -86,6 +90,9 @@ var configSpecs = map[string]configSpec{
 	ConfigFlushMs:       {def: "9223372036854775807", kind: kindLong, min: 0},
 	ConfigMessageTimestampType: {def: TimestampTypeCreateTime, kind: kindChoice,
 		choices: []string{TimestampTypeCreateTime, TimestampTypeLogAppendTime}},
+	// Kafka's values; mk takes only producer (NormalizeConfig).
+	ConfigCompressionType: {def: CompressionTypeProducer, kind: kindChoice,
+		choices: []string{CompressionTypeProducer, "uncompressed", "gzip", "snappy", "lz4", "zstd"}},
 	// Any age is accepted (Long.MAX_VALUE); a record at most an hour in
 	// the future (Kafka 4.0's default, which catches clocks set wrong).
 	ConfigMessageTimestampBeforeMaxMs: {def: "9223372036854775807", kind: kindLong, min: 0},
@@ -144,6 +151,13 @@ func NormalizeConfig(key, value string) (string, error) {
 		}
 		return bad("it must be true or false")
 	case kindChoice:
+		if key == ConfigCompressionType && v != CompressionTypeProducer && slices.Contains(spec.choices, v) {
+			// Kafka's leader recompresses every batch into the topic's
+			// codec; mk stores batches as producers compressed them
+			// (producer, Kafka's default) and never re-encodes one, so
+			// taking another codec would be a silent lie.
+			return bad("mk keeps each batch in the codec its producer used (compression.type=producer) and does not recompress")
+		}
 		if slices.Contains(spec.choices, v) {
 			return v, nil
 		}

@@ -23,6 +23,7 @@ func TestConfigDefaultsAreKafkas(t *testing.T) {
 		"message.timestamp.type":          "CreateTime",
 		"message.timestamp.before.max.ms": "9223372036854775807",
 		"message.timestamp.after.max.ms":  "3600000",
+		"compression.type":                "producer",
 	}
 	got := ConfigDefaults()
 	if len(got) != len(want) {
@@ -88,6 +89,11 @@ func TestNormalizeConfig(t *testing.T) {
 		{"message.timestamp.type", "CreateTime", "CreateTime"},
 		{"message.timestamp.type", "createtime", ""},
 		{"compression.typo", "gzip", ""},
+		{"compression.type", "producer", "producer"},
+		{"compression.type", " producer ", "producer"},
+		{"compression.type", "lz4", ""},
+		{"compression.type", "uncompressed", ""},
+		{"compression.type", "brotli", ""},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeConfig(tt.key, tt.value)

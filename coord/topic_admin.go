@@ -316,6 +316,7 @@ var configDocs = map[string]struct{ doc, broker string }{
 	ConfigFlushMs:                     {"How long appended records may wait before the partition's log is fsynced, in milliseconds; the default leaves flushing to the OS and durability to replication.", "log.flush.interval.ms"},
 	ConfigMessageTimestampType:        {"Which timestamp records keep: CreateTime (the producer's) or LogAppendTime (set by the leader when it appends).", "log.message.timestamp.type"},
 	ConfigMessageTimestampBeforeMaxMs: {"How far in the past a record's CreateTime may be, relative to the leader's clock when it appends, in milliseconds; an older record's batch is refused with INVALID_TIMESTAMP.", "log.message.timestamp.before.max.ms"},
+	ConfigCompressionType:             {"The codec of the partition's batches: producer keeps the one each producer used, the only value mk takes (Kafka's other values have the leader recompress every batch).", "compression.type"},
 	ConfigMessageTimestampAfterMaxMs:  {"How far in the future a record's CreateTime may be, relative to the leader's clock when it appends, in milliseconds; a later record's batch is refused with INVALID_TIMESTAMP.", "log.message.timestamp.after.max.ms"},
 }
 

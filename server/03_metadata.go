@@ -16,7 +16,17 @@ import (
 // and offline replicas (v5+). Auto-creation as Kafka: when the cluster's
 // auto.create.topics.enable is on and the request allows it (always
 // before v4), an unknown topic is created with the cluster's defaults and
-// answered with LEADER_NOT_AVAILABLE, so the client asks again.
+// answered with LEADER_NOT_AVAILABLE, so the client asks again. Kafka's
+// internal topics are never auto-created: Kafka creates __consumer_offsets
+// and __transaction_state for its group and transaction coordinators (with
+// their own partition counts and configs), and mk keeps groups in
+// meta/groups and has no transactions, so a Metadata request naming one
+// (kcat -L -t __consumer_offsets, a lag monitor) would otherwise leave an
+// ordinary one-partition topic of that name that every client lists and
+// may write to; such a name is UNKNOWN_TOPIC_OR_PARTITION until someone
+// creates it on purpose. A topic of an internal name is answered
+// is_internal, as Kafka marks it by name (clients leave internal topics
+// out of pattern subscriptions).
 func init() { register(3, 0, 12, handleMetadata) }
 
 func handleMetadata(r *request) (kmsg.Response, error) {
@@ -71,13 +81,21 @@ func handleMetadata(r *request) (kmsg.Response, error) {
 		}
 		name := *rt.Topic
 		t, err := c.Topic(name)
-		if errors.Is(err, coord.ErrUnknownTopic) && autoCreate {
+		if errors.Is(err, coord.ErrUnknownTopic) && autoCreate && !internalTopicName(name) {
 			if err = coord.ValidateTopicName(name); err == nil {
 				cc := c.ClusterConfig()
 				_, err = c.CreateTopic(name, cc.NumPartitions, cc.DefaultReplicationFactor, nil)
-				if err == nil || errors.Is(err, coord.ErrTopicExists) {
+				switch {
+				case err == nil:
 					s.cfg.Logf("topic %s created by a Metadata request from %q (auto.create.topics.enable)", name, r.clientID)
 					err = errLeaderNotAvailable
+				case errors.Is(err, coord.ErrTopicNameCollision):
+					// Not created: INVALID_TOPIC_EXCEPTION, the answer
+					// of Kafka's auto-creation for a name that collides
+					// with a topic's ('.' and '_'); a retriable answer
+					// would have a producer retry until its timeout.
+				case errors.Is(err, coord.ErrTopicExists):
+					err = errLeaderNotAvailable // created meanwhile by another request
 				}
 			}
 		}
@@ -98,6 +116,18 @@ func handleMetadata(r *request) (kmsg.Response, error) {
 
 var errLeaderNotAvailable = errors.New("leader not available")
 
+// clusterMetadataTopic is the name of Kafka's KRaft metadata log, which
+// CreateTopics refuses to create.
+const clusterMetadataTopic = "__cluster_metadata"
+
+// internalTopicName reports whether Kafka reserves name for a topic of its
+// own: Topic.isInternal's two (the group coordinator's offsets and the
+// transaction coordinator's state, the only ones Metadata marks
+// is_internal) and the KRaft metadata log.
+func internalTopicName(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state" || name == clusterMetadataTopic
+}
+
 // topicMetadata describes t. A partition whose recorded leader is not alive
 // has leader -1 and LEADER_NOT_AVAILABLE, as Kafka's metadata cache shows a
 // partition the controller has not moved yet; replicas that are not alive
@@ -107,6 +137,7 @@ func topicMetadata(t *coord.Topic, alive map[int]bool) kmsg.MetadataResponseTopi
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = topicID(t.ID)
+	mt.IsInternal = name == "__consumer_offsets" || name == "__transaction_state" // Kafka's Topic.isInternal
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(p.Partition)

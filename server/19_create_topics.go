@@ -19,7 +19,8 @@ import (
 // Each topic is created by coord.Cluster.CreateTopicWith, as mk topic
 // create does, and the checks are Kafka's controller's, in its order: a
 // name given twice in the request (INVALID_REQUEST, for each), the name
-// (INVALID_TOPIC_EXCEPTION, also for a '.'/'_' collision), an existing
+// (INVALID_TOPIC_EXCEPTION, also for a '.'/'_' collision; Kafka's own
+// metadata log, __cluster_metadata, INVALID_REQUEST), an existing
 // topic (TOPIC_ALREADY_EXISTS), the configs (INVALID_CONFIG), then the
 // counts (INVALID_REPLICATION_FACTOR, INVALID_PARTITIONS, both also for
 // more replicas than live brokers) or the manual assignment
@@ -85,6 +86,9 @@ func createTopic(c *coord.Cluster, rt kmsg.CreateTopicsRequestTopic, validateOnl
 	// CreateTopicWith checks both again under the metadata lock.
 	if err := coord.ValidateTopicName(rt.Topic); err != nil {
 		return nil, err
+	}
+	if rt.Topic == clusterMetadataTopic {
+		return nil, wireErrorf(kerr.InvalidRequest.Code, "Creation of internal topic %s is prohibited.", rt.Topic)
 	}
 	if _, err := c.Topic(rt.Topic); err == nil {
 		return nil, wireErrorf(kerr.TopicAlreadyExists.Code, "topic %s already exists", rt.Topic)

@@ -235,3 +235,26 @@ func TestValidateSnappyChunks(t *testing.T) {
 		t.Errorf("offsets 1, 2, 3 in a snappy batch: %v", err)
 	}
 }
+
+// Validating a batch allocates nothing once the pooled iterator's buffer
+// has grown: a producer's batches come one after another.
+func TestValidateSteadyStateAllocs(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage counters allocate")
+	}
+	var bb logdir.BatchBuilder
+	for i := range 5000 {
+		bb.Add(int64(5000+i), nil, make([]byte, 100), nil)
+	}
+	plain := bytes.Clone(bb.Finish())
+	for name, b := range map[string][]byte{"none": plain, "snappy block": snappied(plain, 0), "snappy-java": snappied(plain, 32<<10)} {
+		validateProduced(b, defaultRules(10000))
+		if n := testing.AllocsPerRun(20, func() {
+			if _, err := validateProduced(b, defaultRules(10000)); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations per batch, want 0", name, n)
+		}
+	}
+}

@@ -133,8 +133,9 @@ func decodeZstd(dst, src []byte) ([]byte, error) {
 
 // scanPiece is how many inflated bytes Scan checks at a time where the
 // codec lets it choose: small enough to be checked while the decoder's
-// output is still in the processor's first-level cache, and the block
-// size of snappy-java's framing, whose chunks come in this size anyway.
+// output is still in the processor's cache (a first-level data cache is
+// 32 KiB to 64 KiB), and the block size of snappy-java's framing, whose
+// chunks come in this size anyway.
 const scanPiece = 32 << 10
 
 // scanCompressed inflates src, the records of a compressed batch, and

@@ -127,6 +127,13 @@ func BenchmarkScan(b *testing.B) {
 		return p
 	}
 	batch, streamed := records(8700), records(50000)
+	// Records with a key and a header: Scan's own reading does not take
+	// them, every one goes to skipRecordBody.
+	var headed payload
+	for i := range 8000 {
+		headed.records = appendRecord(headed.records, int64(i/1000), int32(i), []byte("key-0001"), make([]byte, 100), []Header{{Key: []byte("trace"), Value: []byte("0123456789")}})
+	}
+	headed.count = 8000
 	bounds := TimestampBounds{Check: true, Now: 5, BeforeMax: math.MaxInt64, AfterMax: 3600_000}
 	for _, c := range []struct {
 		name    string
@@ -139,6 +146,7 @@ func BenchmarkScan(b *testing.B) {
 		// kgo's StreamingCompression: up to 1 MB compressed, here the
 		// 50000 records kgo buffers at most.
 		{"snappy-xerial-50000", CodecSnappy, streamed},
+		{"snappy-block-headers", codecSnappyBlock, headed},
 		{"lz4", CodecLZ4, batch},
 		{"gzip", CodecGzip, batch},
 	} {

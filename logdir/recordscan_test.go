@@ -155,7 +155,7 @@ func randomRecords(rng *rand.Rand, n int, base int64, sparse bool) []byte {
 	for i := range n {
 		var headers []Header
 		for range rng.IntN(3) {
-			headers = append(headers, Header{Key: []byte("h"), Value: field()})
+			headers = append(headers, Header{Key: bytes.Repeat([]byte("h"), rng.IntN(200)), Value: field()})
 		}
 		delta := int32(i)
 		if sparse && rng.IntN(4) == 0 {
@@ -303,6 +303,10 @@ func TestScanMalformed(t *testing.T) {
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1000000), vi(1), raw('h'), vi(-1))},
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), raw(0x80), raw(0x80))},
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1), vi(-1), vi(-1))},
+		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1), vi(-1), vi(2), raw('x', 'y'))},
+		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(2), vi(1), raw('h'), vi(-1), vi(-1), vi(2), raw('x', 'y'))},
+		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1), vi(1), raw('h'), vi(3), raw('x', 'y'))},
+		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(-1), vi(1), raw('h'), vi(-1))},
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1), vi(9), raw('h'), vi(-1))},
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(1), vi(1), raw('h'), vi(9), raw('x'))},
 		{1, rec(raw(0), vl(0), vi(0), vi(-1), vi(-1), vi(0), raw(1, 2))},

@@ -361,7 +361,7 @@ func (s *scanner) records(data []byte, more bool) (int, error) {
 		body := rest[n : n+int(length)]
 		p += n + int(length)
 		// The common record, read here without a call: varints of one
-		// or two bytes (three for the offset delta), no headers.
+		// or two bytes (three for the offset delta), under 64 headers.
 		// Anything else, well formed or not, goes to skipRecordBody,
 		// which reads every record; so this reading only has to be
 		// right about the records it takes.
@@ -412,8 +412,40 @@ func (s *scanner) records(data []byte, more bool) (int, error) {
 				q += int(v)
 			}
 		}
-		// No headers: a count of 0, the body's last byte.
-		if q != len(body)-1 || body[q] != 0 {
+		// The headers: a count of one byte, then each header's key
+		// (never null) and value.
+		if q >= len(body) {
+			goto slow
+		}
+		if c = body[q]; c >= 0x80 || c&1 != 0 || int(c>>1) > (len(body)-q-1)/2 {
+			goto slow
+		}
+		q++
+		for range c >> 1 {
+			for field := range 2 {
+				if q+1 >= len(body) {
+					goto slow
+				}
+				if c = body[q]; c < 0x80 {
+					v, q = int32(c>>1)^-int32(c&1), q+1
+				} else if c1 := body[q+1]; c1 < 0x80 {
+					u := uint32(c&0x7f) | uint32(c1)<<7
+					v, q = int32(u>>1)^-int32(u&1), q+2
+				} else {
+					goto slow
+				}
+				if v < 0 && field == 0 {
+					goto slow
+				}
+				if v > 0 {
+					if int(v) > len(body)-q {
+						goto slow
+					}
+					q += int(v)
+				}
+			}
+		}
+		if q != len(body) {
 			goto slow
 		}
 		goto checked

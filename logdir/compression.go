@@ -17,13 +17,16 @@ package logdir
 // mk writes uncompressed batches only; it reads all four.
 
 import (
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // maxDecompressedSize bounds the records of one compressed batch once
@@ -126,4 +129,138 @@ func decodeZstd(dst, src []byte) ([]byte, error) {
 		return dst[:start], errDecompressedTooLarge
 	}
 	return dst, nil
+}
+
+// scanPiece is how many inflated bytes Scan checks at a time where the
+// codec lets it choose: small enough to be checked while the decoder's
+// output is still in the processor's cache (a first-level data cache is
+// 32 KiB to 64 KiB), and the block size of snappy-java's framing, whose
+// chunks come in this size anyway.
+const scanPiece = 32 << 10
+
+// scanCompressed inflates src, the records of a compressed batch, and
+// checks them with s: a piece at a time where the codec allows it (the
+// records straddle the pieces: a record cut at a piece's end is kept
+// and completed by the next), else whole. Decoding errors are said as
+// Reset says them; errors in the records as the scanner says them.
+func (it *RecordIter) scanCompressed(codec Codec, src []byte, s *scanner) error {
+	var err error
+	switch codec {
+	case CodecSnappy:
+		if len(src) >= xerialHeaderSize && string(src[:len(xerialMagic)]) == xerialMagic {
+			return it.scanXerial(src[xerialHeaderSize:], s)
+		}
+	case CodecGzip:
+		it.src.Reset(src)
+		if it.gzip == nil {
+			it.gzip, err = gzip.NewReader(&it.src)
+		} else {
+			err = it.gzip.Reset(&it.src)
+		}
+		if err != nil {
+			return it.decodeErr(codec, err)
+		}
+		return it.scanReader(codec, it.gzip, s)
+	case CodecLZ4:
+		it.src.Reset(src)
+		if it.lz4 == nil {
+			it.lz4 = lz4.NewReader(&it.src)
+		} else {
+			it.lz4.Reset(&it.src)
+		}
+		return it.scanReader(codec, it.lz4, s)
+	}
+	// A plain snappy block and a zstd frame: the decoders take whole
+	// blocks only.
+	records, err := it.decompress(codec, src)
+	if err != nil {
+		return err
+	}
+	return s.finish(records)
+}
+
+func (it *RecordIter) decodeErr(codec Codec, err error) error {
+	return fmt.Errorf("%w: batch at offset %d: %v records: %v", ErrCorrupt, it.header.BaseOffset, codec, err)
+}
+
+// scanXerial checks the records of src, snappy-java's chunks after the
+// stream header, one chunk at a time, as decodeSnappy would inflate them.
+func (it *RecordIter) scanXerial(src []byte, s *scanner) error {
+	buf := it.decompressed[:0]
+	defer func() {
+		if cap(buf) > cap(it.decompressed) {
+			it.decompressed = buf[:0]
+		}
+	}()
+	total := 0
+	for len(src) > 0 {
+		if len(src) < 4 {
+			return it.decodeErr(CodecSnappy, errors.New("snappy chunk length cut short"))
+		}
+		n := binary.BigEndian.Uint32(src)
+		src = src[4:]
+		if uint64(n) > uint64(len(src)) {
+			return it.decodeErr(CodecSnappy, fmt.Errorf("snappy chunk of %d bytes, %d left", n, len(src)))
+		}
+		block := src[:n]
+		src = src[n:]
+		dn, err := snappy.DecodedLen(block)
+		if err != nil {
+			return it.decodeErr(CodecSnappy, err)
+		}
+		if dn > maxDecompressedSize-total {
+			return it.decodeErr(CodecSnappy, errDecompressedTooLarge)
+		}
+		total += dn
+		start := len(buf)
+		buf = growLen(buf, dn)
+		if _, err := snappy.Decode(buf[start:], block); err != nil {
+			return it.decodeErr(CodecSnappy, err)
+		}
+		used, err := s.records(buf, true)
+		if err != nil {
+			return err
+		}
+		if used > 0 {
+			buf = buf[:copy(buf, buf[used:])]
+		}
+	}
+	return s.finish(buf)
+}
+
+// scanReader checks the records that r inflates, scanPiece bytes at a
+// time.
+func (it *RecordIter) scanReader(codec Codec, r io.Reader, s *scanner) error {
+	buf := it.decompressed[:0]
+	defer func() {
+		if cap(buf) > cap(it.decompressed) {
+			it.decompressed = buf[:0]
+		}
+	}()
+	total := 0
+	for {
+		if cap(buf)-len(buf) < scanPiece {
+			// A record longer than what is buffered, or the first
+			// piece: grow (the records so far stay at the front).
+			buf = growLen(buf, scanPiece)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf) : len(buf)+scanPiece])
+		buf = buf[:len(buf)+n]
+		if total += n; total > maxDecompressedSize {
+			return it.decodeErr(codec, errDecompressedTooLarge)
+		}
+		if err == io.EOF {
+			return s.finish(buf)
+		}
+		if err != nil {
+			return it.decodeErr(codec, err)
+		}
+		used, err := s.records(buf, true)
+		if err != nil {
+			return err
+		}
+		if used > 0 {
+			buf = buf[:copy(buf, buf[used:])]
+		}
+	}
 }

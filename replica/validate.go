@@ -131,14 +131,34 @@ func validateProduced(batch []byte, rules batchRules) (logAppendTime int64, err 
 
 	it := iterPool.Get().(*logdir.RecordIter)
 	defer iterPool.Put(it)
+	claimedLAT := h.LogAppendTime()
+	if !claimedLAT {
+		// One pass over the records, inflating a compressed batch a
+		// piece at a time where its codec allows, checking each
+		// record's structure, offset delta and timestamp. Only a batch
+		// with records to refuse is walked again below, to list them.
+		res, err := it.Scan(batch, logdir.TimestampBounds{
+			Check: !rules.logAppendTime, Now: rules.now, BeforeMax: rules.beforeMaxMs, AfterMax: rules.afterMaxMs,
+		})
+		if err != nil {
+			return -1, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+		}
+		if res.Clean {
+			if rules.logAppendTime {
+				logdir.SetMaxTimestamp(batch, true, rules.now)
+				return rules.now, nil
+			}
+			logdir.SetMaxTimestamp(batch, false, res.MaxTimestamp)
+			return -1, nil
+		}
+	}
 	if err := it.Reset(batch); err != nil {
 		return -1, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
 	var (
-		maxTs      int64 = -1
-		bad        []RecordError
-		badTs      bool
-		claimedLAT = h.LogAppendTime()
+		maxTs int64 = -1
+		bad   []RecordError
+		badTs bool
 	)
 	for i := int32(0); ; i++ {
 		offset, ts, ok := it.Skip()

@@ -1,0 +1,191 @@
+package logdir
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The record walk of validation before Scan, kept to measure Scan against
+// in the same process: inflate the whole batch (Reset), then skipOld each
+// record (Skip as it was: a call per varint).
+
+func (it *RecordIter) skipOld() (offset, timestamp int64, ok bool) {
+	if it.err != nil {
+		return 0, 0, false
+	}
+	if it.next >= it.header.RecordCount {
+		if len(it.data) != 0 {
+			it.fail("%d bytes after the last of %d records", len(it.data), it.header.RecordCount)
+		}
+		return 0, 0, false
+	}
+	if len(it.data) == 0 {
+		it.fail("batch ends after %d of %d records", it.next, it.header.RecordCount)
+		return 0, 0, false
+	}
+	length, n := readVarint(it.data)
+	if n == 0 {
+		it.fail("record %d: malformed length", it.next)
+		return 0, 0, false
+	}
+	if length < minRecordBodySize || int(length) > len(it.data)-n {
+		it.fail("record %d: length %d, %d bytes left", it.next, length, len(it.data)-n)
+		return 0, 0, false
+	}
+	body := it.data[n : n+int(length)]
+	it.data = it.data[n+int(length):]
+	p := 1 // the attributes byte
+	timestampDelta, n := readVarlong(body[p:])
+	if n == 0 {
+		it.fail("record %d: malformed timestamp delta", it.next)
+		return 0, 0, false
+	}
+	p += n
+	offsetDelta, n := readVarint(body[p:])
+	if n == 0 {
+		it.fail("record %d: malformed offset delta", it.next)
+		return 0, 0, false
+	}
+	p += n
+	if p, ok = skipBytes(body, p, true); !ok {
+		it.fail("record %d: malformed key", it.next)
+		return 0, 0, false
+	}
+	if p, ok = skipBytes(body, p, true); !ok {
+		it.fail("record %d: malformed value", it.next)
+		return 0, 0, false
+	}
+	headerCount, n := readVarint(body[p:])
+	p += n
+	if n == 0 || headerCount < 0 || int(headerCount) > (len(body)-p)/2 {
+		it.fail("record %d: malformed header count", it.next)
+		return 0, 0, false
+	}
+	for i := int32(0); i < headerCount; i++ {
+		if p, ok = skipBytes(body, p, false); !ok {
+			it.fail("record %d: malformed key of header %d", it.next, i)
+			return 0, 0, false
+		}
+		if p, ok = skipBytes(body, p, true); !ok {
+			it.fail("record %d: malformed value of header %d", it.next, i)
+			return 0, 0, false
+		}
+	}
+	if p != len(body) {
+		it.fail("record %d: %d bytes after its last field", it.next, len(body)-p)
+		return 0, 0, false
+	}
+	it.next++
+	offset = it.header.BaseOffset + int64(offsetDelta)
+	if it.header.LogAppendTime() {
+		return offset, it.header.MaxTimestamp, true
+	}
+	return offset, it.header.BaseTimestamp + timestampDelta, true
+}
+
+// walkOld is validation's record walk before Scan.
+func walkOld(it *RecordIter, batch []byte, bounds TimestampBounds) (ScanResult, error) {
+	if err := it.Reset(batch); err != nil {
+		return ScanResult{}, err
+	}
+	res := ScanResult{MaxTimestamp: -1, Clean: true}
+	h := it.Header()
+	for i := int64(0); ; i++ {
+		offset, ts, ok := it.skipOld()
+		if !ok {
+			break
+		}
+		if offset-h.BaseOffset != i {
+			res.Clean = false
+		}
+		if bounds.Check && ts != -1 {
+			if d := bounds.Now - ts; d > bounds.BeforeMax || -d > bounds.AfterMax {
+				res.Clean = false
+			}
+		}
+		res.MaxTimestamp = max(res.MaxTimestamp, ts)
+	}
+	return res, it.Err()
+}
+
+// BenchmarkScan: a batch as kgo sends BenchmarkKafkaProduce's records
+// (8700 records of 100 zero bytes, no key), checked by Scan ("new") and
+// by the walk validation did before ("old": Reset, then a Skip that
+// called a function per varint), alternately in the same process, b.N
+// times each. It reports the median time of each and old/new, the median
+// of the rounds' ratios: the machine is shared, so single timings say
+// little.
+func BenchmarkScan(b *testing.B) {
+	records := func(n int) payload {
+		var p payload
+		for i := range n {
+			p.records = appendRecord(p.records, int64(i/1000), int32(i), nil, make([]byte, 100), nil)
+		}
+		p.count = int32(n)
+		return p
+	}
+	batch, streamed := records(8700), records(50000)
+	// Records with a key and a header: Scan's own reading does not take
+	// them, every one goes to skipRecordBody.
+	var headed payload
+	for i := range 8000 {
+		headed.records = appendRecord(headed.records, int64(i/1000), int32(i), []byte("key-0001"), make([]byte, 100), []Header{{Key: []byte("trace"), Value: []byte("0123456789")}})
+	}
+	headed.count = 8000
+	bounds := TimestampBounds{Check: true, Now: 5, BeforeMax: math.MaxInt64, AfterMax: 3600_000}
+	for _, c := range []struct {
+		name    string
+		codec   Codec
+		payload payload
+	}{
+		{"none", CodecNone, batch},
+		{"snappy-block", codecSnappyBlock, batch},
+		{"snappy-xerial", CodecSnappy, batch},
+		// kgo's StreamingCompression: up to 1 MB compressed, here the
+		// 50000 records kgo buffers at most.
+		{"snappy-xerial-50000", CodecSnappy, streamed},
+		{"snappy-block-headers", codecSnappyBlock, headed},
+		{"lz4", CodecLZ4, batch},
+		{"gzip", CodecGzip, batch},
+	} {
+		payload := c.payload.records
+		batch := compressRecords(b, c.codec, c.payload.count, payload)
+		b.Run(c.name, func(b *testing.B) {
+			var it RecordIter
+			run := func(walk func(*RecordIter, []byte, TimestampBounds) (ScanResult, error)) float64 {
+				start := time.Now()
+				if res, err := walk(&it, batch, bounds); err != nil || !res.Clean {
+					b.Fatal(res, err)
+				}
+				return float64(time.Since(start).Nanoseconds())
+			}
+			var olds, news, ratios []float64
+			for i := range b.N {
+				var o, n float64
+				if i%2 == 0 {
+					o, n = run(walkOld), run((*RecordIter).Scan)
+				} else {
+					n, o = run((*RecordIter).Scan), run(walkOld)
+				}
+				olds, news, ratios = append(olds, o), append(news, n), append(ratios, o/n)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(median(olds), "old-ns")
+			b.ReportMetric(median(news), "new-ns")
+			b.ReportMetric(median(ratios), "old/new")
+		})
+	}
+}
+
+type payload struct {
+	records []byte
+	count   int32
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

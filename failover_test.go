@@ -76,17 +76,20 @@ func init() {
 	}
 }
 
-// controllerID is the broker that controller.json names.
+// controllerID is the broker that controller.json names, once there is
+// one: the brokers of a cluster just started elect their controller on
+// their own time (startKafkaCluster waits for their listeners, not for
+// the election), so the file may not exist yet.
 func (k *kafkaCluster) controllerID() int {
 	k.t.Helper()
 	var f struct{ Broker int }
-	b, err := os.ReadFile(filepath.Join(k.dir, "meta", "controller.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &f)
-	}
-	if err != nil {
-		k.t.Fatal(err)
-	}
+	waitUntil(k.t, "a controller in controller.json", 30*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(k.dir, "meta", "controller.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &f)
+		}
+		return err == nil && f.Broker > 0
+	})
 	return f.Broker
 }
 

@@ -274,3 +274,48 @@ func TestAppendVerbatimCopiesBytes(t *testing.T) {
 		}
 	}
 }
+
+// AppendVerbatimHW takes the leader's high watermark with the records in
+// one commit, never past the new log end, and never moves it back.
+func TestAppendVerbatimHW(t *testing.T) {
+	cfg := Config{SegmentBytes: 1 << 20}
+	leader, ldir := newLeader(t, cfg)
+	for i := 0; i < 3; i++ {
+		if _, err := leader.Append(0, makeBatch("v", 5, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	follower, _, err := Recover(filepath.Join(t.TempDir(), "orders-0"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer follower.Close()
+	r, _ := OpenReader(ldir)
+	defer r.Close()
+	// One batch (offsets 0-4) with a leader high watermark of 12: the
+	// follower's stops at its own log end.
+	buf, _, err := r.Read(nil, 0, 5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := follower.State()
+	res, err := follower.AppendVerbatimHW(buf, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := follower.State()
+	if res.HighWatermark != 5 || st.HighWatermark != 5 || st.Seq != before.Seq+1 {
+		t.Fatalf("high watermark %d (result %d), seq %d after %d: want 5 in one commit", st.HighWatermark, res.HighWatermark, st.Seq, before.Seq)
+	}
+	// The next batch with an older high watermark leaves it where it is.
+	buf, _, err = r.Read(buf[:0], 5, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = follower.AppendVerbatimHW(buf, 3); err != nil {
+		t.Fatal(err)
+	}
+	if res.HighWatermark != 5 || res.LogEndOffset != 10 {
+		t.Fatalf("after a high watermark of 3: %+v, want it kept at 5 with the log end at 10", res)
+	}
+}

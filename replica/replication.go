@@ -105,7 +105,10 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 					return true, err
 				}
 				if len(buf) > 0 {
-					if _, err := r.log.AppendVerbatim(buf); err != nil {
+					// With the leader's high watermark as far as the
+					// copy reaches, in the same write of the state
+					// file (each write wakes the leader).
+					if _, err := r.log.AppendVerbatimHW(buf, lst.HighWatermark); err != nil {
 						return true, err
 					}
 					copied = true
@@ -116,9 +119,8 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 				return true, err
 			}
 			// The leader's high watermark, as far as this replica has the
-			// records. Written with a copy (the two writes of the state
-			// file follow each other closely, and inotify coalesces their
-			// events if the leader has not read the first), when the
+			// records. Taken with a copy (in the append's own commit,
+			// above: nothing is left to write here then), when the
 			// leader has committed all it has, or when the leader's log
 			// start is ahead (it follows below, bounded by this high
 			// watermark, and DeleteRecords waits for it). Not on its own

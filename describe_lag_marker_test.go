@@ -13,9 +13,7 @@ import (
 // CURRENT-OFFSET and LAG as -; describe group does the same, -o json has
 // current_offset -1 and lag null, and group list's LAG is - (null), not
 // 0: the group means to read the partition, from where the offset does not
-// say. Locally; over the wire (-b) the rows come from cluster/kafka_groups.go,
-// which drops negative committed offsets before they reach setLag (owned by
-// the -b work; see the report of branch polish).
+// say. Locally and over the wire.
 func TestDescribeGroupCommittedEarliestMarker(t *testing.T) {
 	k := startKafkaCluster(t, 1)
 	k.mk("topic", "create", "t", "--partitions", "2")
@@ -42,7 +40,8 @@ func TestDescribeGroupCommittedEarliestMarker(t *testing.T) {
 	known := kadm.Offsets{}
 	known.AddOffset("t", 0, 1, -1)
 	commit("known", known)
-	for _, where := range [][]string{{"--dir", k.dir}} {
+	bootstrap := strings.Join(k.addrs(), ",")
+	for _, where := range [][]string{{"--dir", k.dir}, {"-b", bootstrap}} {
 		what := strings.Join(where, " ")
 		out := mkOK(t, "", append([]string{"describe", "group", "early"}, where...)...)
 		match(t, what, out, `^early\s+t\s+0\s+-\s+3\s+-\s+-\s+-\s+-$`)

@@ -339,6 +339,8 @@ func DescribeConfigKey(key string) (d ConfigDescription, ok bool) {
 		d.Type = "STRING"
 	case kindList:
 		d.Type = "LIST"
+	case kindDouble:
+		d.Type = "DOUBLE"
 	}
 	return d, true
 }

@@ -21,13 +21,15 @@ func TestKafkaTopicConfigsMkTakesAsKafka(t *testing.T) {
 	adm := k.admin()
 	set := map[string]*string{}
 	for key, v := range map[string]string{
-		"delete.retention.ms":       "1000",
-		"min.compaction.lag.ms":     "10",
-		"max.compaction.lag.ms":     "20",
-		"min.cleanable.dirty.ratio": "0.25",
-		"local.retention.ms":        "3600000",
-		"segment.jitter.ms":         "0",
-		"preallocate":               "false",
+		"delete.retention.ms":                   "1000",
+		"min.compaction.lag.ms":                 "10",
+		"max.compaction.lag.ms":                 "20",
+		"min.cleanable.dirty.ratio":             "0.25",
+		"local.retention.ms":                    "3600000",
+		"segment.jitter.ms":                     "0",
+		"preallocate":                           "false",
+		"remote.storage.enable":                 "false",
+		"leader.replication.throttled.replicas": "0:1",
 	} {
 		set[key] = kadm.StringPtr(v)
 	}
@@ -61,16 +63,61 @@ func TestKafkaTopicConfigsMkTakesAsKafka(t *testing.T) {
 			t.Errorf("%s: %+v, want default %s from %s", key, c, want[0], want[1])
 		}
 	}
+	// Topic-only configs: no broker synonym; a set one lists itself.
+	if c := got["follower.replication.throttled.replicas"]; c.MaybeValue() != "" || c.Source != kmsg.ConfigSourceDefaultConfig || len(c.Synonyms) != 0 {
+		t.Errorf("follower.replication.throttled.replicas: %+v", c)
+	}
+	if c := got["remote.storage.enable"]; len(c.Synonyms) != 1 || c.Synonyms[0].Key != "remote.storage.enable" {
+		t.Errorf("remote.storage.enable synonyms %+v", c.Synonyms)
+	}
+	// Kafka's types.
+	types := map[string]kmsg.ConfigType{}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "s"
+	req.Resources = append(req.Resources, res)
+	req.IncludeSynonyms = true
+	resp, err := req.RequestWith(ctx, k.client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range resp.Resources[0].Configs {
+		types[c.Name] = c.ConfigType
+	}
+	for key, want := range map[string]kmsg.ConfigType{
+		"min.cleanable.dirty.ratio":             kmsg.ConfigTypeDouble,
+		"preallocate":                           kmsg.ConfigTypeBoolean,
+		"remote.storage.enable":                 kmsg.ConfigTypeBoolean,
+		"delete.retention.ms":                   kmsg.ConfigTypeLong,
+		"leader.replication.throttled.replicas": kmsg.ConfigTypeList,
+	} {
+		if types[key] != want {
+			t.Errorf("%s: type %v, want %v", key, types[key], want)
+		}
+	}
+	// The brokers' configs list no empty name for a topic-only config.
+	brcs, err := adm.DescribeBrokerConfigs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range brcs {
+		for _, c := range rc.Configs {
+			if c.Key == "" {
+				t.Errorf("broker %s lists a config without a name: %+v", rc.Name, c)
+			}
+		}
+	}
 	if c := got["min.cleanable.dirty.ratio"]; len(c.Synonyms) != 2 || c.Synonyms[1].Key != "log.cleaner.min.cleanable.ratio" || c.Synonyms[1].Value == nil || *c.Synonyms[1].Value != "0.5" {
 		t.Errorf("min.cleanable.dirty.ratio synonyms %+v", c.Synonyms)
 	}
 
 	for key, v := range map[string]string{
-		"segment.jitter.ms":         "1000",
-		"preallocate":               "true",
-		"file.delete.delay.ms":      "60000",
-		"min.cleanable.dirty.ratio": "2",
-		"remote.storage.enable":     "true",
+		"segment.jitter.ms":                     "1000",
+		"preallocate":                           "true",
+		"file.delete.delay.ms":                  "60000",
+		"min.cleanable.dirty.ratio":             "2",
+		"remote.storage.enable":                 "true",
+		"leader.replication.throttled.replicas": "0:1,,1:1",
 	} {
 		r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{key: kadm.StringPtr(v)}, "u")
 		if r.Err != kerr.InvalidConfig || !strings.Contains(r.ErrMessage, key) {

@@ -57,6 +57,16 @@ const (
 	ConfigMinCompactionLagMs     = "min.compaction.lag.ms"
 	ConfigMaxCompactionLagMs     = "max.compaction.lag.ms"
 	ConfigMinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
+	// ConfigRemoteStorageEnable is tiered storage (KIP-405), which mk
+	// does not have: it takes only false.
+	ConfigRemoteStorageEnable = "remote.storage.enable"
+	// The replicas whose replication Kafka throttles to the brokers'
+	// leader.replication.throttled.rate and
+	// follower.replication.throttled.rate, which are unlimited unless
+	// set; mk has no such rates, so a listed replica is replicated
+	// unthrottled, as in Kafka when they are not set.
+	ConfigLeaderReplicationThrottledReplicas   = "leader.replication.throttled.replicas"
+	ConfigFollowerReplicationThrottledReplicas = "follower.replication.throttled.replicas"
 )
 
 // Values of the enumerated topic configs.
@@ -72,12 +82,13 @@ const (
 type configKind int
 
 const (
-	kindInt    configKind = iota // Java int: 32 bits
-	kindLong                     // Java long: 64 bits
-	kindBool                     // "true" or "false", any case
-	kindChoice                   // one of choices
-	kindList                     // comma-separated, each one of choices, no repeats
-	kindDouble                   // Java double, between min and 1 (the only one is a ratio)
+	kindInt         configKind = iota // Java int: 32 bits
+	kindLong                          // Java long: 64 bits
+	kindBool                          // "true" or "false", any case
+	kindChoice                        // one of choices
+	kindList                          // comma-separated, each one of choices, no repeats
+	kindDouble                        // Java double, between min and 1 (the only one is a ratio)
+	kindReplicaList                   // "*" or PARTITION:BROKER,... (Kafka's ThrottledReplicaListValidator)
 )
 
 // configSpec describes one topic config key.
@@ -139,6 +150,10 @@ var configSpecs = map[string]configSpec{
 	ConfigMinCompactionLagMs:     {def: "0", kind: kindLong, min: 0},
 	ConfigMaxCompactionLagMs:     {def: "9223372036854775807", kind: kindLong, min: 1},
 	ConfigMinCleanableDirtyRatio: {def: "0.5", kind: kindDouble, min: 0},
+	ConfigRemoteStorageEnable: {def: "false", kind: kindBool, only: "false",
+		why: "mk has no remote (tiered) storage"},
+	ConfigLeaderReplicationThrottledReplicas:   {def: "", kind: kindReplicaList},
+	ConfigFollowerReplicationThrottledReplicas: {def: "", kind: kindReplicaList},
 }
 
 // ConfigDefaults returns every topic config key mk knows with its default.
@@ -203,6 +218,8 @@ func normalizeConfig(key, value string) (string, error) {
 			return bad("it must be a number from %d to 1", spec.min)
 		}
 		return javaDouble(f), nil
+	case kindReplicaList:
+		return replicaList(v, bad)
 	case kindBool:
 		switch strings.ToLower(v) {
 		case "true", "false":
@@ -246,18 +263,58 @@ func normalizeConfig(key, value string) (string, error) {
 // topic configs mk takes for what they mean to it, not for what they do.
 func init() {
 	for k, d := range map[string]struct{ doc, broker string }{
-		ConfigSegmentJitterMs:        {"The most random time taken off segment.ms for each new segment in Kafka; mk rolls at segment.ms exactly and takes only 0.", "log.roll.jitter.ms"},
-		ConfigPreallocate:            {"Whether Kafka creates each segment file at its full size (segment.bytes); mk keeps segment files the size of their records and takes only false.", "log.preallocate"},
-		ConfigFileDeleteDelayMs:      {"How long a removed segment's files are kept before they are deleted; mk deletes them at once (a reader that has one open keeps reading it) and takes only 0 (Kafka's default is 60000).", "log.segment.delete.delay.ms"},
-		ConfigLocalRetentionMs:       {"How long the local part of a tiered log keeps records; without remote storage (mk has none) it does nothing. -2: retention.ms.", "log.local.retention.ms"},
-		ConfigLocalRetentionBytes:    {"How many bytes the local part of a tiered log keeps per partition; without remote storage (mk has none) it does nothing. -2: retention.bytes.", "log.local.retention.bytes"},
-		ConfigDeleteRetentionMs:      {"How long a compacted topic keeps delete markers (tombstones); does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.delete.retention.ms"},
-		ConfigMinCompactionLagMs:     {"How long a record stays uncompacted at least; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.min.compaction.lag.ms"},
-		ConfigMaxCompactionLagMs:     {"How long a record may stay uncompacted at most; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.max.compaction.lag.ms"},
-		ConfigMinCleanableDirtyRatio: {"How much of a compacted log must be uncompacted before it is compacted again; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.min.cleanable.ratio"},
+		ConfigSegmentJitterMs:                      {"The most random time taken off segment.ms for each new segment in Kafka; mk rolls at segment.ms exactly and takes only 0.", "log.roll.jitter.ms"},
+		ConfigPreallocate:                          {"Whether Kafka creates each segment file at its full size (segment.bytes); mk keeps segment files the size of their records and takes only false.", "log.preallocate"},
+		ConfigFileDeleteDelayMs:                    {"How long a removed segment's files are kept before they are deleted; mk deletes them at once (a reader that has one open keeps reading it) and takes only 0 (Kafka's default is 60000).", "log.segment.delete.delay.ms"},
+		ConfigLocalRetentionMs:                     {"How long the local part of a tiered log keeps records; without remote storage (mk has none) it does nothing. -2: retention.ms.", "log.local.retention.ms"},
+		ConfigLocalRetentionBytes:                  {"How many bytes the local part of a tiered log keeps per partition; without remote storage (mk has none) it does nothing. -2: retention.bytes.", "log.local.retention.bytes"},
+		ConfigDeleteRetentionMs:                    {"How long a compacted topic keeps delete markers (tombstones); does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.delete.retention.ms"},
+		ConfigMinCompactionLagMs:                   {"How long a record stays uncompacted at least; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.min.compaction.lag.ms"},
+		ConfigMaxCompactionLagMs:                   {"How long a record may stay uncompacted at most; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.max.compaction.lag.ms"},
+		ConfigRemoteStorageEnable:                  {"Whether the topic's old segments move to remote (tiered) storage; mk has none and takes only false.", ""},
+		ConfigLeaderReplicationThrottledReplicas:   {"The replicas whose replication is throttled on the leader's side to the broker's leader.replication.throttled.rate: * or PARTITION:BROKER,...; mk has no throttle rates (Kafka's are unlimited unless set), so replication is never throttled.", ""},
+		ConfigFollowerReplicationThrottledReplicas: {"The replicas whose replication is throttled on the follower's side to the broker's follower.replication.throttled.rate: * or PARTITION:BROKER,...; mk has no throttle rates (Kafka's are unlimited unless set), so replication is never throttled.", ""},
+		ConfigMinCleanableDirtyRatio:               {"How much of a compacted log must be uncompacted before it is compacted again; does nothing unless cleanup.policy has compact, which mk refuses.", "log.cleaner.min.cleanable.ratio"},
 	} {
 		configDocs[k] = d
 	}
+}
+
+// replicaList checks a throttled-replica list as Kafka's
+// ThrottledReplicaListValidator does: "*", or PARTITION:BROKER entries
+// (Java ints), empty ones only at the end; it returns it with the entries
+// trimmed and the empty ones dropped.
+func replicaList(v string, bad func(string, ...any) (string, error)) (string, error) {
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	if len(items) == 1 && items[0] == "*" {
+		return "*", nil
+	}
+	var out []string
+	empty := false // an empty entry came before
+	for _, it := range items {
+		if it == "" {
+			empty = true
+			continue
+		}
+		p, b, ok := strings.Cut(it, ":")
+		if empty || !ok || !isJavaInt(p) || !isJavaInt(b) {
+			return bad("it must be * or a list of replicas PARTITION:BROKER,PARTITION:BROKER,...")
+		}
+		out = append(out, it)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// isJavaInt reports whether s is digits only that fit a Java int.
+func isJavaInt(s string) bool {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return false
+	}
+	_, err := strconv.ParseInt(s, 10, 32)
+	return err == nil
 }
 
 // javaDouble formats f as Java's Double.toString does for the values a

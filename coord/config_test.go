@@ -33,7 +33,10 @@ func TestConfigDefaultsAreKafkas(t *testing.T) {
 		"max.compaction.lag.ms":           "9223372036854775807",
 		"min.cleanable.dirty.ratio":       "0.5",
 		// Kafka's is 60000: mk deletes at once, and says so.
-		"file.delete.delay.ms": "0",
+		"file.delete.delay.ms":                    "0",
+		"remote.storage.enable":                   "false",
+		"leader.replication.throttled.replicas":   "",
+		"follower.replication.throttled.replicas": "",
 	}
 	got := ConfigDefaults()
 	if len(got) != len(want) {
@@ -133,9 +136,17 @@ func TestNormalizeConfig(t *testing.T) {
 		{"min.cleanable.dirty.ratio", "-0.1", ""},
 		{"min.cleanable.dirty.ratio", "NaN", ""},
 		{"min.cleanable.dirty.ratio", "half", ""},
-		// Still unknown to mk.
-		{"remote.storage.enable", "false", ""},
-		{"leader.replication.throttled.replicas", "", ""},
+		{"remote.storage.enable", "FALSE", "false"},
+		{"remote.storage.enable", "true", ""},
+		{"leader.replication.throttled.replicas", " * ", "*"},
+		{"leader.replication.throttled.replicas", "0:1, 1:2", "0:1,1:2"},
+		{"leader.replication.throttled.replicas", "0:1,1:2,", "0:1,1:2"},
+		{"follower.replication.throttled.replicas", "0:1,,1:2", ""},
+		{"follower.replication.throttled.replicas", "*,0:1", ""},
+		{"follower.replication.throttled.replicas", "0:x", ""},
+		{"follower.replication.throttled.replicas", "0", ""},
+		{"follower.replication.throttled.replicas", "2147483648:1", ""},
+		{"follower.replication.throttled.replicas", "-1:1", ""},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeConfig(tt.key, tt.value)

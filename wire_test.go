@@ -95,6 +95,7 @@ var wireScripts = []string{
 	"produce_topic_deleted",
 	"tail_last_then_follow",
 	"topic_config_invalid",
+	"topic_config_kafka_only",
 	"topic_delete_while_creating",
 	"topic_describe_configs",
 	"topic_file_symlink",

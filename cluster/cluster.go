@@ -167,11 +167,13 @@ type TopicChange struct {
 
 // GroupPartitionView is one row of describe group, Kafka's columns.
 type GroupPartitionView struct {
-	Group         string `json:"group"`
-	Topic         string `json:"topic"`
-	Partition     int    `json:"partition"`
-	CurrentOffset int64  `json:"current_offset"` // -1: none committed
-	LogEndOffset  int64  `json:"log_end_offset"`
+	Group     string `json:"group"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	// CurrentOffset is the committed offset; -1 when none is committed,
+	// or what is committed is not an offset (see setLag).
+	CurrentOffset int64 `json:"current_offset"`
+	LogEndOffset  int64 `json:"log_end_offset"`
 	// Lag is LogEndOffset - CurrentOffset, as kafka-consumer-groups.sh
 	// shows it: negative for a committed offset past the log's end (set
 	// ahead, or the log truncated below it); nil (null) when unknown.
@@ -179,13 +181,32 @@ type GroupPartitionView struct {
 	ConsumerID string `json:"consumer_id"`
 	Host       string `json:"host"`
 	ClientID   string `json:"client_id"`
+	// lagUnknown: the group has a position here whose lag is not known
+	// (see setLag), so the group's total is not known either.
+	lagUnknown bool
 }
 
 // setLag sets r's lag from its offsets and returns what it adds to the
 // group's: the records the group has yet to read there (none for a
 // negative lag).
+//
+// A committed offset below -1 is no offset: kafkajs's
+// admin.resetOffsets({earliest: true}) commits -2, its "earliest". Kafka's
+// admin client returns a negative committed offset as none (null), so
+// kafka-consumer-groups.sh shows its CURRENT-OFFSET and LAG as -, and a
+// Java consumer starts there from its auto.offset.reset. So it is shown
+// as none committed; but the group does mean to read the partition, from
+// somewhere the offset does not say, so its total lag is unknown
+// (lagUnknown), rather than counting nothing there. The same holds for a
+// committed offset whose log end is unknown.
 func (r *GroupPartitionView) setLag() int64 {
+	if r.CurrentOffset < -1 {
+		r.CurrentOffset = -1
+		r.lagUnknown = true
+		return 0
+	}
 	if r.CurrentOffset < 0 || r.LogEndOffset < 0 {
+		r.lagUnknown = r.CurrentOffset >= 0
 		return 0
 	}
 	lag := r.LogEndOffset - r.CurrentOffset
@@ -221,6 +242,18 @@ type GroupView struct {
 	// sorted.
 	Lag    int64    `json:"-"`
 	Topics []string `json:"-"`
+}
+
+// LagKnown reports whether v.Lag is the group's lag: false when a row
+// holds a position whose lag is unknown (see setLag), where Lag counts
+// nothing.
+func (v *GroupView) LagKnown() bool {
+	for _, r := range v.Offsets {
+		if r.lagUnknown {
+			return false
+		}
+	}
+	return true
 }
 
 // Committed is the group's committed offset of tp, if it has one.

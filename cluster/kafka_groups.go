@@ -77,6 +77,13 @@ func (k *Kafka) describeGroup(ctx context.Context, name string) (kadm.DescribedG
 
 // committed is a group's committed offsets.
 func (k *Kafka) committed(ctx context.Context, name string) (map[coord.TopicPartition]int64, error) {
+	return k.fetchCommitted(ctx, name, false)
+}
+
+// fetchCommitted is committed; with markers, it also keeps a committed
+// offset below -1 (kafkajs's -2, "earliest"), which is no offset but says
+// the group means to read the partition: a group's view shows it (setLag).
+func (k *Kafka) fetchCommitted(ctx context.Context, name string, markers bool) (map[coord.TopicPartition]int64, error) {
 	offs, err := k.adm.FetchOffsets(ctx, name)
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return map[coord.TopicPartition]int64{}, nil
@@ -86,7 +93,7 @@ func (k *Kafka) committed(ctx context.Context, name string) (map[coord.TopicPart
 	}
 	out := map[coord.TopicPartition]int64{}
 	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Err == nil && o.At >= 0 {
+		if o.Err == nil && (o.At >= 0 || markers && o.At < -1) {
 			out[coord.TopicPartition{Topic: o.Topic, Partition: int(o.Partition)}] = o.At
 		}
 	})
@@ -100,7 +107,7 @@ func (k *Kafka) viewGroup(ctx context.Context, name string) (*GroupView, []error
 	if err != nil {
 		return nil, nil, unknownGroup(name, err)
 	}
-	committed, err := k.committed(ctx, name)
+	committed, err := k.fetchCommitted(ctx, name, true)
 	if err != nil {
 		return nil, nil, unknownGroup(name, err)
 	}

@@ -31,8 +31,9 @@ type StartOptions struct {
 	// Brokers: start brokers 1..Brokers; 0: the registered ones, or
 	// broker 1 in a new cluster.
 	Brokers int
-	// Listen, if set, gives each broker a TCP listener; without it a
-	// restarted broker keeps the listener it had.
+	// Listen, if set, gives each broker a TCP listener; without it, or
+	// when it is HOST:0 and the broker had a port on HOST that is still
+	// free, a restarted broker keeps the listener it had.
 	Listen *Listen
 	// Self is the mk binary; BrokerArgs are added to each mk broker.
 	Self       string
@@ -90,13 +91,26 @@ func StartBrokers(ctx context.Context, c *coord.Cluster, o StartOptions) (int, e
 	for _, id := range ids {
 		b := registered[id]
 		if b.Alive {
-			if listen != nil && b.Listen != listen.Addr(id) {
+			// HOST:0 is matched by any port on HOST.
+			if listen != nil && b.Listen != listen.Addr(id) && (listen.Port != 0 || !keepsPort(b.Listen, listen.Host)) {
 				warnf("broker %d is already running (TCP listener: %s); left as it is", id, cmp.Or(b.Listen, "none"))
 			}
 			continue
 		}
 		p := plan{id: id}
 		switch {
+		case listen != nil && listen.Port == 0 && keepsPort(b.Listen, listen.Host):
+			// --listen HOST:0 asks for a free port, and the one this
+			// broker had on HOST is one: a restart keeps its address,
+			// as without --listen. Taken by another process meanwhile,
+			// it gets a new free port instead (said on stderr), as
+			// HOST:0 allows; only without --listen is that an error.
+			if err := portFree(b.Listen); err != nil {
+				warnf("broker %d: its previous address %s is not free (%v); it gets a new free port", id, b.Listen, err)
+				p.listen = listen.Addr(id)
+			} else {
+				p.listen, p.advertise = b.Listen, b.Address
+			}
 		case listen != nil:
 			p.listen = listen.Addr(id)
 		case b.Listen != "":
@@ -261,6 +275,14 @@ func (l *Listen) Addr(id int) string {
 		return net.JoinHostPort(l.Host, "0")
 	}
 	return net.JoinHostPort(l.Host, strconv.Itoa(l.Port+id-1))
+}
+
+// keepsPort reports whether a broker last bound to prev (its registered
+// listen address) keeps it when restarted with --listen host:0: prev is on
+// that host with a real port.
+func keepsPort(prev, host string) bool {
+	h, port, err := net.SplitHostPort(prev)
+	return err == nil && h == host && port != "" && port != "0"
 }
 
 // portFree checks that addr's port can be bound now ("" and port 0 can

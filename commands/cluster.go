@@ -41,9 +41,11 @@ Every broker serves the Kafka protocol on its Unix socket,
 DIR/brokers/ID/kafka.sock. With --listen HOST:PORT they also serve it on TCP,
 broker i on port PORT+i-1 (port 0: each on a free port), so that any Kafka
 client can use the cluster; mk cluster bootstrap prints their addresses. A
-broker restarted by mk cluster start keeps the address it had. The ports are
-checked before any broker starts: a port in use is an error naming it, and
-nothing is started. If a broker still fails to start, the ones this command
+broker restarted by mk cluster start keeps the address it had, also with
+--listen HOST:0 when it had a port on HOST; should another process hold that
+port by then, with HOST:0 the broker gets a new free port (said on stderr).
+The ports are otherwise checked before any broker starts: a port in use is
+an error naming it, and nothing is started. If a broker still fails to start, the ones this command
 started are stopped again.
 
    mk cluster start --brokers 3

@@ -38,7 +38,7 @@ func groupCommand() *cli.Command {
 		Usage: "list consumer groups, reset or delete their offsets",
 		Subcommands: []*cli.Command{
 			{Name: "list", Usage: "GROUP TYPE STATE MEMBERS TOPICS LAG", ArgsUsage: " ", Flags: []cli.Flag{outputFlag()},
-				Description: "   mk group list\n   mk group list -o json"},
+				Description: "LAG is the sum of the group's LAG column in mk describe group; - (null in JSON)\nwhen a partition the group has a committed position in has an unknown lag\n(a committed -2, kafkajs's \"earliest\", is no offset).\n\n   mk group list\n   mk group list -o json"},
 			{Name: "describe", Usage: "same as mk describe group", ArgsUsage: "GROUP", Flags: describeGroupFlags(), Description: describeGroupDoc},
 			{
 				Name:      "reset-offsets",
@@ -81,7 +81,8 @@ Rebalancing (a partition is not yet owned by the member it is assigned to) or
 Stable; a Kafka group's is Kafka's: Empty, PreparingRebalance,
 CompletingRebalance or Stable. CURRENT-OFFSET is the committed offset,
 LOG-END-OFFSET the partition's high watermark, LAG their difference; - where
-there is none.
+there is none. A committed -2 (kafkajs's "earliest") is no offset: as in
+kafka-consumer-groups.sh, its CURRENT-OFFSET and LAG are -.
 
    mk describe group billing
    mk describe group billing --members
@@ -117,7 +118,9 @@ func groupListOf(cc *cli.Context, connect connector) error {
 		State        string   `json:"state"`
 		Members      int      `json:"members"`
 		Topics       []string `json:"topics"`
-		Lag          int64    `json:"lag"`
+		// Lag is null when not known: a partition's is not (see
+		// cluster.GroupView.LagKnown).
+		Lag *int64 `json:"lag"`
 	}
 	entries := []entry{}
 	var rows [][]string
@@ -126,8 +129,12 @@ func groupListOf(cc *cli.Context, connect connector) error {
 		if topics == nil {
 			topics = []string{}
 		}
-		entries = append(entries, entry{v.Group, v.ProtocolType, v.State, len(v.Members), topics, v.Lag})
-		rows = append(rows, []string{v.Group, orMissing(v.ProtocolType), v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), format.Int(v.Lag)})
+		var lag *int64
+		if v.LagKnown() {
+			lag = &v.Lag
+		}
+		entries = append(entries, entry{v.Group, v.ProtocolType, v.State, len(v.Members), topics, lag})
+		rows = append(rows, []string{v.Group, orMissing(v.ProtocolType), v.State, strconv.Itoa(len(v.Members)), strings.Join(v.Topics, ","), lagCell(lag)})
 	}
 	if mode == "json" {
 		return cmp.Or(format.JSON(cc.App.Writer, entries), d.report(cc))

@@ -24,6 +24,19 @@ func TestConfigDefaultsAreKafkas(t *testing.T) {
 		"message.timestamp.before.max.ms": "9223372036854775807",
 		"message.timestamp.after.max.ms":  "3600000",
 		"compression.type":                "producer",
+		"segment.jitter.ms":               "0",
+		"preallocate":                     "false",
+		"local.retention.ms":              "-2",
+		"local.retention.bytes":           "-2",
+		"delete.retention.ms":             "86400000",
+		"min.compaction.lag.ms":           "0",
+		"max.compaction.lag.ms":           "9223372036854775807",
+		"min.cleanable.dirty.ratio":       "0.5",
+		// Kafka's is 60000: mk deletes at once, and says so.
+		"file.delete.delay.ms":                    "0",
+		"remote.storage.enable":                   "false",
+		"leader.replication.throttled.replicas":   "",
+		"follower.replication.throttled.replicas": "",
 	}
 	got := ConfigDefaults()
 	if len(got) != len(want) {
@@ -94,6 +107,46 @@ func TestNormalizeConfig(t *testing.T) {
 		{"compression.type", "lz4", ""},
 		{"compression.type", "uncompressed", ""},
 		{"compression.type", "brotli", ""},
+		// Taken where mk's behaviour is what the value means.
+		{"segment.jitter.ms", "0", "0"},
+		{"segment.jitter.ms", "1000", ""},
+		{"segment.jitter.ms", "-1", ""},
+		{"preallocate", "False", "false"},
+		{"preallocate", "true", ""},
+		{"preallocate", "no", ""},
+		{"file.delete.delay.ms", "0", "0"},
+		{"file.delete.delay.ms", "60000", ""},
+		{"file.delete.delay.ms", "-1", ""},
+		{"local.retention.ms", "-2", "-2"},
+		{"local.retention.ms", "3600000", "3600000"},
+		{"local.retention.ms", "-3", ""},
+		{"local.retention.bytes", "-2", "-2"},
+		{"local.retention.bytes", "-3", ""},
+		{"local.retention.bytes", "1x", ""},
+		{"delete.retention.ms", "0", "0"},
+		{"delete.retention.ms", "-1", ""},
+		{"min.compaction.lag.ms", "60000", "60000"},
+		{"min.compaction.lag.ms", "-1", ""},
+		{"max.compaction.lag.ms", "1", "1"},
+		{"max.compaction.lag.ms", "0", ""},
+		{"min.cleanable.dirty.ratio", "0.1", "0.1"},
+		{"min.cleanable.dirty.ratio", "1", "1.0"},
+		{"min.cleanable.dirty.ratio", " 0 ", "0.0"},
+		{"min.cleanable.dirty.ratio", "1.01", ""},
+		{"min.cleanable.dirty.ratio", "-0.1", ""},
+		{"min.cleanable.dirty.ratio", "NaN", ""},
+		{"min.cleanable.dirty.ratio", "half", ""},
+		{"remote.storage.enable", "FALSE", "false"},
+		{"remote.storage.enable", "true", ""},
+		{"leader.replication.throttled.replicas", " * ", "*"},
+		{"leader.replication.throttled.replicas", "0:1, 1:2", "0:1,1:2"},
+		{"leader.replication.throttled.replicas", "0:1,1:2,", "0:1,1:2"},
+		{"follower.replication.throttled.replicas", "0:1,,1:2", ""},
+		{"follower.replication.throttled.replicas", "*,0:1", ""},
+		{"follower.replication.throttled.replicas", "0:x", ""},
+		{"follower.replication.throttled.replicas", "0", ""},
+		{"follower.replication.throttled.replicas", "2147483648:1", ""},
+		{"follower.replication.throttled.replicas", "-1:1", ""},
 	}
 	for _, tt := range tests {
 		got, err := NormalizeConfig(tt.key, tt.value)
@@ -132,4 +185,24 @@ func TestTypedConfigGetters(t *testing.T) {
 		}
 	}()
 	tp.Int64Config(ConfigCleanupPolicy)
+}
+
+// Settings that bound each other are checked together, as Kafka's
+// LogConfig.validateValues does, the defaults standing in for the rest.
+func TestValidateConfigTogether(t *testing.T) {
+	for _, cfg := range []map[string]string{
+		{"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"},
+		{"max.compaction.lag.ms": "5", "min.compaction.lag.ms": "6"},
+	} {
+		_, err := ValidateConfig(cfg)
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "conflict topic config setting min.compaction.lag.ms") {
+			t.Errorf("ValidateConfig(%v) = %v, want the conflict", cfg, err)
+		}
+	}
+	if _, err := ValidateConfig(map[string]string{"min.compaction.lag.ms": "5", "max.compaction.lag.ms": "5"}); err != nil {
+		t.Errorf("equal lags: %v", err)
+	}
+	if _, err := ValidateConfig(map[string]string{"min.compaction.lag.ms": "86400000"}); err != nil {
+		t.Errorf("a min lag under the default max: %v", err)
+	}
 }

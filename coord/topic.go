@@ -444,7 +444,7 @@ func (c *Cluster) AlterTopic(name string, newPartitions int, set map[string]stri
 		for _, k := range del {
 			delete(t.Config, k)
 		}
-		return nil
+		return checkConfigTogether(t.Config)
 	})
 }
 

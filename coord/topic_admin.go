@@ -337,8 +337,10 @@ func DescribeConfigKey(key string) (d ConfigDescription, ok bool) {
 		d.Type = "BOOLEAN"
 	case kindChoice:
 		d.Type = "STRING"
-	case kindList:
+	case kindList, kindReplicaList:
 		d.Type = "LIST"
+	case kindDouble:
+		d.Type = "DOUBLE"
 	}
 	return d, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -53,15 +54,15 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 					return true, nil // the leader has not created its replica yet
 				}
 			}
-			lst, err := rd.State()
-			if err != nil {
+			lst, err := leaderState(rd)
+			if err != nil || lst == nil {
 				return true, err
 			}
 			if !lst.Leader || lst.LeaderEpoch != epoch {
 				return true, nil // the leader has not taken the epoch yet (or stepped down)
 			}
 			if !truncated {
-				ok, err := m.truncateDivergent(r, p, leaderDir, lst, &refused)
+				ok, err := m.truncateDivergent(r, p, leaderDir, *lst, &refused)
 				if err != nil || !ok {
 					return true, err
 				}
@@ -76,7 +77,7 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 				return true, err
 			}
 			if my.LogEndOffset > lst.LogEndOffset {
-				if !m.mayTruncate(r, p, lst, my, lst.LogEndOffset, &refused) {
+				if !m.mayTruncate(r, p, *lst, my, lst.LogEndOffset, &refused) {
 					return true, nil
 				}
 				_, err := r.log.TruncateTo(lst.LogEndOffset)
@@ -167,6 +168,36 @@ func (m *Manager) follow(ctx context.Context, r *replica, p coord.Partition) {
 			return
 		}
 	}
+}
+
+// newStateGrace is how long a leader's state file may stay empty and still
+// be one being created rather than damage. A partition's state file is
+// created empty (logdir.Recover) and written, whole, at once after: a
+// follower that opens it in between reads nothing, which is a replica not
+// created yet. The file is never empty again (rewrites are one pwrite of
+// the whole image), so an empty one older than this is damage, said so.
+const newStateGrace = 10 * time.Second
+
+// leaderState reads the leader's state through rd; nil, nil while the
+// file is new and still empty (see newStateGrace): the write of its first
+// image wakes the follower. An image that fails to read is re-read once
+// when the file has content by then: it was written since the read.
+func leaderState(rd *logdir.Reader) (*logdir.State, error) {
+	st, err := rd.State()
+	if errors.Is(err, logdir.ErrBadState) {
+		fi, serr := os.Stat(rd.StatePath())
+		switch {
+		case serr != nil:
+		case fi.Size() == 0 && time.Since(fi.ModTime()) < newStateGrace:
+			return nil, nil
+		case fi.Size() > 0:
+			st, err = rd.State()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // copyBytes is about the most a follower copies from its leader in one

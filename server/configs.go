@@ -61,6 +61,8 @@ func configType(name string) kmsg.ConfigType {
 		return kmsg.ConfigTypeString
 	case "LIST":
 		return kmsg.ConfigTypeList
+	case "DOUBLE":
+		return kmsg.ConfigTypeDouble
 	}
 	return kmsg.ConfigTypeUnknown
 }
@@ -119,6 +121,11 @@ func synonymsOf(e configEntry) []kmsg.DescribeConfigsResponseResourceConfigConfi
 		d, _ := coord.DescribeConfigKey(e.name)
 		if e.source == kmsg.ConfigSourceDynamicTopicConfig {
 			out = append(out, syn(e.name, e.value, e.source))
+		}
+		if d.BrokerKey == "" {
+			// No broker config holds its default (Kafka's
+			// CONFIGS_WITH_NO_SERVER_DEFAULTS): none is listed.
+			return out
 		}
 		return append(out, syn(d.BrokerKey, d.Default, kmsg.ConfigSourceDefaultConfig))
 	}
@@ -182,6 +189,9 @@ func (s *Server) brokerConfigEntries() []configEntry {
 	out = append(out, s.clusterConfigEntries(false)...)
 	for _, k := range coord.ConfigKeys() {
 		d, _ := coord.DescribeConfigKey(k)
+		if d.BrokerKey == "" {
+			continue // a topic-only config (remote.storage.enable)
+		}
 		out = append(out, configEntry{name: d.BrokerKey, value: d.Default, source: kmsg.ConfigSourceDefaultConfig, typ: configType(d.Type),
 			doc: "The default of the topic config " + k + ": " + d.Doc, readOnly: true, def: d.Default})
 	}

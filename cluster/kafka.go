@@ -354,7 +354,9 @@ func (w *connWatch) dialer(timeout time.Duration, tlsCfg *tls.Config) func(conte
 		s, ok := w.silent[addr]
 		w.mu.Unlock()
 		if ok && time.Since(s.at) < requestTimeout(w.timeout) {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: errNoAnswer}
+			// Said as a dial timeout, which kgo retries (after a
+			// backoff, on the next broker where it may choose).
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", silentErr{})}
 		}
 		if tlsCfg == nil {
 			return nd.DialContext(ctx, network, addr)
@@ -370,6 +372,15 @@ func (w *connWatch) dialer(timeout time.Duration, tlsCfg *tls.Config) func(conte
 		return (&tls.Dialer{NetDialer: nd, Config: cfg}).DialContext(ctx, network, addr)
 	}
 }
+
+// silentErr is the dial error of a broker that did not answer: a
+// timeout, and errNoAnswer.
+type silentErr struct{}
+
+func (silentErr) Error() string   { return "no answer" }
+func (silentErr) Timeout() bool   { return true }
+func (silentErr) Temporary() bool { return true }
+func (silentErr) Unwrap() error   { return errNoAnswer }
 
 // asked counts one broker's unanswered requests of one kind.
 type asked struct {

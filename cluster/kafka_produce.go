@@ -95,6 +95,8 @@ type kafkaProducer struct {
 	// (the producer says once that it waits for their leader).
 	leaderless map[int32]error
 	warned     map[int32]bool
+	// sentLeaderless is the first of them a record was sent to, or -1.
+	sentLeaderless atomic.Int32
 
 	// A producer allocates nothing per record once it runs: records,
 	// the blocks their bytes are copied into and the slices that carry
@@ -226,6 +228,7 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	p := &kafkaProducer{k: k, cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel,
 		leaderless: leaderless, warned: map[int32]bool{}, batchMax: batchMax, kopts: kopts}
 	p.promiseFn = p.promise
+	p.sentLeaderless.Store(-1)
 	p.pending = make([]*mkRecord, 0, handoffSize)
 	p.work, p.produced = make(chan handoff, handoffs), make(chan struct{})
 	p.returned = make(chan []*mkRecord, handoffs+2)
@@ -539,6 +542,9 @@ func (p *kafkaProducer) warnNoLeader(partition int32, key []byte) {
 		partition = client.KeyPartition(key, p.partitions)
 	}
 	err := p.leaderless[partition]
+	if err != nil {
+		p.sentLeaderless.CompareAndSwap(-1, partition)
+	}
 	if err == nil || p.warned[partition] || p.opts.Warnf == nil {
 		return
 	}
@@ -808,12 +814,7 @@ func flushBounded(p *kafkaProducer, cl *kgo.Client) error {
 	if cl.Flush(ctx) == nil {
 		return nil
 	}
-	n := cl.BufferedProduceRecords()
-	var err error = newKafkaError(client.ErrNotAcknowledged, context.DeadlineExceeded, "%d records still unacknowledged after %s", n, p.opts.Timeout)
-	if na := p.k.watch.noAnswer(); na != nil {
-		err = newKafkaError(client.ErrNotAcknowledged, na, "%s: its records may or may not be stored", na.Error())
-	}
-	p.fail(err)
+	p.fail(p.stuckErr(fmt.Sprintf("%d records still unacknowledged after %s", cl.BufferedProduceRecords(), p.opts.Timeout)))
 	p.closeClients()
 	// Closed, kgo fails every record it holds at once.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
@@ -835,12 +836,21 @@ func (p *kafkaProducer) fail(err error) {
 // giveUp fails every record kgo holds (closing the connections), saying
 // which broker did not answer.
 func (p *kafkaProducer) giveUp() {
-	var err error = newKafkaError(client.ErrNotAcknowledged, context.DeadlineExceeded, "records were not acknowledged within %s", p.opts.Timeout)
-	if na := p.k.watch.noAnswer(); na != nil {
-		err = newKafkaError(client.ErrNotAcknowledged, na, "%s: its records may or may not be stored", na.Error())
-	}
-	p.fail(err)
+	p.fail(p.stuckErr(fmt.Sprintf("records were not acknowledged within %s", p.opts.Timeout)))
 	p.closeClients()
+}
+
+// stuckErr says why records were not acknowledged in time: a broker did
+// not answer, or a partition sent to had no leader from the start (as
+// recordErr says for a record kgo fails), or else what.
+func (p *kafkaProducer) stuckErr(what string) error {
+	if na := p.k.watch.noAnswer(); na != nil {
+		return newKafkaError(client.ErrNotAcknowledged, na, "%s: its records may or may not be stored", na.Error())
+	}
+	if part := p.sentLeaderless.Load(); part >= 0 {
+		return p.leaderless[part]
+	}
+	return newKafkaError(client.ErrNotAcknowledged, context.DeadlineExceeded, "%s", what)
 }
 
 // closeClients closes the producer's connections, once.

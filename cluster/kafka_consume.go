@@ -101,6 +101,9 @@ func (k *Kafka) startPositions(ctx context.Context, spec ConsumeSpec, tds kadm.T
 			o, ok := l.Lookup(tp.Topic, int32(tp.Partition))
 			switch {
 			case !ok:
+				if na := k.watch.noAnswer(); na != nil {
+					return 0, fmt.Errorf("partition %s: %w", tp, na)
+				}
 				return 0, newKafkaError(client.ErrNoLeader, nil, "partition %s: the cluster listed no offsets", tp)
 			case o.Err != nil && !spec.Follow:
 				return 0, fmt.Errorf("partition %s: %w", tp, kafkaErr(o.Err))
@@ -423,7 +426,7 @@ func (c *kafkaConsumer) checkTopics(ctx context.Context, cancel context.CancelCa
 			return
 		case <-tick.C:
 		}
-		rctx, rcancel := c.k.requestContext(ctx)
+		rctx, rcancel := c.k.laterContext(ctx)
 		tds, err := c.k.adm.ListTopicsWithInternal(rctx, c.watchTopics...)
 		rcancel()
 		if err != nil {
@@ -688,7 +691,7 @@ func (c *kafkaConsumer) resolveAssigned(ctx context.Context, opts client.GroupOp
 	if len(assigned) == 0 {
 		return nil
 	}
-	rctx, cancel := c.k.requestContext(ctx)
+	rctx, cancel := c.k.laterContext(ctx)
 	defer cancel()
 	var topics []string
 	for t := range assigned {

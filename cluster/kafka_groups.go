@@ -22,23 +22,38 @@ import (
 func (k *Kafka) Groups(ctx context.Context) ([]*GroupView, []error, error) {
 	ctx, cancel := k.requestContext(ctx)
 	defer cancel()
-	listed, err := k.adm.ListGroups(ctx)
+	// ListGroups asks every broker: one that does not answer may hold
+	// it only three quarters of the timeout (time for kgo to ask another
+	// broker for the cluster's brokers), so that the groups the others
+	// list are still described.
+	lctx, lcancel := context.WithTimeout(ctx, k.opts.Timeout*3/4)
+	defer lcancel()
+	listed, err := k.adm.ListGroups(lctx)
 	if err != nil && len(listed) == 0 {
-		return nil, nil, k.mapErr(ctx, err)
+		return nil, nil, k.mapErr(lctx, err)
 	}
 	var damaged []error
 	if err != nil {
-		damaged = append(damaged, kafkaErr(err))
+		damaged = append(damaged, k.shardErr(err))
 	}
 	views := []*GroupView{}
-	for _, g := range listed.Sorted() {
+	sorted := listed.Sorted()
+	for i, g := range sorted {
+		if ctx.Err() != nil {
+			damaged = append(damaged, fmt.Errorf("%d groups not described: %w", len(sorted)-i, k.mapErr(ctx, ctx.Err())))
+			break
+		}
 		v, bad, err := k.viewGroup(ctx, g.Group)
+		if ctx.Err() != nil && err != nil {
+			damaged = append(damaged, fmt.Errorf("%d groups not described: %w", len(sorted)-i, k.mapErr(ctx, err)))
+			break
+		}
 		damaged = append(damaged, bad...)
 		if errors.Is(err, coord.ErrUnknownGroup) {
 			continue // deleted since the listing
 		}
 		if err != nil {
-			damaged = append(damaged, err)
+			damaged = append(damaged, fmt.Errorf("group %s: %w", g.Group, k.shardErr(err)))
 			continue
 		}
 		views = append(views, v)

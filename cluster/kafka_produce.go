@@ -69,6 +69,8 @@ type kafkaProducer struct {
 	batchMax int64
 	kopts    []kgo.Opt
 	large    *kgo.Client
+	// closeOnce closes cl and large: at Close, or when a flush gives up.
+	closeOnce sync.Once
 
 	mu       sync.Mutex // OnAck, OnRecord and firstErr
 	firstErr error
@@ -84,12 +86,17 @@ type kafkaProducer struct {
 	// no clock reading per record: reading it costs as much as the rest
 	// of a record's way into kgo). Cancelling ctx ends them all.
 	rctx atomic.Pointer[context.Context]
+	// sentDeadline is the deadline (UnixNano) of the records handed to
+	// kgo last: no record sent so far has a later one.
+	sentDeadline atomic.Int64
 
 	// leaderless are the partitions that had no live leader when the
 	// producer started, and why; warned, those a record was sent to
 	// (the producer says once that it waits for their leader).
 	leaderless map[int32]error
 	warned     map[int32]bool
+	// sentLeaderless is the first of them a record was sent to, or -1.
+	sentLeaderless atomic.Int32
 
 	// A producer allocates nothing per record once it runs: records,
 	// the blocks their bytes are copied into and the slices that carry
@@ -164,11 +171,25 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = 16 << 10
 	}
-	partitions, leaderless, err := k.produceTopic(ctx, topic, opts)
+	// The first records' deadline counts from DialKafka: finding the topic
+	// and its limit come out of their --timeout, so that a producer
+	// whose setup waited on a broker that does not answer still ends
+	// within it.
+	start := time.Now()
+	if d := k.dialStart; !d.IsZero() && start.Sub(d) < opts.Timeout {
+		start = d // the command's connecting counts too
+	}
+	sctx, scancel := context.WithDeadline(ctx, start.Add(opts.Timeout))
+	defer scancel()
+	partitions, leaderless, err := k.produceTopic(sctx, topic, opts)
 	if err != nil {
 		return nil, err
 	}
-	maxBytes := k.maxMessageBytes(ctx, topic)
+	// max.message.bytes is worth waiting for only a while (the default
+	// is used without it).
+	mctx, mcancel := context.WithTimeout(sctx, requestTimeout(opts.Timeout))
+	maxBytes := k.maxMessageBytes(mctx, topic)
+	mcancel()
 	kopts := []kgo.Opt{
 		kgo.DefaultProduceTopic(topic),
 		kgo.ProducerLinger(linger),
@@ -178,7 +199,14 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 		// timestamp, and a record of --input json may carry one from long
 		// ago (it would fail at once). Each record's context has the
 		// deadline instead (recordContext).
-		kgo.ProduceRequestTimeout(opts.Timeout),
+		//
+		// The leader waits a quarter of the timeout for its in-sync
+		// replicas (then answers REQUEST_TIMED_OUT, and kgo retries
+		// until the record's deadline), and kgo half the timeout more
+		// for the leader's answer (the request timeout overhead): a
+		// record held by a stopped follower or sent to a stopped
+		// leader fails soon after its deadline, not a request later.
+		kgo.ProduceRequestTimeout(requestTimeout(opts.Timeout) / 2),
 	}
 	switch opts.Acks {
 	case client.AcksAll:
@@ -200,11 +228,12 @@ func (k *Kafka) NewProducer(ctx context.Context, topic string, opts ProducerOpti
 	p := &kafkaProducer{k: k, cl: cl, topic: topic, partitions: partitions, maxBytes: maxBytes, opts: opts, ctx: pctx, cancel: cancel,
 		leaderless: leaderless, warned: map[int32]bool{}, batchMax: batchMax, kopts: kopts}
 	p.promiseFn = p.promise
+	p.sentLeaderless.Store(-1)
 	p.pending = make([]*mkRecord, 0, handoffSize)
 	p.work, p.produced = make(chan handoff, handoffs), make(chan struct{})
 	p.returned = make(chan []*mkRecord, handoffs+2)
 	go p.produce()
-	go p.renewContexts(p.newRecordContext())
+	go p.renewContexts(p.newRecordContext(start.Add(opts.Timeout)), start.Add(opts.Timeout))
 	return p, nil
 }
 
@@ -399,11 +428,9 @@ func (p *kafkaProducer) sendLarge(partition int32, timestamp int64, key, value [
 		p.warnNoLeader(partition, key)
 	}
 	p.sent++
-	p.large.Produce(p.recordContext(), r, p.promiseFn)
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout+5*time.Second)
-	defer cancel()
-	if err := p.large.Flush(ctx); err != nil {
-		return fmt.Errorf("%w: a record of %d bytes still unacknowledged after %s", client.ErrNotAcknowledged, len(value), p.opts.Timeout)
+	p.large.Produce(p.sendContext(), r, p.promiseFn)
+	if err := flushBounded(p, p.large); err != nil {
+		return err
 	}
 	return p.err()
 }
@@ -457,7 +484,7 @@ type handoff struct {
 // records sent now (a run of records is made in far less than
 // deadlineStep), and starts a new run.
 func (p *kafkaProducer) handoff(idle bool, done chan struct{}) {
-	p.work <- handoff{ctx: p.recordContext(), recs: p.pending, idle: idle, done: done}
+	p.work <- handoff{ctx: p.sendContext(), recs: p.pending, idle: idle, done: done}
 	select {
 	case p.pending = <-p.returned:
 	default:
@@ -470,6 +497,15 @@ func (p *kafkaProducer) produce() {
 	defer close(p.produced)
 	for h := range p.work {
 		for _, m := range h.recs {
+			if p.failing.Load() {
+				// The producer is failing: Send stops, and the records
+				// queued for kgo fail at once rather than each wait
+				// for room in kgo's buffer (which records held by a
+				// broker that does not answer free only at their
+				// deadlines).
+				p.promise(&m.r, errProducerFailed)
+				continue
+			}
 			p.cl.Produce(h.ctx, &m.r, p.promiseFn)
 		}
 		select {
@@ -484,6 +520,9 @@ func (p *kafkaProducer) produce() {
 		}
 	}
 }
+
+// errProducerFailed fails the records queued after the producer failed.
+var errProducerFailed = errors.New("not sent: an earlier record failed")
 
 // sync hands off what Send has made and waits until kgo has it.
 func (p *kafkaProducer) sync() {
@@ -503,6 +542,9 @@ func (p *kafkaProducer) warnNoLeader(partition int32, key []byte) {
 		partition = client.KeyPartition(key, p.partitions)
 	}
 	err := p.leaderless[partition]
+	if err != nil {
+		p.sentLeaderless.CompareAndSwap(-1, partition)
+	}
 	if err == nil || p.warned[partition] || p.opts.Warnf == nil {
 		return
 	}
@@ -565,9 +607,19 @@ func (p *kafkaProducer) release(s *slab) {
 // record if it was not acknowledged by then (delivery.timeout.ms).
 func (p *kafkaProducer) recordContext() context.Context { return *p.rctx.Load() }
 
+// sendContext is recordContext for records about to be handed to kgo,
+// whose deadline it keeps as sentDeadline.
+func (p *kafkaProducer) sendContext() context.Context {
+	ctx := p.recordContext()
+	if d, ok := ctx.Deadline(); ok {
+		p.sentDeadline.Store(d.UnixNano())
+	}
+	return ctx
+}
+
 // newRecordContext starts the context of the records sent from now on.
-func (p *kafkaProducer) newRecordContext() context.CancelFunc {
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout)
+func (p *kafkaProducer) newRecordContext(deadline time.Time) context.CancelFunc {
+	ctx, cancel := context.WithDeadline(p.ctx, deadline)
 	p.rctx.Store(&ctx)
 	return cancel
 }
@@ -575,12 +627,12 @@ func (p *kafkaProducer) newRecordContext() context.CancelFunc {
 // renewContexts makes a new record context every deadlineStep until the
 // producer closes, and releases each once its deadline has passed (a
 // cancel then changes nothing for its records).
-func (p *kafkaProducer) renewContexts(first context.CancelFunc) {
+func (p *kafkaProducer) renewContexts(first context.CancelFunc, deadline time.Time) {
 	type made struct {
 		cancel   context.CancelFunc
 		deadline time.Time
 	}
-	live := []made{{first, time.Now().Add(p.opts.Timeout)}}
+	live := []made{{first, deadline}}
 	defer func() {
 		for _, m := range live {
 			m.cancel()
@@ -588,16 +640,32 @@ func (p *kafkaProducer) renewContexts(first context.CancelFunc) {
 	}()
 	t := time.NewTicker(deadlineStep)
 	defer t.Stop()
+	// The watchdog: kgo fails a record past its deadline only once no
+	// request carries it, and a leader that waits on a stopped follower
+	// (or a stopped leader) keeps some request under way for as long as
+	// records come. Records held with no acknowledgement nor failure for
+	// the timeout (and flushGrace) since the producer started or last
+	// made progress are failed: the producer gives up.
+	var (
+		done     int64
+		progress = deadline.Add(-p.opts.Timeout)
+	)
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case now := <-t.C:
+			if n := p.acked.Load() + p.failed.Load(); n != done || p.cl.BufferedProduceRecords() == 0 {
+				done, progress = n, now
+			} else if now.Sub(progress) > p.opts.Timeout+flushGrace {
+				p.giveUp()
+				progress = now
+			}
 			for len(live) > 0 && now.After(live[0].deadline.Add(deadlineStep)) {
 				live[0].cancel()
 				live = live[1:]
 			}
-			live = append(live, made{p.newRecordContext(), now.Add(p.opts.Timeout)})
+			live = append(live, made{p.newRecordContext(now.Add(p.opts.Timeout)), now.Add(p.opts.Timeout)})
 		}
 	}
 }
@@ -658,6 +726,12 @@ func (p *kafkaProducer) recycle(m *mkRecord) {
 // recordErr says why a record failed, in mk's terms: a record that timed
 // out waiting for its partition's leader says so, as it would locally.
 func (p *kafkaProducer) recordErr(r *kgo.Record, err error) error {
+	timedOut := errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, context.DeadlineExceeded)
+	if na := p.k.watch.noAnswer(); na != nil && timedOut {
+		// Asking the cluster about the partition's leader could wait
+		// on that broker again.
+		return newKafkaError(client.ErrNotAcknowledged, na, "%s: its records may or may not be stored", na.Error())
+	}
 	if errors.Is(sentinelOr(kafkaErr(err)), client.ErrNoLeader) || errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, context.DeadlineExceeded) {
 		if nl := p.k.leaderlessNow(p.topic, r.Partition); nl != nil {
 			return nl
@@ -668,7 +742,7 @@ func (p *kafkaProducer) recordErr(r *kgo.Record, err error) error {
 		return newKafkaError(client.ErrTopicDeleted, err, "topic %s was deleted while producing to it", p.topic)
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
 		return newKafkaError(client.ErrNotAcknowledged, err, "a record is larger than max.message.bytes %d of topic %s", p.maxBytes, p.topic)
-	case errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, context.DeadlineExceeded):
+	case timedOut:
 		return newKafkaError(client.ErrNotAcknowledged, err, "records were not acknowledged within %s", p.opts.Timeout)
 	}
 	return kafkaErr(err)
@@ -699,15 +773,94 @@ var doneContext = func() context.Context {
 	return ctx
 }()
 
-// Flush waits until every record sent so far is acknowledged or failed.
+// Flush waits until every record sent so far is acknowledged or failed:
+// at most the timeout and flushGrace. kgo fails a record whose deadline
+// passed only once no request carries it, and a broker that does not
+// answer holds the request until the connection's read deadline; past
+// the bound, the producer closes its connections, which fails them.
 func (p *kafkaProducer) Flush() error {
 	p.sync()
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout+5*time.Second)
-	defer cancel()
-	if err := p.cl.Flush(ctx); err != nil {
-		return fmt.Errorf("%w: %d records still unacknowledged after %s", client.ErrNotAcknowledged, p.cl.BufferedProduceRecords(), p.opts.Timeout)
+	if err := flushBounded(p, p.cl); err != nil {
+		return err
 	}
 	return p.err()
+}
+
+// flushGrace is how long past --timeout a flush waits before it gives
+// up on records still unanswered.
+const flushGrace = 250 * time.Millisecond
+
+// failGrace is how long a failing producer's flush waits for the
+// acknowledgements under way.
+const failGrace = 250 * time.Millisecond
+
+// flushBounded flushes cl until every record sent so far is past its
+// deadline (and flushGrace), or else fails the records it still holds
+// (closing the producer's clients) and says which broker did not answer.
+func flushBounded(p *kafkaProducer, cl *kgo.Client) error {
+	deadline := time.Now().Add(flushGrace) // nothing sent yet
+	if d := p.sentDeadline.Load(); d != 0 {
+		deadline = time.Unix(0, d).Add(flushGrace)
+	}
+	if p.err() != nil {
+		// The producer is failing (a record was not acknowledged in
+		// time, or refused): the command ends with that error once the
+		// acknowledgements under way come in; it does not wait out the
+		// deadlines of records held by the broker that failed it.
+		deadline = time.Now().Add(failGrace)
+	}
+	ctx, cancel := context.WithDeadline(p.ctx, deadline)
+	defer cancel()
+	if cl.Flush(ctx) == nil {
+		return nil
+	}
+	p.fail(p.stuckErr(fmt.Sprintf("%d records still unacknowledged after %s", cl.BufferedProduceRecords(), p.opts.Timeout)))
+	p.closeClients()
+	// Closed, kgo fails every record it holds at once.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	cl.Flush(ctx2)
+	return p.err()
+}
+
+// fail makes err the producer's error, unless it has one.
+func (p *kafkaProducer) fail(err error) {
+	p.mu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = err
+		p.failing.Store(true)
+	}
+	p.mu.Unlock()
+}
+
+// giveUp fails every record kgo holds (closing the connections), saying
+// which broker did not answer.
+func (p *kafkaProducer) giveUp() {
+	p.fail(p.stuckErr(fmt.Sprintf("records were not acknowledged within %s", p.opts.Timeout)))
+	p.closeClients()
+}
+
+// stuckErr says why records were not acknowledged in time: a broker did
+// not answer, or a partition sent to had no leader from the start (as
+// recordErr says for a record kgo fails), or else what.
+func (p *kafkaProducer) stuckErr(what string) error {
+	if na := p.k.watch.noAnswer(); na != nil {
+		return newKafkaError(client.ErrNotAcknowledged, na, "%s: its records may or may not be stored", na.Error())
+	}
+	if part := p.sentLeaderless.Load(); part >= 0 {
+		return p.leaderless[part]
+	}
+	return newKafkaError(client.ErrNotAcknowledged, context.DeadlineExceeded, "%s", what)
+}
+
+// closeClients closes the producer's connections, once.
+func (p *kafkaProducer) closeClients() {
+	p.closeOnce.Do(func() {
+		p.cl.Close()
+		if p.large != nil {
+			p.large.Close()
+		}
+	})
 }
 
 // Close flushes and closes the producer's connections.
@@ -716,10 +869,7 @@ func (p *kafkaProducer) Close() error {
 	close(p.work)
 	<-p.produced
 	p.cancel()
-	p.cl.Close()
-	if p.large != nil {
-		p.large.Close()
-	}
+	p.closeClients()
 	return err
 }
 
@@ -788,7 +938,9 @@ func (p *mkTopicPartitioner) OnNewBatch() {
 // leaderlessNow is the error of partition p of topic if it has no live
 // leader now (nil if it has one, or the cluster does not say in time).
 func (k *Kafka) leaderlessNow(topic string, p int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), min(k.opts.Timeout, 5*time.Second))
+	// It runs in a record's promise, which holds up the others: a
+	// broker that does not answer must not hold it for long.
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout(k.opts.Timeout))
 	defer cancel()
 	tds, err := k.adm.ListTopics(ctx, topic)
 	if err != nil {

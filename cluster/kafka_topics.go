@@ -154,19 +154,31 @@ func (k *Kafka) viewTopics(ctx context.Context, tds kadm.TopicDetails, names []s
 	}
 	// A broker that does not serve ListOffsets leaves the offsets unknown
 	// (-), as DescribeConfigs and DescribeLogDirs leave configs and sizes.
+	// So does a leader that does not answer (stopped, hung): a note
+	// names it.
+	var notes []string
+	noted := func(err error) bool {
+		if !errors.Is(err, errNoAnswer) && !errors.Is(err, context.DeadlineExceeded) {
+			return false
+		}
+		if na := k.watch.noAnswer(); na != nil && len(notes) == 0 {
+			notes = append(notes, na.Error()+": offsets unknown")
+		}
+		return true
+	}
 	starts, err := k.adm.ListStartOffsets(ctx, names...)
-	if err != nil && len(starts) == 0 && !unsupported(err) {
+	if err != nil && len(starts) == 0 && !unsupported(err) && !noted(err) {
 		return nil, err
 	}
 	ends, err := k.adm.ListEndOffsets(ctx, names...)
-	if err != nil && len(ends) == 0 && !unsupported(err) {
+	if err != nil && len(ends) == 0 && !unsupported(err) && !noted(err) {
 		return nil, err
 	}
 	configs := k.topicConfigs(ctx, names)
 	sizes := k.partitionSizes(ctx, tds, names)
 	for _, name := range names {
 		td := tds[name]
-		v := &TopicView{Topic: name, TopicID: topicID(td.ID), PartitionCount: len(td.Partitions), Config: configs[name], Partitions: []PartitionView{}, Notes: []string{}}
+		v := &TopicView{Topic: name, TopicID: topicID(td.ID), PartitionCount: len(td.Partitions), Config: configs[name], Partitions: []PartitionView{}, Notes: append([]string{}, notes...)}
 		if v.Config == nil {
 			v.Config = map[string]string{}
 		}

@@ -92,51 +92,17 @@ var iterPool = sync.Pool{New: func() any { return new(logdir.RecordIter) }}
 // timestamp type and maxTimestamp (with the CRC computed again when they
 // change). It returns the log append time (-1 for CreateTime topics).
 func validateProduced(batch []byte, rules batchRules) (logAppendTime int64, err error) {
-	// The caller gives a whole batch of magic 2 at least 26 bytes long
-	// (server.firstBatch); its header may still be cut short.
-	if base := int64(binary.BigEndian.Uint64(batch)); base != 0 {
-		return -1, fmt.Errorf("%w: the baseOffset of the record batch should be 0, but it is %d", ErrInvalidRecord, base)
+	h, err := checkProducedHeader(batch, rules)
+	if err != nil {
+		return -1, err
 	}
-	if int64(len(batch)) > rules.maxMessageBytes {
-		return -1, fmt.Errorf("%w: the record batch is %d bytes, which exceeds max.message.bytes (%d)", logdir.ErrRecordTooLarge, len(batch), rules.maxMessageBytes)
-	}
-	if len(batch) < logdir.BatchHeaderSize {
-		return -1, fmt.Errorf("%w: record batch of %d bytes is smaller than the minimum allowed overhead %d", logdir.ErrCorrupt, len(batch), logdir.BatchHeaderSize)
-	}
-	// A negative record count fails the parse but is Kafka's
-	// INVALID_RECORD, checked below with the other counts.
-	h, herr := logdir.ParseBatchHeader(batch)
-	if herr != nil && h.RecordCount >= 0 {
-		return -1, herr
-	}
-	if crc := crc32.Checksum(batch[offAttributes:], crc32c); crc != binary.BigEndian.Uint32(batch[offCRC:]) {
-		return -1, fmt.Errorf("%w: record is corrupt (stored crc = %d, computed %d)", logdir.ErrCorrupt, binary.BigEndian.Uint32(batch[offCRC:]), crc)
-	}
-	// LogValidator.validateBatch, for a client's batch of magic 2.
-	count := int64(h.RecordCount)
-	switch fromOffsets := int64(h.LastOffsetDelta) + 1; {
-	case fromOffsets <= 0:
-		return -1, fmt.Errorf("%w: batch has an invalid offset range [0, %d]", ErrInvalidRecord, h.LastOffsetDelta)
-	case count <= 0:
-		return -1, fmt.Errorf("%w: invalid reported count for record batch: %d", ErrInvalidRecord, count)
-	case fromOffsets != count:
-		return -1, fmt.Errorf("%w: inconsistent batch offset range [0, %d] and count of records %d", ErrInvalidRecord, h.LastOffsetDelta, count)
-	case h.IsControl():
-		return -1, fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
-	case h.ProducerID >= 0 && h.BaseSequence < 0:
-		return -1, fmt.Errorf("%w: invalid sequence number %d in record batch with producerId %d", ErrInvalidRecord, h.BaseSequence, h.ProducerID)
-	case h.IsTransactional() && h.ProducerID < 0:
-		return -1, fmt.Errorf("%w: transactional batch without a producer id", ErrInvalidRecord)
-	}
-
 	it := iterPool.Get().(*logdir.RecordIter)
 	defer iterPool.Put(it)
-	claimedLAT := h.LogAppendTime()
-	if !claimedLAT {
+	if !h.LogAppendTime() {
 		// One pass over the records, inflating a compressed batch a
 		// piece at a time where its codec allows, checking each
 		// record's structure, offset delta and timestamp. Only a batch
-		// with records to refuse is walked again below, to list them.
+		// with records to refuse is walked again, to list them.
 		res, err := it.Scan(batch, logdir.TimestampBounds{
 			Check: !rules.logAppendTime, Now: rules.now, BeforeMax: rules.beforeMaxMs, AfterMax: rules.afterMaxMs,
 		})
@@ -152,6 +118,57 @@ func validateProduced(batch []byte, rules batchRules) (logAppendTime int64, err 
 			return -1, nil
 		}
 	}
+	return walkProduced(it, batch, h, rules)
+}
+
+// checkProducedHeader checks a produced batch's size, header and CRC
+// (LogValidator.validateBatch, for a client's batch of magic 2).
+func checkProducedHeader(batch []byte, rules batchRules) (logdir.BatchHeader, error) {
+	// The caller gives a whole batch of magic 2 at least 26 bytes long
+	// (server.firstBatch); its header may still be cut short.
+	if base := int64(binary.BigEndian.Uint64(batch)); base != 0 {
+		return logdir.BatchHeader{}, fmt.Errorf("%w: the baseOffset of the record batch should be 0, but it is %d", ErrInvalidRecord, base)
+	}
+	if int64(len(batch)) > rules.maxMessageBytes {
+		return logdir.BatchHeader{}, fmt.Errorf("%w: the record batch is %d bytes, which exceeds max.message.bytes (%d)", logdir.ErrRecordTooLarge, len(batch), rules.maxMessageBytes)
+	}
+	if len(batch) < logdir.BatchHeaderSize {
+		return logdir.BatchHeader{}, fmt.Errorf("%w: record batch of %d bytes is smaller than the minimum allowed overhead %d", logdir.ErrCorrupt, len(batch), logdir.BatchHeaderSize)
+	}
+	// A negative record count fails the parse but is Kafka's
+	// INVALID_RECORD, checked below with the other counts.
+	h, herr := logdir.ParseBatchHeader(batch)
+	if herr != nil && h.RecordCount >= 0 {
+		return logdir.BatchHeader{}, herr
+	}
+	if crc := crc32.Checksum(batch[offAttributes:], crc32c); crc != binary.BigEndian.Uint32(batch[offCRC:]) {
+		return logdir.BatchHeader{}, fmt.Errorf("%w: record is corrupt (stored crc = %d, computed %d)", logdir.ErrCorrupt, binary.BigEndian.Uint32(batch[offCRC:]), crc)
+	}
+	// LogValidator.validateBatch, for a client's batch of magic 2.
+	count := int64(h.RecordCount)
+	switch fromOffsets := int64(h.LastOffsetDelta) + 1; {
+	case fromOffsets <= 0:
+		return logdir.BatchHeader{}, fmt.Errorf("%w: batch has an invalid offset range [0, %d]", ErrInvalidRecord, h.LastOffsetDelta)
+	case count <= 0:
+		return logdir.BatchHeader{}, fmt.Errorf("%w: invalid reported count for record batch: %d", ErrInvalidRecord, count)
+	case fromOffsets != count:
+		return logdir.BatchHeader{}, fmt.Errorf("%w: inconsistent batch offset range [0, %d] and count of records %d", ErrInvalidRecord, h.LastOffsetDelta, count)
+	case h.IsControl():
+		return logdir.BatchHeader{}, fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
+	case h.ProducerID >= 0 && h.BaseSequence < 0:
+		return logdir.BatchHeader{}, fmt.Errorf("%w: invalid sequence number %d in record batch with producerId %d", ErrInvalidRecord, h.BaseSequence, h.ProducerID)
+	case h.IsTransactional() && h.ProducerID < 0:
+		return logdir.BatchHeader{}, fmt.Errorf("%w: transactional batch without a producer id", ErrInvalidRecord)
+	}
+
+	return h, nil
+}
+
+// walkProduced checks a produced batch's records one at a time with Skip,
+// listing every record it refuses (Kafka's RecordErrors), and fixes the
+// batch's timestamps as validateProduced does.
+func walkProduced(it *logdir.RecordIter, batch []byte, h logdir.BatchHeader, rules batchRules) (logAppendTime int64, err error) {
+	claimedLAT := h.LogAppendTime()
 	if err := it.Reset(batch); err != nil {
 		return -1, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}

@@ -2,9 +2,6 @@ package replica
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
-	"hash/crc32"
 	"slices"
 	"sync"
 	"testing"
@@ -69,96 +66,17 @@ func kgoBatches(tb testing.TB, n, valueSize int, opts ...kgo.Opt) [][]byte {
 }
 
 // validateProducedOld is validateProduced before Scan (main at e343d8b),
-// kept to measure against in the same process: it inflates the whole
-// batch, then walks it with Skip.
+// measured against it in the same process: the same header checks, then
+// the whole batch inflated and walked with Skip (walkProduced, which
+// validateProduced still uses to list the records of a refused batch).
 func validateProducedOld(batch []byte, rules batchRules) (logAppendTime int64, err error) {
-	// The caller gives a whole batch of magic 2 at least 26 bytes long
-	// (server.firstBatch); its header may still be cut short.
-	if base := int64(binary.BigEndian.Uint64(batch)); base != 0 {
-		return -1, fmt.Errorf("%w: the baseOffset of the record batch should be 0, but it is %d", ErrInvalidRecord, base)
+	h, err := checkProducedHeader(batch, rules)
+	if err != nil {
+		return -1, err
 	}
-	if int64(len(batch)) > rules.maxMessageBytes {
-		return -1, fmt.Errorf("%w: the record batch is %d bytes, which exceeds max.message.bytes (%d)", logdir.ErrRecordTooLarge, len(batch), rules.maxMessageBytes)
-	}
-	if len(batch) < logdir.BatchHeaderSize {
-		return -1, fmt.Errorf("%w: record batch of %d bytes is smaller than the minimum allowed overhead %d", logdir.ErrCorrupt, len(batch), logdir.BatchHeaderSize)
-	}
-	// A negative record count fails the parse but is Kafka's
-	// INVALID_RECORD, checked below with the other counts.
-	h, herr := logdir.ParseBatchHeader(batch)
-	if herr != nil && h.RecordCount >= 0 {
-		return -1, herr
-	}
-	if crc := crc32.Checksum(batch[offAttributes:], crc32c); crc != binary.BigEndian.Uint32(batch[offCRC:]) {
-		return -1, fmt.Errorf("%w: record is corrupt (stored crc = %d, computed %d)", logdir.ErrCorrupt, binary.BigEndian.Uint32(batch[offCRC:]), crc)
-	}
-	// LogValidator.validateBatch, for a client's batch of magic 2.
-	count := int64(h.RecordCount)
-	switch fromOffsets := int64(h.LastOffsetDelta) + 1; {
-	case fromOffsets <= 0:
-		return -1, fmt.Errorf("%w: batch has an invalid offset range [0, %d]", ErrInvalidRecord, h.LastOffsetDelta)
-	case count <= 0:
-		return -1, fmt.Errorf("%w: invalid reported count for record batch: %d", ErrInvalidRecord, count)
-	case fromOffsets != count:
-		return -1, fmt.Errorf("%w: inconsistent batch offset range [0, %d] and count of records %d", ErrInvalidRecord, h.LastOffsetDelta, count)
-	case h.IsControl():
-		return -1, fmt.Errorf("%w: clients are not allowed to write control records", ErrInvalidRecord)
-	case h.ProducerID >= 0 && h.BaseSequence < 0:
-		return -1, fmt.Errorf("%w: invalid sequence number %d in record batch with producerId %d", ErrInvalidRecord, h.BaseSequence, h.ProducerID)
-	case h.IsTransactional() && h.ProducerID < 0:
-		return -1, fmt.Errorf("%w: transactional batch without a producer id", ErrInvalidRecord)
-	}
-
 	it := iterPool.Get().(*logdir.RecordIter)
 	defer iterPool.Put(it)
-	if err := it.Reset(batch); err != nil {
-		return -1, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
-	}
-	var (
-		maxTs      int64 = -1
-		bad        []RecordError
-		badTs      bool
-		claimedLAT = h.LogAppendTime()
-	)
-	for i := int32(0); ; i++ {
-		offset, ts, ok := it.Skip()
-		if !ok {
-			break
-		}
-		if delta := offset - h.BaseOffset; delta != int64(i) {
-			// Kafka would rewrite the batch with the right offsets;
-			// mk stores batches as they come.
-			bad = append(bad, RecordError{i, fmt.Sprintf("offset delta %d, want %d: offsets in a batch must be dense", delta, i)})
-		}
-		switch {
-		case !rules.logAppendTime && ts != -1:
-			if d := rules.now - ts; d > rules.beforeMaxMs || -d > rules.afterMaxMs {
-				badTs = true
-				bad = append(bad, RecordError{i, fmt.Sprintf("timestamp %d of message with offset %d is out of range; the timestamp should be within [%d, %d]",
-					ts, i, satSub(rules.now, rules.beforeMaxMs), satAdd(rules.now, rules.afterMaxMs))})
-			}
-		case claimedLAT:
-			badTs = true
-			bad = append(bad, RecordError{i, "invalid timestamp type: the producer should not set the timestamp type to LogAppendTime"})
-		}
-		maxTs = max(maxTs, ts)
-	}
-	if err := it.Err(); err != nil {
-		return -1, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
-	}
-	if len(bad) > 0 {
-		e := &RecordErrors{Err: ErrInvalidRecord, Records: bad}
-		if badTs {
-			e.Err = ErrInvalidTimestamp
-		}
-		return -1, e
-	}
-	if rules.logAppendTime {
-		logdir.SetMaxTimestamp(batch, true, rules.now)
-		return rules.now, nil
-	}
-	logdir.SetMaxTimestamp(batch, false, maxTs)
-	return -1, nil
+	return walkProduced(it, batch, h, rules)
 }
 
 // BenchmarkValidateKgo validates real kgo batches of 100-byte records

@@ -2,13 +2,10 @@ package client
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"mk/coord"
-	"mk/server"
 )
 
 // A broker that takes an admin request and does not answer fails it at
@@ -20,28 +17,7 @@ func TestAdminRequestNotAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.RegisterBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := os.MkdirAll(filepath.Dir(c.SocketPath(1)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := server.ListenUnixPath(c.SocketPath(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go readForever(nc)
-		}
-	}()
+	standInBroker(t, c, 1, readForever)
 	_, err = CreateTopic(c, "t", 1, 1, nil, time.Now().Add(500*time.Millisecond))
 	want := "broker 1 did not answer a CreateTopics request within 500ms: it may still carry it out"
 	if err == nil || err.Error() != want || !errors.Is(err, coord.ErrNoBroker) {

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"mk/coord"
-	"mk/server"
 )
 
 // A partition whose leader, alive in the metadata, refuses every batch
@@ -28,32 +25,11 @@ func TestProducerTimeoutSaysLastAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.RegisterBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	answered := make(chan struct{}, 1000)
+	standInBroker(t, c, 1, func(nc net.Conn) { refuseProduce(nc, kerr.NotLeaderForPartition.Code, answered) })
 	if _, err := c.CreateTopic("t", 1, 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(c.SocketPath(1)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := server.ListenUnixPath(c.SocketPath(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	answered := make(chan struct{}, 1000)
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go refuseProduce(nc, kerr.NotLeaderForPartition.Code, answered)
-		}
-	}()
 
 	p, err := NewProducer(c, "t", ProducerOptions{Acks: AcksLeader, Timeout: 500 * time.Millisecond})
 	if err != nil {
@@ -134,28 +110,7 @@ func TestProducerExpiryEndsAtNewLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, serve := range map[int]func(net.Conn){1: readForever, 2: func(nc net.Conn) { refuseProduce(nc, 0, make(chan struct{}, 100)) }} {
-		s, err := c.RegisterBroker(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := os.MkdirAll(filepath.Dir(c.SocketPath(id)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := server.ListenUnixPath(c.SocketPath(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				nc, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go serve(nc)
-			}
-		}()
+		standInBroker(t, c, id, serve)
 	}
 	if _, err := c.CreateTopic("t", 1, 2, nil); err != nil {
 		t.Fatal(err)

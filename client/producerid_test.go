@@ -31,28 +31,7 @@ func TestInitProducerIDAsksAnotherBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, serve := range map[int]func(net.Conn){1: readForever, 2: giveProducerID(42)} {
-		s, err := c.RegisterBroker(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := os.MkdirAll(filepath.Dir(c.SocketPath(id)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := server.ListenUnixPath(c.SocketPath(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				nc, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go serve(nc)
-			}
-		}()
+		standInBroker(t, c, id, serve)
 	}
 	for i := range 8 {
 		pid, err := InitProducerID(context.Background(), c, time.Now().Add(initProducerIDWait*3/4))
@@ -99,4 +78,33 @@ func giveProducerID(id int64) func(net.Conn) {
 			}
 		}
 	}
+}
+
+// standInBroker registers broker id in c and serves its socket with serve,
+// one goroutine per connection, until the test ends: a stand-in for a
+// broker that answers as a test needs (or not at all).
+func standInBroker(t *testing.T, c *coord.Cluster, id int, serve func(net.Conn)) {
+	t.Helper()
+	s, err := c.RegisterBroker(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := os.MkdirAll(filepath.Dir(c.SocketPath(id)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := server.ListenUnixPath(c.SocketPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(nc)
+		}
+	}()
 }

@@ -2,14 +2,11 @@ package coord
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // Reading what can be read. One damaged metadata file (a topic's, a
@@ -94,29 +91,14 @@ func (c *Cluster) lockFilePid(id int) int {
 }
 
 // flockHolder is the pid holding an exclusive flock on path according to
-// /proc/locks (Linux), or 0. Its lines read
-// "1: FLOCK  ADVISORY  WRITE 1225 fe:00:10007378 0 EOF": the pid, then the
-// device (major:minor, hex) and the inode.
+// /proc/locks (Linux), or 0.
 func flockHolder(path string) int {
-	var st unix.Stat_t
-	if unix.Stat(path, &st) != nil {
-		return 0
-	}
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
-	data, err := os.ReadFile("/proc/locks")
+	locks, err := readFlocks()
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[1] != "FLOCK" || f[3] != "WRITE" || f[5] != want {
-			continue // waiters ("->") and other locks
-		}
-		if pid, err := strconv.Atoi(f[4]); err == nil && pid > 0 {
-			return pid
-		}
-	}
-	return 0
+	pid, _ := flockHolderOf(locks, path)
+	return pid
 }
 
 // GroupsReadable lists the groups whose group.json can be read, sorted by

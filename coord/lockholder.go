@@ -122,12 +122,10 @@ func (c *Cluster) examineHolder(path string) lockHolder {
 		h.why = err.Error()
 		return h
 	}
-	key, err := lockKeyOf(path)
-	if err != nil {
+	if h.pid, err = flockHolderOf(locks, path); err != nil {
 		h.why = err.Error()
 		return h
 	}
-	h.pid = locks[key]
 	switch {
 	case h.pid == 0:
 		h.why = "no holder listed in /proc/locks"
@@ -153,7 +151,7 @@ func (c *Cluster) examineHolder(path string) lockHolder {
 			continue
 		}
 		p := filepath.Join(c.brokersDir(), e.Name())
-		if k, err := lockKeyOf(p); err == nil && locks[k] == h.pid {
+		if pid, err := flockHolderOf(locks, p); err == nil && pid == h.pid {
 			h.broker, lockFile = id, p
 			break
 		}
@@ -213,31 +211,21 @@ func (c *Cluster) examineHolder(path string) lockHolder {
 	return h
 }
 
-// lockKey is how /proc/locks names a file: its device and inode.
-type lockKey struct {
+// flockLine is a /proc/locks line of an exclusive flock: the device it
+// names and the holder's pid.
+type flockLine struct {
 	major, minor uint32
-	ino          uint64
+	pid          int
 }
 
-func lockKeyOf(path string) (lockKey, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return lockKey{}, err
-	}
-	return lockKey{unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino}, nil
-}
-
-// readFlocks reads /proc/locks: the pid of the process holding an
-// exclusive flock on each file (waiters, "->" lines, are not holders).
-// The kernel prints the device of the inode's filesystem, which is what
-// stat(2) reports on ordinary filesystems; where they differ (overlayfs)
-// no holder is found, and waiters wait as before.
-func readFlocks() (map[lockKey]int, error) {
+// readFlocks reads /proc/locks: the holders of exclusive flocks, by inode
+// (waiters, "->" lines, are not holders).
+func readFlocks() (map[uint64][]flockLine, error) {
 	data, err := os.ReadFile("/proc/locks")
 	if err != nil {
 		return nil, err
 	}
-	out := map[lockKey]int{}
+	out := map[uint64][]flockLine{}
 	for line := range strings.SplitSeq(string(data), "\n") {
 		// "1: FLOCK  ADVISORY  WRITE 4548 fe:00:10027927 0 EOF"
 		f := strings.Fields(line)
@@ -258,9 +246,46 @@ func readFlocks() (map[lockKey]int, error) {
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}
-		out[lockKey{uint32(major), uint32(minor), ino}] = pid
+		out[ino] = append(out[ino], flockLine{uint32(major), uint32(minor), pid})
 	}
 	return out, nil
+}
+
+// flockHolderOf returns the pid that holds an exclusive flock on path, as
+// locks (readFlocks) lists it; 0 when none is listed. /proc/locks names a
+// file by the device of its superblock, which is stat(2)'s on ordinary
+// file systems but not on btrfs or overlayfs: a line for path's inode on
+// another device counts only if its pid has path open.
+func flockHolderOf(locks map[uint64][]flockLine, path string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	for _, h := range locks[st.Ino] {
+		if h.major == unix.Major(st.Dev) && h.minor == unix.Minor(st.Dev) || hasOpen(h.pid, path) {
+			return h.pid, nil
+		}
+	}
+	return 0, nil
+}
+
+// hasOpen reports whether process pid has a descriptor open on path.
+func hasOpen(pid int, path string) bool {
+	want, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if fi, err := os.Stat(filepath.Join(dir, fd.Name())); err == nil && os.SameFile(fi, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // statFields returns the fields of a /proc stat file after the command

@@ -265,20 +265,33 @@ func TestReadFlocks(t *testing.T) {
 	if err != nil || l == nil {
 		t.Fatal(l, err)
 	}
-	key, err := lockKeyOf(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	locks, err := readFlocks()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if locks[key] != os.Getpid() {
-		t.Fatalf("/proc/locks names pid %d for %s (%+v), want %d", locks[key], path, key, os.Getpid())
+	if pid, err := flockHolderOf(locks, path); pid != os.Getpid() {
+		t.Fatalf("/proc/locks names pid %d for %s (%v), want %d", pid, path, err, os.Getpid())
+	}
+	// Where /proc/locks names another device than stat(2) does (btrfs,
+	// overlayfs), the holder is the pid with the file open: this one, not
+	// another process.
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	other := map[uint64][]flockLine{st.Ino: {{major: 4095, minor: 4095, pid: os.Getpid()}}}
+	if pid, _ := flockHolderOf(other, path); pid != os.Getpid() {
+		t.Fatalf("a lock line on another device, held by this process: holder %d, want %d", pid, os.Getpid())
+	}
+	other[st.Ino][0].pid = os.Getppid()
+	if pid, _ := flockHolderOf(other, path); pid != 0 {
+		t.Fatalf("a lock line on another device, of a process without the file open: holder %d, want none", pid)
 	}
 	l.unlock()
-	if locks, _ = readFlocks(); locks[key] != 0 {
-		t.Fatalf("/proc/locks names pid %d for the released %s", locks[key], path)
+	if locks, _ = readFlocks(); len(locks[st.Ino]) != 0 {
+		if pid, _ := flockHolderOf(locks, path); pid != 0 {
+			t.Fatalf("/proc/locks names pid %d for the released %s", pid, path)
+		}
 	}
 	start, age, err := processStart(os.Getpid())
 	if err != nil || start == 0 || age <= 0 || age > time.Hour {

@@ -29,8 +29,8 @@ type Log struct {
 	// The active segment's files, opened for the base offset segBase.
 	segBase        int64
 	seg, idx, tidx *os.File
-	// The end of the blocks this Log reserved in seg (prealloc.go; 0 when
-	// unknown), and whether the file system refused to reserve any.
+	// The end of the blocks this Log reserved in seg (prealloc.go; -1
+	// when unknown), and whether the file system refused to reserve any.
 	segAlloc   int64
 	noPrealloc bool
 

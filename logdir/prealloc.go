@@ -44,16 +44,20 @@ func (l *Log) preallocate(pos, n int64) {
 		l.segAlloc = to
 	case syscall.EOPNOTSUPP, syscall.ENOSYS, syscall.EINVAL:
 		l.noPrealloc = true
+	default:
+		l.segAlloc = -1 // it may have reserved part (ENOSPC): unknown
 	}
 }
 
 // releasePrealloc gives back the blocks reserved past the active segment's
-// size (its last one, when it is rolled). Called with the flock held and
+// size (its last one, when it is rolled), including a reservation this Log
+// does not know of (segAlloc -1: the segment was opened, and a previous
+// life of the broker may have reserved blocks past its end). Called with the flock held and
 // the segment's size committed as size, so the truncation changes no byte
 // of the file; a failure only leaves the blocks reserved, and is reported.
 func (l *Log) releasePrealloc(size int64) {
-	if l.segAlloc <= size {
-		return
+	if l.segAlloc >= 0 && l.segAlloc <= size {
+		return // nothing reserved past the end, as far as this Log knows
 	}
 	l.segAlloc = 0
 	if err := l.seg.Truncate(size); err != nil {

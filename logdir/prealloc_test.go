@@ -82,6 +82,20 @@ func TestPreallocation(t *testing.T) {
 	if err := l.BecomeLeader(1, true); err != nil {
 		t.Fatal(err)
 	}
+	// A segment that rolls before anything is written into it again (its
+	// segment.bytes lowered, as a segment.ms that passed while the broker
+	// was down would) gives back the reservation of the previous life.
+	l.SetConfig(Config{SegmentBytes: 1 << 20})
+	if _, err := l.Append(1, hugeBatch(byte('a'+i%26), int64(1000+2*i))); err != nil {
+		t.Fatal(err)
+	}
+	want += 2
+	i++
+	l.SetConfig(cfg)
+	fi, _ = os.Stat(seg0)
+	if b := blocksOf(t, seg0); b > fi.Size()+preallocStep/8 {
+		t.Fatalf("segment 0, rolled after a restart, keeps %d bytes reserved for %d bytes", b, fi.Size())
+	}
 	for ; i < 20; i++ { // past segment.bytes: a roll
 		if _, err := l.Append(1, hugeBatch(byte('a'+i%26), int64(1000+2*i))); err != nil {
 			t.Fatal(err)

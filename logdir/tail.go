@@ -95,7 +95,7 @@ func (l *Log) openActive(base int64, st *State) error {
 		return nil
 	}
 	l.closeSegment()
-	l.segAlloc = 0
+	l.segAlloc = -1 // a previous life may have reserved blocks past its end
 	var files [3]*os.File
 	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		f, err := os.OpenFile(segmentPath(l.dir, base, suffix), os.O_RDWR|os.O_CREATE, 0o644)

@@ -223,19 +223,15 @@ func (k *Kafka) ping(ctx context.Context) error {
 	return k.mapErr(ctx, err)
 }
 
-// requestContext bounds one exchange with the cluster by the timeout, and
-// ends it early when no bootstrap server can be connected to. Within the
-// timeout of DialKafka, the exchange ends with it (but has half the
-// timeout at least): a one-shot command, connecting included, ends
-// within its --timeout, not a timeout per step.
+// requestContext bounds one exchange with the cluster, and ends it early
+// when no bootstrap server can be connected to. It ends with the timeout
+// of DialKafka, but has half the timeout at least: a one-shot command,
+// connecting included, ends within its --timeout, not a timeout per step
+// (a step that starts late, the cluster being slow but answering, still
+// has time to be answered; it never gets a whole timeout afresh).
 func (k *Kafka) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	t := k.opts.Timeout
-	now := time.Now()
-	deadline := now.Add(t)
-	if end := k.dialStart.Add(t); now.Before(end) {
-		deadline = maxTime(end, now.Add(t/2))
-	}
-	return k.contextUntil(ctx, deadline)
+	return k.contextUntil(ctx, maxTime(k.dialStart.Add(t), time.Now().Add(t/2)))
 }
 
 // laterContext is requestContext for the exchanges of a long-running

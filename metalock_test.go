@@ -334,8 +334,11 @@ func metaLockStoppedBrokerKilled(t *testing.T, controllerToo bool) {
 	moved := time.Now()
 	took := moved.Sub(stopped)
 	t.Logf("t-%d moved from broker %d (controller too: %v) %v after it stopped inside meta/lock, %v after its session expired (%v timeout)", part, victim, controllerToo, took.Round(time.Millisecond), moved.Sub(expiry).Round(time.Millisecond), session)
-	if took > session+3*time.Second {
-		t.Errorf("the failover took %v after the stop, want within the %v session timeout and a small budget (MetaLockTimeout is %v)", took, session, coord.MetaLockTimeout)
+	// The alternative to the kill is waiting out MetaLockTimeout (30s):
+	// the bound tells the two apart on a loaded machine; the time itself
+	// is logged above.
+	if took > coord.MetaLockTimeout/2 {
+		t.Errorf("the failover took %v after the stop, want well under MetaLockTimeout (%v): the stopped holder was waited for, not killed", took, coord.MetaLockTimeout)
 	}
 
 	// Dead, by SIGKILL, and its killer said so once.

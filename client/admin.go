@@ -68,7 +68,7 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 		start := rand.IntN(len(live))
 		for i := range live {
 			b := live[(start+i)%len(live)]
-			if processStopped(b.Pid) {
+			if coord.ProcessStopped(b.Pid) {
 				stopped = append(stopped, strconv.Itoa(b.ID))
 				continue
 			}
@@ -107,28 +107,6 @@ func AdminRequest(c *coord.Cluster, deadline time.Time, req kmsg.Request, resp k
 // coord.ErrNoBroker, message as written.
 func unavailable(format string, args ...any) error {
 	return &adminError{msg: fmt.Sprintf(format, args...), errs: []error{coord.ErrNoBroker}}
-}
-
-// ProcessStopped reports whether process pid (a broker's) is stopped
-// (state T, by SIGSTOP or Ctrl-Z, or t, traced) according to /proc: it
-// would answer nothing until continued.
-func ProcessStopped(pid int) bool { return processStopped(pid) }
-
-func processStopped(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state is the first field after the command name, which is in
-	// parentheses and may itself hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] == 'T' || b[i+2] == 't'
 }
 
 // AdminError is a broker's answer to one topic of an admin request as mk's

@@ -68,7 +68,7 @@ func InitProducerID(ctx context.Context, c *coord.Cluster, deadline time.Time) (
 		for _, b := range infos {
 			switch {
 			case !b.Alive:
-			case processStopped(b.Pid):
+			case coord.ProcessStopped(b.Pid):
 				stopped = append(stopped, b.ID)
 			default:
 				ids = append(ids, b.ID)

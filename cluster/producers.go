@@ -68,7 +68,7 @@ func (l *Local) Producers(ctx context.Context, name string) (*ProducersView, err
 			note("is " + b.State()) // no controller moved the leadership
 			continue
 		}
-		if client.ProcessStopped(b.Pid) {
+		if coord.ProcessStopped(b.Pid) {
 			note("is stopped (SIGSTOP): not asked")
 			continue
 		}

@@ -330,6 +330,18 @@ func processStart(pid int) (ticks uint64, age time.Duration, err error) {
 	return ticks, time.Duration(now.Nano()) - started, nil
 }
 
+// ProcessStopped reports whether process pid is stopped (its main
+// thread in state T, by SIGSTOP or Ctrl-Z, or t, traced) according to
+// /proc: it answers nothing until continued. (A kill waits for every
+// thread: threadsStopped.)
+func ProcessStopped(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	f, err := statFields(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && (f[0][0] == 'T' || f[0][0] == 't')
+}
+
 // threadsStopped reports whether every thread of pid is stopped (state T,
 // or t under a debugger), and the state of its main thread.
 func threadsStopped(pid int) (bool, byte, error) {

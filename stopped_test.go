@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"mk/coord"
 )
 
 // A SIGSTOP is not done when kill returns: the kernel stops each thread of
@@ -79,6 +81,13 @@ func sigstop(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("sigstop: %q is not a pid", s)
 	}
-	ts.Defer(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	ts.Defer(func() {
+		// Only a process still stopped: one that ended meanwhile (a
+		// broker killed inside a metadata lock, say) may have left its
+		// pid to another process.
+		if coord.ProcessStopped(pid) {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	})
 	ts.Check(stopProcess(pid))
 }

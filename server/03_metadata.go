@@ -125,7 +125,13 @@ const clusterMetadataTopic = "__cluster_metadata"
 // transaction coordinator's state, the only ones Metadata marks
 // is_internal) and the KRaft metadata log.
 func internalTopicName(name string) bool {
-	return name == "__consumer_offsets" || name == "__transaction_state" || name == clusterMetadataTopic
+	return markedInternal(name) || name == clusterMetadataTopic
+}
+
+// markedInternal reports whether Metadata marks a topic named name
+// is_internal (Kafka's Topic.isInternal).
+func markedInternal(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
 }
 
 // topicMetadata describes t. A partition whose recorded leader is not alive
@@ -137,7 +143,7 @@ func topicMetadata(t *coord.Topic, alive map[int]bool) kmsg.MetadataResponseTopi
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = topicID(t.ID)
-	mt.IsInternal = name == "__consumer_offsets" || name == "__transaction_state" // Kafka's Topic.isInternal
+	mt.IsInternal = markedInternal(name)
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(p.Partition)

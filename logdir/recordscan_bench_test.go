@@ -7,36 +7,6 @@ import (
 	"time"
 )
 
-// The record walk of validation before Scan, measured against it in the
-// same process: inflate the whole batch (Reset), then Skip each record (a
-// call per varint; Skip is unchanged, and still lists the records a
-// refused batch gets wrong).
-
-// walkOld is validation's record walk before Scan.
-func walkOld(it *RecordIter, batch []byte, bounds TimestampBounds) (ScanResult, error) {
-	if err := it.Reset(batch); err != nil {
-		return ScanResult{}, err
-	}
-	res := ScanResult{MaxTimestamp: -1, Clean: true}
-	h := it.Header()
-	for i := int64(0); ; i++ {
-		offset, ts, ok := it.Skip()
-		if !ok {
-			break
-		}
-		if offset-h.BaseOffset != i {
-			res.Clean = false
-		}
-		if bounds.Check && ts != -1 {
-			if d := bounds.Now - ts; d > bounds.BeforeMax || -d > bounds.AfterMax {
-				res.Clean = false
-			}
-		}
-		res.MaxTimestamp = max(res.MaxTimestamp, ts)
-	}
-	return res, it.Err()
-}
-
 // BenchmarkScan: a batch as kgo sends BenchmarkKafkaProduce's records
 // (8700 records of 100 zero bytes, no key), checked by Scan ("new") and
 // by the walk validation did before ("old": Reset, then a Skip that
@@ -92,9 +62,9 @@ func BenchmarkScan(b *testing.B) {
 			for i := range b.N {
 				var o, n float64
 				if i%2 == 0 {
-					o, n = run(walkOld), run((*RecordIter).Scan)
+					o, n = run(skipVerdict), run((*RecordIter).Scan)
 				} else {
-					n, o = run((*RecordIter).Scan), run(walkOld)
+					n, o = run((*RecordIter).Scan), run(skipVerdict)
 				}
 				olds, news, ratios = append(olds, o), append(news, n), append(ratios, o/n)
 			}

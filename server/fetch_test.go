@@ -26,7 +26,12 @@ type testBroker struct {
 	addr string
 }
 
-func startTestBroker(t *testing.T, topics ...string) *testBroker {
+func startTestBroker(t testing.TB, topics ...string) *testBroker {
+	return startTestBrokerN(t, 1, topics...)
+}
+
+// startTestBrokerN is startTestBroker with topics of n partitions.
+func startTestBrokerN(t testing.TB, n int, topics ...string) *testBroker {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "cluster")
 	c, err := coord.Init(dir)
@@ -39,7 +44,7 @@ func startTestBroker(t *testing.T, topics ...string) *testBroker {
 	}
 	t.Cleanup(func() { sess.Close() })
 	for _, name := range topics {
-		if _, err := c.CreateTopic(name, 1, 1, nil); err != nil {
+		if _, err := c.CreateTopic(name, n, 1, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +83,7 @@ func appendRequest(dst []byte, corr int32, req kmsg.Request) []byte {
 
 // readResponse reads one framed response and returns its correlation id
 // and the body after the header.
-func readResponse(t *testing.T, r io.Reader, flexible bool) (int32, []byte) {
+func readResponse(t testing.TB, r io.Reader, flexible bool) (int32, []byte) {
 	t.Helper()
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
@@ -223,35 +228,12 @@ func TestFetchPipelinedDuringLongPoll(t *testing.T) {
 // its state, answering. One request and response per iteration.
 func BenchmarkFetchManyPartitions(b *testing.B) {
 	const parts = 100
-	dir := filepath.Join(b.TempDir(), "cluster")
-	c, err := coord.Init(dir)
+	tb := startTestBrokerN(b, parts, "t")
+	t, err := tb.c.Topic("t")
 	if err != nil {
 		b.Fatal(err)
 	}
-	sess, err := c.RegisterBroker(1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sess.Close()
-	t, err := c.CreateTopic("t", parts, 1, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := replica.NewManager(c, 1, replica.Options{})
-	ready := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); mgr.Run(ctx, ready) }()
-	defer func() { cancel(); <-stopped }()
-	<-ready
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := New(Config{Cluster: c, Replicas: mgr, BrokerID: 1})
-	srv.Serve(l, false)
-	defer srv.Close()
-	nc, err := net.Dial("tcp", l.Addr().String())
+	nc, err := net.Dial("tcp", tb.addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,6 +254,6 @@ func BenchmarkFetchManyPartitions(b *testing.B) {
 		if _, err := nc.Write(wire); err != nil {
 			b.Fatal(err)
 		}
-		readResponse(&testing.T{}, r, true)
+		readResponse(b, r, true)
 	}
 }

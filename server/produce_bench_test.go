@@ -3,17 +3,13 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"mk/coord"
 	"mk/logdir"
-	"mk/replica"
 )
 
 // BenchmarkProduceHandle: the broker's cost of a Produce request (v9,
@@ -22,34 +18,8 @@ import (
 // flight: read, validate every record, append, answer. One op is one
 // request; quote MB/s against BenchmarkBaselineCopy1MiB in the same run.
 func BenchmarkProduceHandle(b *testing.B) {
-	dir := filepath.Join(b.TempDir(), "cluster")
-	c, err := coord.Init(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := c.RegisterBroker(1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := c.CreateTopic("t", 1, 1, nil); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := replica.NewManager(c, 1, replica.Options{})
-	ready := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); mgr.Run(ctx, ready) }()
-	defer func() { cancel(); <-stopped }()
-	<-ready
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := New(Config{Cluster: c, Replicas: mgr, BrokerID: 1})
-	srv.Serve(l, false)
-	defer srv.Close()
-	nc, err := net.Dial("tcp", l.Addr().String())
+	tb := startTestBroker(b, "t")
+	nc, err := net.Dial("tcp", tb.addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +42,7 @@ func BenchmarkProduceHandle(b *testing.B) {
 	wire := appendRequest(nil, 1, req)
 	r := bufio.NewReader(nc)
 	check := func() {
-		_, body := readResponse(&testing.T{}, r, true)
+		_, body := readResponse(b, r, true)
 		resp := kmsg.NewPtrProduceResponse()
 		resp.Version = 9
 		if err := resp.ReadFrom(body); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {

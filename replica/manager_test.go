@@ -37,9 +37,9 @@ func (lc *logCollector) has(s string) bool {
 	return false
 }
 
-// topicWithData makes topic t (one partition on broker 1) and a replica
-// of it holding 6 records, closed again.
-func topicWithData(t *testing.T) (*coord.Cluster, *coord.Topic, string) {
+// oneBroker makes a cluster directory with broker 1 registered (alive
+// until the test ends) and topics of one partition there.
+func oneBroker(t *testing.T, topics ...string) *coord.Cluster {
 	t.Helper()
 	c, err := coord.Init(t.TempDir())
 	if err != nil {
@@ -50,7 +50,20 @@ func topicWithData(t *testing.T) (*coord.Cluster, *coord.Topic, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	tp, err := c.CreateTopic("t", 1, 1, nil)
+	for _, name := range topics {
+		if _, err := c.CreateTopic(name, 1, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// topicWithData makes topic t (one partition on broker 1) and a replica
+// of it holding 6 records, closed again.
+func topicWithData(t *testing.T) (*coord.Cluster, *coord.Topic, string) {
+	t.Helper()
+	c := oneBroker(t, "t")
+	tp, err := c.Topic("t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +149,7 @@ func TestOpenWithDamagedPartitionMetadata(t *testing.T) {
 // exist, and of older topics of the same name; never one whose topic file
 // or partition.metadata cannot be read.
 func TestSweepRemovesOnlyWhatIsKnownDeleted(t *testing.T) {
-	c, err := coord.Init(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.RegisterBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := c.CreateTopic("live", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	c := oneBroker(t, "live")
 	bad, err := c.CreateTopic("bad", 1, 1, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -187,20 +187,7 @@ func stillRecovering(t *testing.T, m *Manager, topic string) {
 // recovered) and when a running broker comes to a replica with data (its
 // topic file, unreadable at the start, mended).
 func TestSlowRecoveryBlocksNoOtherReplica(t *testing.T) {
-	c, err := coord.Init(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.RegisterBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, name := range []string{"fast", "slow"} {
-		if _, err := c.CreateTopic(name, 1, 1, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := oneBroker(t, "fast", "slow")
 	pr := pauseRecovery(t)
 	m, _, stop := runManager(t, c, pr)
 	for _, name := range []string{"fast", "slow"} {
@@ -282,18 +269,7 @@ func TestSlowRecoveryBlocksNoOtherReplica(t *testing.T) {
 // A topic deleted while one of its replicas recovers: the recovered
 // replica is never served, and its directory is gone.
 func TestTopicDeletedWhileItsReplicaRecovers(t *testing.T) {
-	c, err := coord.Init(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.RegisterBroker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := c.CreateTopic("gone", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	c := oneBroker(t, "gone")
 	pr := pauseRecovery(t)
 	m, _, stop := runManager(t, c, pr)
 	leaderOf(t, m, "gone")

@@ -150,25 +150,12 @@ func (it *RecordIter) scanCompressed(codec Codec, src []byte, s *scanner) error 
 		if len(src) >= xerialHeaderSize && string(src[:len(xerialMagic)]) == xerialMagic {
 			return it.scanXerial(src[xerialHeaderSize:], s)
 		}
-	case CodecGzip:
-		it.src.Reset(src)
-		if it.gzip == nil {
-			it.gzip, err = gzip.NewReader(&it.src)
-		} else {
-			err = it.gzip.Reset(&it.src)
-		}
+	case CodecGzip, CodecLZ4:
+		r, err := it.streamReader(codec, src)
 		if err != nil {
 			return it.decodeErr(codec, err)
 		}
-		return it.scanReader(codec, it.gzip, s)
-	case CodecLZ4:
-		it.src.Reset(src)
-		if it.lz4 == nil {
-			it.lz4 = lz4.NewReader(&it.src)
-		} else {
-			it.lz4.Reset(&it.src)
-		}
-		return it.scanReader(codec, it.lz4, s)
+		return it.scanReader(codec, r, s)
 	}
 	// A plain snappy block and a zstd frame: the decoders take whole
 	// blocks only.
@@ -177,6 +164,29 @@ func (it *RecordIter) scanCompressed(codec Codec, src []byte, s *scanner) error 
 		return err
 	}
 	return s.finish(records)
+}
+
+// streamReader is the iterator's reader of a gzip or lz4 stream, reset to
+// src (the readers and their buffers are kept between batches).
+func (it *RecordIter) streamReader(codec Codec, src []byte) (io.Reader, error) {
+	it.src.Reset(src)
+	if codec == CodecLZ4 {
+		if it.lz4 == nil {
+			it.lz4 = lz4.NewReader(&it.src)
+		} else {
+			it.lz4.Reset(&it.src)
+		}
+		return it.lz4, nil
+	}
+	if it.gzip == nil {
+		g, err := gzip.NewReader(&it.src)
+		if err != nil {
+			return nil, err
+		}
+		it.gzip = g
+		return g, nil
+	}
+	return it.gzip, it.gzip.Reset(&it.src)
 }
 
 func (it *RecordIter) decodeErr(codec Codec, err error) error {

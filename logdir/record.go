@@ -273,24 +273,11 @@ func (it *RecordIter) decompress(codec Codec, src []byte) ([]byte, error) {
 	var err error
 	dst := it.decompressed[:0]
 	switch codec {
-	case CodecGzip:
-		it.src.Reset(src)
-		if it.gzip == nil {
-			it.gzip, err = gzip.NewReader(&it.src)
-		} else {
-			err = it.gzip.Reset(&it.src)
+	case CodecGzip, CodecLZ4:
+		var r io.Reader
+		if r, err = it.streamReader(codec, src); err == nil {
+			dst, err = readAllLimited(r, dst)
 		}
-		if err == nil {
-			dst, err = readAllLimited(it.gzip, dst)
-		}
-	case CodecLZ4:
-		it.src.Reset(src)
-		if it.lz4 == nil {
-			it.lz4 = lz4.NewReader(&it.src)
-		} else {
-			it.lz4.Reset(&it.src)
-		}
-		dst, err = readAllLimited(it.lz4, dst)
 	case CodecSnappy:
 		dst, err = decodeSnappy(dst, src)
 	case CodecZstd:

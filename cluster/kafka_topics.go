@@ -112,6 +112,19 @@ func (k *Kafka) Topics(ctx context.Context) ([]*TopicView, []error, error) {
 	return views, damaged, nil
 }
 
+// listTopic lists topic name alone, failing as a command on that topic
+// should when the cluster does not have it.
+func (k *Kafka) listTopic(ctx context.Context, name string) (kadm.TopicDetails, error) {
+	tds, err := k.adm.ListTopicsWithInternal(ctx, name)
+	if err != nil {
+		return nil, k.mapErr(ctx, err)
+	}
+	if err := topicErr(name, detail(tds, name).Err); err != nil {
+		return nil, err
+	}
+	return tds, nil
+}
+
 // Topic describes one topic.
 func (k *Kafka) Topic(ctx context.Context, name string) (*TopicView, error) {
 	if err := coord.ValidateTopicName(name); err != nil {
@@ -119,11 +132,8 @@ func (k *Kafka) Topic(ctx context.Context, name string) (*TopicView, error) {
 	}
 	ctx, cancel := k.requestContext(ctx)
 	defer cancel()
-	tds, err := k.adm.ListTopicsWithInternal(ctx, name)
+	tds, err := k.listTopic(ctx, name)
 	if err != nil {
-		return nil, k.mapErr(ctx, err)
-	}
-	if err := topicErr(name, detail(tds, name).Err); err != nil {
 		return nil, err
 	}
 	views, err := k.viewTopics(ctx, tds, []string{name})
@@ -339,11 +349,8 @@ func (k *Kafka) AlterTopic(ctx context.Context, name string, change TopicChange)
 	defer k.cl.PurgeTopicsFromClient(name) // the next request sees the change
 	ctx, cancel := k.requestContext(ctx)
 	defer cancel()
-	tds, err := k.adm.ListTopicsWithInternal(ctx, name)
+	tds, err := k.listTopic(ctx, name)
 	if err != nil {
-		return k.mapErr(ctx, err)
-	}
-	if err := topicErr(name, detail(tds, name).Err); err != nil {
 		return err
 	}
 	for _, key := range change.DeleteConfig {

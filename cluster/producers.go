@@ -123,14 +123,11 @@ func (k *Kafka) Producers(ctx context.Context, name string) (*ProducersView, err
 	}
 	ctx, cancel := k.requestContext(ctx)
 	defer cancel()
-	tds, err := k.adm.ListTopicsWithInternal(ctx, name)
+	tds, err := k.listTopic(ctx, name)
 	if err != nil {
-		return nil, k.mapErr(ctx, err)
-	}
-	td := detail(tds, name)
-	if err := topicErr(name, td.Err); err != nil {
 		return nil, err
 	}
+	td := detail(tds, name)
 	set := kadm.TopicsSet{}
 	for p := range td.Partitions {
 		set.Add(name, p)

@@ -27,8 +27,9 @@ import (
 type KafkaOptions struct {
 	// Bootstrap lists HOST:PORT of some of the cluster's brokers.
 	Bootstrap []string
-	// Timeout bounds connecting and each request's answer (and how long a
-	// command waits for a cluster that does not answer).
+	// Timeout bounds a one-shot command, connecting included (a step that
+	// starts late has half of it: requestContext), and each later request
+	// of a long-running one (laterContext).
 	Timeout time.Duration
 	// ClientID is the client.id the brokers see (default "mk").
 	ClientID string
